@@ -1,0 +1,208 @@
+"""The CAM engine: one shared forward/backward per batch feeds every gradient method."""
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from .context import CAMContext
+from .device import model_device
+from .errors import CamlabError
+from .layers import find_target_layer, resolve_layer
+from .maps import layer_map_to_display, pixel_map_to_display
+from .registry import MethodInfo, get_method
+from .targets import TargetSpec, resolve_targets
+
+
+@dataclass
+class CAMMap:
+    """One method's result for a batch.
+
+    ``raw`` is the signed attribution: (N, h, w) at layer resolution for CAMs, (N, C, H, W) for
+    pixel methods. ``display`` is (N, H, W) in [0, 1] at input resolution: ReLU, bilinear upsample,
+    min-max per image for CAMs; largest magnitude over colour channels, min-max for pixel methods.
+    ``seconds`` is the method's own time, not counting the shared pass.
+    """
+
+    method: str
+    raw: torch.Tensor
+    display: torch.Tensor
+    seconds: float
+
+
+@dataclass
+class Explanation:
+    maps: dict[str, CAMMap]
+    logits: torch.Tensor
+    classes: torch.Tensor | None
+    layer: str
+    shared_seconds: float
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def __getitem__(self, method: str) -> CAMMap:
+        return self.maps[method]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.maps)
+
+
+@contextlib.contextmanager
+def frozen_for_attribution(model: nn.Module, eval_mode: bool = True):
+    """Eval mode and no parameter gradients for the duration; both restored afterwards.
+
+    Frozen parameters mean the forward before the target layer records no graph at all, so the
+    shared backward only runs through the layers after it.
+    """
+    modes = [(module, module.training) for module in model.modules()]
+    grads = [(param, param.requires_grad) for param in model.parameters()]
+    try:
+        if eval_mode:
+            model.eval()
+        for param, _ in grads:
+            param.requires_grad_(False)
+        yield model
+    finally:
+        for module, training in modes:
+            module.training = training
+        for param, requires_grad in grads:
+            param.requires_grad_(requires_grad)
+
+
+def _check_inputs(model: nn.Module, images: torch.Tensor) -> None:
+    if not isinstance(images, torch.Tensor):
+        raise CamlabError(f"images must be a torch.Tensor of shape (N, C, H, W), got {type(images).__name__}")
+    if images.dim() != 4:
+        raise CamlabError(
+            f"images must be a 4-D batch (N, C, H, W), got shape {tuple(images.shape)}; "
+            "add a batch dimension with images.unsqueeze(0)"
+        )
+    if not images.is_floating_point():
+        raise CamlabError(f"images must be floating point, got {images.dtype}; convert and normalise first")
+    device = model_device(model)
+    if images.device != device:
+        raise CamlabError(
+            f"the model is on {device} but the images are on {images.device}; move them with images.to('{device}')"
+        )
+
+
+def _check_logits(logits: object, batch: int) -> torch.Tensor:
+    if not isinstance(logits, torch.Tensor) or logits.dim() != 2 or logits.shape[0] != batch:
+        shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
+        raise CamlabError(
+            f"the model must be a classifier returning logits of shape (N, classes); it returned {shape}"
+        )
+    return logits
+
+
+class CAMEngine:
+    """Explains batches of one model at one layer; build once, call many times.
+
+    >>> engine = CAMEngine(model, target_layer="features.29")
+    >>> result = engine.explain(images, ["gradcam", "hirescam"])
+    >>> result["gradcam"].display.shape  # (N, H, W)
+    """
+
+    def __init__(self, model: nn.Module, target_layer: str | nn.Module | None = None, chunk_size: int = 64):
+        if not isinstance(model, nn.Module):
+            raise CamlabError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        if chunk_size < 1:
+            raise CamlabError(f"chunk_size must be at least 1, got {chunk_size}")
+        self.model = model
+        self.chunk_size = chunk_size
+        self._layer = None if target_layer is None else resolve_layer(model, target_layer)
+
+    def layer_for(self, images: torch.Tensor) -> tuple[str, nn.Module]:
+        if self._layer is None:
+            with frozen_for_attribution(self.model):
+                self._layer = find_target_layer(self.model, images)
+        return self._layer
+
+    def _shared_pass(
+        self, images: torch.Tensor, layer: nn.Module, infos: Sequence[MethodInfo], targets: TargetSpec
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None, object]:
+        need_input_grads = any(info.needs_input_gradients for info in infos)
+        need_grads = need_input_grads or any(info.needs_gradients for info in infos)
+        captured: list[torch.Tensor] = []
+
+        def capture(_module, _inputs, output):
+            if not isinstance(output, torch.Tensor) or output.dim() != 4:
+                shape = tuple(output.shape) if isinstance(output, torch.Tensor) else type(output).__name__
+                raise CamlabError(f"the target layer must output a (N, C, H, W) map, it output {shape}")
+            if captured:
+                raise CamlabError("the target layer runs more than once per forward; pick a layer that runs once")
+            activation = output if output.requires_grad or not need_grads else output.detach().requires_grad_()
+            captured.append(activation)
+            # A clone goes downstream so an in-place op after the layer (ReLU(inplace=True))
+            # cannot overwrite the activation we differentiate with respect to.
+            return activation.clone() if need_grads else None
+
+        x = images.detach().requires_grad_(need_input_grads)
+        handle = layer.register_forward_hook(capture)
+        try:
+            with torch.set_grad_enabled(need_grads):
+                logits = _check_logits(self.model(x), images.shape[0])
+        finally:
+            handle.remove()
+        if not captured:
+            raise CamlabError("the target layer did not run during the forward pass")
+        activation = captured[0]
+        scorer = resolve_targets(targets, logits.detach())
+        gradients = input_gradients = None
+        if need_grads:
+            wrt = [activation, x] if need_input_grads else [activation]
+            with torch.enable_grad():
+                score = scorer(logits).sum()
+            grads = torch.autograd.grad(score, wrt, allow_unused=True)
+            if grads[0] is None:
+                raise CamlabError("the model's output does not depend on the target layer")
+            gradients = grads[0]
+            input_gradients = grads[1] if need_input_grads else None
+        return logits.detach(), activation.detach(), gradients, input_gradients, scorer
+
+    def explain(
+        self, images: torch.Tensor, methods: Sequence[str] = ("gradcam",), targets: TargetSpec = None
+    ) -> Explanation:
+        if isinstance(methods, str):
+            methods = [methods]
+        infos = [get_method(name) for name in dict.fromkeys(methods)]
+        if not infos:
+            raise CamlabError("choose at least one method")
+        _check_inputs(self.model, images)
+        name, layer = self.layer_for(images)
+        size = tuple(images.shape[-2:])
+        with frozen_for_attribution(self.model):
+            start = time.perf_counter()
+            logits, activations, gradients, input_gradients, scorer = self._shared_pass(images, layer, infos, targets)
+            shared_seconds = time.perf_counter() - start
+            ctx = CAMContext(
+                model=self.model, inputs=images.detach(), layer_name=name, layer=layer, logits=logits,
+                scorer=scorer, activations=activations, gradients=gradients,
+                input_gradients=input_gradients, chunk_size=self.chunk_size,
+            )
+            maps = {}
+            for info in infos:
+                start = time.perf_counter()
+                with torch.no_grad() if not info.pixel_space else contextlib.nullcontext():
+                    raw = info.compute(ctx).detach()
+                display = pixel_map_to_display(raw) if info.pixel_space else layer_map_to_display(raw, size)
+                maps[info.name] = CAMMap(info.name, raw, display, time.perf_counter() - start)
+        return Explanation(
+            maps=maps, logits=logits, classes=scorer.classes, layer=name, shared_seconds=shared_seconds,
+            timings={"shared pass": shared_seconds, **{k: m.seconds for k, m in maps.items()}},
+        )
+
+
+def explain(
+    model: nn.Module,
+    images: torch.Tensor,
+    methods: Sequence[str] = ("gradcam",),
+    target_layer: str | nn.Module | None = None,
+    targets: TargetSpec = None,
+    chunk_size: int = 64,
+) -> Explanation:
+    """Explain a batch with several methods in one call (see :class:`CAMEngine`)."""
+    return CAMEngine(model, target_layer, chunk_size=chunk_size).explain(images, methods, targets)

@@ -1,0 +1,80 @@
+"""Finding the target layer: by module, by dotted name, or by a dry run."""
+from __future__ import annotations
+
+import difflib
+
+import torch
+from torch import nn
+
+from .errors import CamlabError
+
+_POOLING = (nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)
+
+
+def layer_name(model: nn.Module, layer: nn.Module) -> str:
+    for name, module in model.named_modules():
+        if module is layer:
+            return name
+    raise CamlabError(f"the given target layer ({type(layer).__name__}) is not a submodule of the model")
+
+
+def resolve_layer(model: nn.Module, layer: str | nn.Module) -> tuple[str, nn.Module]:
+    """Return ``(dotted_name, module)`` for a module or its dotted name, with suggestions on a typo."""
+    if isinstance(layer, nn.Module):
+        return layer_name(model, layer), layer
+    if not isinstance(layer, str):
+        raise CamlabError(f"target_layer must be a module or a dotted name, got {type(layer).__name__}")
+    names = [name for name, _ in model.named_modules() if name]
+    if layer not in names:
+        close = difflib.get_close_matches(layer, names, n=5, cutoff=0.5)
+        hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        raise CamlabError(f"the model has no layer named {layer!r}.{hint}")
+    return layer, model.get_submodule(layer)
+
+
+def spatial_layers(model: nn.Module, example: torch.Tensor) -> list[tuple[str, tuple[int, ...]]]:
+    """Layers whose output is a 4-D map with more than one position, in order of completion.
+
+    Pooling layers (and containers that merely return a pooling output) are left out: a CAM is
+    read off features, not off their pooled summary. Layers run more than once per forward are
+    left out too, since a hook on them would see several tensors.
+    """
+    calls: dict[str, int] = {}
+    order: list[tuple[str, torch.Tensor]] = []
+    pooled: list[torch.Tensor] = []  # kept alive so identity checks stay valid
+    handles = []
+
+    def record(name: str, module: nn.Module):
+        def hook(_module, _inputs, output):
+            calls[name] = calls.get(name, 0) + 1
+            if not isinstance(output, torch.Tensor):
+                return
+            if isinstance(module, _POOLING):
+                pooled.append(output)
+            elif output.dim() == 4 and output.shape[-1] * output.shape[-2] > 1:
+                order.append((name, output))
+
+        return hook
+
+    for name, module in model.named_modules():
+        if name:
+            handles.append(module.register_forward_hook(record(name, module)))
+    try:
+        with torch.no_grad():
+            model(example)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return [
+        (name, tuple(out.shape[1:]))
+        for name, out in order
+        if calls[name] == 1 and not any(out is p for p in pooled)
+    ]
+
+
+def find_target_layer(model: nn.Module, example: torch.Tensor) -> tuple[str, nn.Module]:
+    """The last spatial feature layer, found by a dry run on ``example`` (one image is enough)."""
+    candidates = spatial_layers(model, example[:1])
+    if not candidates:
+        raise CamlabError("no layer of this model outputs a spatial (N, C, H, W) map; pass target_layer")
+    return resolve_layer(model, candidates[-1][0])
