@@ -1,0 +1,46 @@
+"""Image helpers for the app and reports: overlays, wall outlines, image loading with checks."""
+from __future__ import annotations
+
+import io
+
+import cv2
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+
+from .errors import CamlabError
+
+MAX_UPLOAD_PIXELS = 40_000_000
+
+
+def overlay(image: torch.Tensor, heatmap: torch.Tensor, alpha: float = 0.5,
+            wall: torch.Tensor | None = None) -> np.ndarray:
+    """RGB uint8 (H, W, 3): the image under a JET-coloured map in [0, 1], the wall outlined in white."""
+    rgb = (image.detach().cpu().permute(1, 2, 0).clamp(0, 1).numpy() * 255).astype(np.uint8)
+    heat = (heatmap.detach().cpu().clamp(0, 1).numpy() * 255).astype(np.uint8)
+    coloured = cv2.cvtColor(cv2.applyColorMap(heat, cv2.COLORMAP_JET), cv2.COLOR_BGR2RGB)
+    blended = cv2.addWeighted(coloured, alpha, rgb, 1 - alpha, 0)
+    if wall is not None and wall.any():
+        mask = wall.detach().cpu().numpy().astype(np.uint8)
+        contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        cv2.drawContours(blended, contours, -1, (255, 255, 255), 2)
+    return blended
+
+
+def load_image(data: bytes, size: int = 224) -> torch.Tensor:
+    """Decode PNG/JPEG/WebP bytes to a (3, size, size) tensor in [0, 1]: any mode becomes RGB, the
+    shorter side is resized to ``size`` and the centre cropped."""
+    try:
+        Image.MAX_IMAGE_PIXELS = MAX_UPLOAD_PIXELS
+        with Image.open(io.BytesIO(data)) as opened:
+            if opened.width * opened.height > MAX_UPLOAD_PIXELS:
+                raise CamlabError(f"the image is {opened.width}x{opened.height}; the limit is {MAX_UPLOAD_PIXELS:,} pixels")
+            picture = opened.convert("RGB")
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError) as exc:
+        raise CamlabError(f"could not read this file as an image (PNG, JPEG or WebP): {exc}") from exc
+    scale = size / min(picture.size)
+    picture = picture.resize((max(size, round(picture.width * scale)), max(size, round(picture.height * scale))),
+                             Image.BILINEAR)
+    left, top = (picture.width - size) // 2, (picture.height - size) // 2
+    picture = picture.crop((left, top, left + size, top + size))
+    return torch.from_numpy(np.asarray(picture).copy()).permute(2, 0, 1).float() / 255
