@@ -7,7 +7,7 @@ from enum import Enum
 
 import torch
 
-from . import methods, perturbation, pixel
+from . import conceptor, methods, perturbation, pixel
 from .context import CAMContext
 from .errors import CamlabError
 
@@ -84,6 +84,13 @@ for _info in (
     ),
 ):
     register(_info)
+
+register(MethodInfo("conceptorcam", conceptor.conceptorcam, Family.CONCEPTOR_CAM, Cost.SHARED_BACKWARD,
+                    needs_gradients=True))
+for _name, _base in (("gradcam", methods.gradcam), ("gradcam++", methods.gradcam_plusplus),
+                     ("xgradcam", methods.xgradcam), ("layercam", methods.layercam), ("hirescam", methods.hirescam)):
+    register(MethodInfo(f"conceptor-{_name}", conceptor.modulated(_base), Family.CONCEPTOR_CAM,
+                        Cost.SHARED_BACKWARD, needs_gradients=True))
 
 # The six CAMs that one shared forward (and backward) serves; the benchmark times them together.
 SHARED_PASS_CAMS = ("gradcam", "gradcam++", "xgradcam", "layercam", "hirescam", "eigencam")
