@@ -20,8 +20,9 @@ from . import explain
 from .registry import SHARED_PASS_CAMS
 
 
-def _timed(fn, repeats: int) -> float:
-    fn()  # warm-up: allocator, oneDNN primitive caches
+def _timed(fn, repeats: int, warm_up: bool = True) -> float:
+    if warm_up:  # allocator, oneDNN primitive caches
+        fn()
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
@@ -70,10 +71,10 @@ def main(argv=None) -> dict:
                 cam.batch_size = 16  # grad-cam's default
                 cam(images, targets=None)
 
-        repeats = max(1, args.repeats // 5)
+        # One run each: 512 VGG16 forwards per image are minutes on a small CPU; part (a) warmed up.
         ours = _timed(lambda: explain(model, images, ["scorecam"], target_layer=layer_name,
-                                      chunk_size=args.chunk_size), repeats)
-        theirs = _timed(grad_cam_score, repeats)
+                                      chunk_size=args.chunk_size), 1, warm_up=False)
+        theirs = _timed(grad_cam_score, 1, warm_up=False)
         results["scorecam"] = {"camlab_s": ours, "grad_cam_s": theirs, "speedup": theirs / ours}
         print(f"(b) Score-CAM: camlab {ours:.2f} s   grad-cam {theirs:.2f} s   ratio {theirs / ours:.1f}x")
     return results

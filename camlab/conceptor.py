@@ -86,13 +86,13 @@ def evidence_map(activations: torch.Tensor, base: torch.Tensor, aperture: float 
 
 def conceptorcam(ctx: CAMContext) -> torch.Tensor:
     """Conceptor-CAM: evidence of (Grad-CAM-positive AND NOT pseudo-negative) feature concepts."""
-    return evidence_map(ctx.activations, methods.gradcam(ctx))
+    return evidence_map(ctx.activations, methods.gradcam(ctx), aperture=DEFAULT_APERTURE)
 
 
 def modulated(base):
     def compute(ctx: CAMContext) -> torch.Tensor:
         raw = base(ctx)
-        return evidence_map(ctx.activations, raw) * raw.clamp(min=0)
+        return evidence_map(ctx.activations, raw, aperture=DEFAULT_APERTURE) * raw.clamp(min=0)
 
     compute.__doc__ = f"Conceptor evidence times relu({base.__name__}): base localisation, negatives suppressed."
     return compute

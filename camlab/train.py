@@ -60,9 +60,18 @@ def guided_targets(model: torch.nn.Module, x: torch.Tensor, labels: torch.Tensor
 
 
 def interpretable_gradient_loss(model, x, labels, weight: float, distance: str = "cosine"):
-    """(total loss, cross-entropy, gradient distance) of the guided-gradient regularised objective."""
-    target = guided_targets(model, x, labels)
-    logits, grad = input_gradients(model, x, labels, create_graph=True)
+    """(total loss, cross-entropy, gradient distance) of the guided-gradient regularised objective.
+
+    Everything is computed in eval mode (batch-norm running statistics, no dropout): the gradients
+    penalised are then the ones explanations see. Use it to fine-tune a trained model (``--init``).
+    """
+    was_training = model.training
+    model.eval()
+    try:
+        target = guided_input_gradients(model, x, TargetScorer(classes=labels)).detach()
+        logits, grad = input_gradients(model, x, labels, create_graph=True)
+    finally:
+        model.train(was_training)
     ce = F.cross_entropy(logits, labels)
     dist = gradient_distance(grad, target, distance)
     return ce + weight * dist, ce, dist
@@ -97,26 +106,24 @@ def train(model: WallVGG, dataset, epochs: int, batch_size: int, lr: float, seed
     history = []
     for epoch in range(epochs):
         model.train()
-        sums = {"loss": 0.0, "ce": 0.0, "grad_distance": 0.0, "correct": 0.0}
+        sums = {"loss": 0.0, "ce": 0.0, "grad_distance": 0.0}
         bar = tqdm(loader, desc=f"epoch {epoch + 1}/{epochs}", disable=not progress)
         for images, labels in bar:
             if guided_grad_reg > 0:
                 loss, ce, dist = interpretable_gradient_loss(model, images, labels, guided_grad_reg, distance)
-                logits = None
             else:
-                logits = model(images)
-                loss = ce = F.cross_entropy(logits, labels)
+                loss = ce = F.cross_entropy(model(images), labels)
                 dist = torch.zeros(())
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
             schedule.step()
             model.apply_wall()
-            sums["loss"] += float(loss)
-            sums["ce"] += float(ce)
-            sums["grad_distance"] += float(dist)
-            bar.set_postfix(loss=f"{float(loss):.3f}", ce=f"{float(ce):.3f}")
-        stats = {k: v / len(loader) for k, v in sums.items() if k != "correct"}
+            step = {"loss": float(loss.detach()), "ce": float(ce.detach()), "grad_distance": float(dist.detach())}
+            for key, value in step.items():
+                sums[key] += value
+            bar.set_postfix(loss=f"{step['loss']:.3f}", ce=f"{step['ce']:.3f}")
+        stats = {k: v / len(loader) for k, v in sums.items()}
         stats["epoch"] = epoch + 1
         history.append(stats)
     model.eval()

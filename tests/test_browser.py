@@ -1,0 +1,82 @@
+"""End to end in headless Chromium: draw a wall with the mouse and watch the leakage readout move."""
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "artifacts"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian chromium is not installed (make test installs it)")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server():
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.5)
+    yield f"http://127.0.0.1:{port}"
+    process.terminate()
+    process.wait(timeout=20)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--no-first-run"],
+        )
+        yield chromium
+        chromium.close()
+
+
+def _leakage(page, method: str) -> str:
+    label = page.get_by_text(f"{method} leakage", exact=True)
+    metric = page.get_by_test_id("stMetric").filter(has=label)
+    return metric.locator('[data-testid="stMetricValue"]').inner_text(timeout=120_000)
+
+
+def test_drawing_a_wall_changes_the_leakage_readout(server, browser):
+    ARTIFACTS.mkdir(exist_ok=True)
+    page = browser.new_page(viewport={"width": 1500, "height": 1100})
+    page.goto(f"{server}/Walls", timeout=60_000)
+    before = _leakage(page, "gradcam")
+    canvas = page.locator("canvas.upper-canvas")  # fabric.js's drawing layer (the component renders inline)
+    box = canvas.bounding_box(timeout=60_000)
+    page.mouse.move(box["x"] + 60, box["y"] + 40)
+    page.mouse.down()
+    page.mouse.move(box["x"] + 300, box["y"] + 200, steps=12)
+    page.mouse.up()
+    deadline = time.time() + 120
+    after = before
+    while after == before and time.time() < deadline:
+        time.sleep(1)
+        after = _leakage(page, "gradcam")
+    page.screenshot(path=str(ARTIFACTS / "walls_after_drawing.png"), full_page=True)
+    assert after != before, f"leakage stayed at {before}"
+    assert float(after) > float(before)  # a wall over the object catches more of the map
