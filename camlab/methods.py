@@ -13,13 +13,13 @@ from .context import CAMContext
 _SPATIAL = (2, 3)
 
 
-def _weighted_sum(weights: torch.Tensor, activations: torch.Tensor) -> torch.Tensor:
+def weighted_sum(weights: torch.Tensor, activations: torch.Tensor) -> torch.Tensor:
     return torch.einsum("nk,nkhw->nhw", weights, activations)
 
 
 def gradcam(ctx: CAMContext) -> torch.Tensor:
     """Grad-CAM (Selvaraju et al. 2017): channel weights are spatial means of the gradients."""
-    return _weighted_sum(ctx.gradients.mean(dim=_SPATIAL), ctx.activations)
+    return weighted_sum(ctx.gradients.mean(dim=_SPATIAL), ctx.activations)
 
 
 def gradcam_plusplus(ctx: CAMContext) -> torch.Tensor:
@@ -28,14 +28,14 @@ def gradcam_plusplus(ctx: CAMContext) -> torch.Tensor:
     grads_2 = grads.pow(2)
     denominator = 2 * grads_2 + acts.sum(dim=_SPATIAL, keepdim=True) * grads_2 * grads + 1e-6
     alpha = torch.where(grads != 0, grads_2 / denominator, torch.zeros_like(grads))
-    return _weighted_sum((alpha * grads.clamp(min=0)).sum(dim=_SPATIAL), acts)
+    return weighted_sum((alpha * grads.clamp(min=0)).sum(dim=_SPATIAL), acts)
 
 
 def xgradcam(ctx: CAMContext) -> torch.Tensor:
     """XGrad-CAM (Fu et al. 2020): gradients weighted by the activation's share of its channel."""
     grads, acts = ctx.gradients, ctx.activations
     share = acts / (acts.sum(dim=_SPATIAL, keepdim=True) + 1e-7)
-    return _weighted_sum((grads * share).sum(dim=_SPATIAL), acts)
+    return weighted_sum((grads * share).sum(dim=_SPATIAL), acts)
 
 
 def hirescam(ctx: CAMContext) -> torch.Tensor:
@@ -72,4 +72,4 @@ def randomcam(ctx: CAMContext) -> torch.Tensor:
     acts = ctx.activations
     generator = torch.Generator(device=acts.device).manual_seed(0)
     weights = torch.rand(acts.shape[:2], generator=generator, device=acts.device, dtype=acts.dtype)
-    return _weighted_sum(2 * weights - 1, acts)
+    return weighted_sum(2 * weights - 1, acts)

@@ -169,10 +169,8 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Loa
     path = Path(path)
     if not path.is_file():
         raise CamlabError(f"no checkpoint at {path}")
-    try:
+    if _is_torchscript(path):
         return _load_torchscript(path, device)
-    except RuntimeError:
-        pass  # not TorchScript: try the other formats
     try:
         payload = torch.load(path, map_location=device, weights_only=True)
     except Exception as exc:  # torch raises pickle, zip and runtime errors for foreign files
@@ -220,6 +218,16 @@ def _load_camlab(path: Path, payload: dict, device) -> LoadedModel:
     model.apply_wall()
     return LoadedModel(model.to(device).eval(), path.stem, arch, list(payload["class_names"]),
                        model.default_layer, _card_for(path), config.input_size)
+
+
+def _is_torchscript(path: Path) -> bool:
+    """TorchScript archives are zip files holding compiled code next to the tensors."""
+    import zipfile
+
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as archive:
+        return any(name.endswith("constants.pkl") or "/code/" in name for name in archive.namelist())
 
 
 def _load_torchscript(path: Path, device) -> LoadedModel:

@@ -13,15 +13,12 @@ import torch.nn.functional as F
 from torch import fx, nn
 
 from .context import CAMContext
+from .methods import weighted_sum
 
 
 def _pair_chunks(rows: torch.Tensor, chunk_size: int) -> Iterator[torch.Tensor]:
     for start in range(0, rows.numel(), chunk_size):
         yield rows[start : start + chunk_size]
-
-
-def _weighted_sum(weights: torch.Tensor, activations: torch.Tensor) -> torch.Tensor:
-    return torch.einsum("nk,nkhw->nhw", weights, activations)
 
 
 @torch.no_grad()
@@ -55,7 +52,7 @@ def scorecam(ctx: CAMContext) -> torch.Tensor:
         masked = (inputs[image] * masks).contiguous(memory_format=torch.channels_last)
         scores[chunk] = ctx.scorer(ctx.model(masked), rows=image)
     weights = torch.softmax(scores.view(n, k), dim=1)
-    return _weighted_sum(weights, acts)
+    return weighted_sum(weights, acts)
 
 
 class _StopAt(fx.Tracer):
@@ -136,4 +133,4 @@ def ablationcam(ctx: CAMContext) -> torch.Tensor:
         scores[chunk] = ctx.scorer(run(ablated), rows=image)
     original = ctx.scores[:, None]
     weights = (original - scores.view(n, k)) / original
-    return _weighted_sum(weights, acts)
+    return weighted_sum(weights, acts)
