@@ -95,9 +95,9 @@ def main(argv=None) -> dict:
     groups = METRIC_GROUPS if args.metrics == ["all"] else tuple(args.metrics)
     size = loaded.input_size
     zone = unseen_region(loaded.model, (3, size, size))
+    walled_twin = Path(args.model).parent / "masked_vgg.pt"
     if not zone.any():  # an unwalled model is measured on its walled twin's band, for comparison
-        zone = unseen_region(load_checkpoint(Path(args.model).parent / "masked_vgg.pt").model, (3, size, size)) \
-            if (Path(args.model).parent / "masked_vgg.pt").exists() else None
+        zone = unseen_region(load_checkpoint(walled_twin).model, (3, size, size)) if walled_twin.exists() else None
     data = StackedDataset(args.data, args.split, size=size, length=args.images)
     results = evaluate(loaded.model, loaded.default_layer, data, methods, groups, args.batch_size, zone,
                        args.space, args.steps)

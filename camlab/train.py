@@ -13,6 +13,7 @@ L2-normalised gradients, so neither depends on the gradients' overall scale.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import platform
 import time
@@ -50,13 +51,19 @@ def input_gradients(model: torch.nn.Module, x: torch.Tensor, labels: torch.Tenso
     return logits, grad
 
 
-def guided_targets(model: torch.nn.Module, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+@contextlib.contextmanager
+def eval_mode(model: torch.nn.Module):
     was_training = model.training
     model.eval()
     try:
-        return guided_input_gradients(model, x, TargetScorer(classes=labels)).detach()
+        yield model
     finally:
         model.train(was_training)
+
+
+def guided_targets(model: torch.nn.Module, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    with eval_mode(model):
+        return guided_input_gradients(model, x, TargetScorer(classes=labels)).detach()
 
 
 def interpretable_gradient_loss(model, x, labels, weight: float, distance: str = "cosine"):
@@ -65,13 +72,9 @@ def interpretable_gradient_loss(model, x, labels, weight: float, distance: str =
     Everything is computed in eval mode (batch-norm running statistics, no dropout): the gradients
     penalised are then the ones explanations see. Use it to fine-tune a trained model (``--init``).
     """
-    was_training = model.training
-    model.eval()
-    try:
-        target = guided_input_gradients(model, x, TargetScorer(classes=labels)).detach()
+    target = guided_targets(model, x, labels)
+    with eval_mode(model):
         logits, grad = input_gradients(model, x, labels, create_graph=True)
-    finally:
-        model.train(was_training)
     ce = F.cross_entropy(logits, labels)
     dist = gradient_distance(grad, target, distance)
     return ce + weight * dist, ce, dist

@@ -3,8 +3,13 @@ from __future__ import annotations
 
 import copy
 
+import cv2
+import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
+
+from .errors import CamlabError
 
 _LINEARISED = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.GELU, nn.SiLU, nn.Hardswish, nn.Hardsigmoid,
                nn.Sigmoid, nn.Tanh, nn.Dropout, nn.ELU)
@@ -67,11 +72,6 @@ def wall_mask(shapes: list[dict], height: int, width: int) -> torch.Tensor:
     - ``{"type": "polygon", "points": [[x, y], ...]}`` (filled)
     - ``{"type": "stroke", "points": [[x, y], ...], "width": w}`` (free-hand line of width w)
     """
-    import cv2
-    import numpy as np
-
-    from .errors import CamlabError
-
     canvas = np.zeros((height, width), dtype=np.uint8)
     for shape in shapes:
         kind = shape.get("type")
@@ -121,8 +121,6 @@ def shapes_from_canvas(json_data: dict | None, scale: float = 1.0) -> list[dict]
 
 def check_wall(wall: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
     """A boolean wall of the image's size that covers some but not all pixels, else a clear error."""
-    from .errors import CamlabError
-
     wall = torch.as_tensor(wall)
     if tuple(wall.shape) != tuple(shape):
         raise CamlabError(f"the wall is {tuple(wall.shape)} but the image is {tuple(shape)}")
@@ -146,8 +144,6 @@ class BlindModel(nn.Module):
     def __init__(self, model: nn.Module, wall: torch.Tensor, fill: str = "zero",
                  mean: tuple[float, float, float] = (0.5, 0.5, 0.5), seed: int = 0, blur_kernel: int = 31):
         super().__init__()
-        from .errors import CamlabError
-
         if fill not in FILLS:
             raise CamlabError(f"unknown fill {fill!r}; choose one of {', '.join(FILLS)}")
         self.model, self.fill = model, fill
@@ -164,8 +160,6 @@ class BlindModel(nn.Module):
         if self.fill == "noise":
             generator = torch.Generator(device="cpu").manual_seed(self.seed)
             return torch.rand(x.shape[1:], generator=generator).to(x)[None].expand_as(x)
-        import torch.nn.functional as F
-
         visible = 1 - self.wall.to(x.dtype)
         k = self.blur_kernel
         box = torch.ones(1, 1, k, k, dtype=x.dtype, device=x.device)
