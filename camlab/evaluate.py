@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import csv
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -29,12 +30,20 @@ from .walls import unseen_region
 METRIC_GROUPS = ("leakage", "confidence", "insdel")
 
 
+@dataclass
+class Evaluation:
+    table: dict[str, dict[str, float]]  # {method: {metric: mean over images}}
+    curves: dict[str, dict[str, list[float]]]  # {method: {"insertion"|"deletion": mean curve}}, if insdel ran
+    images: int
+
+
 def evaluate(model, layer: str | None, dataset, methods, metric_groups=METRIC_GROUPS, batch_size: int = 16,
              wall: torch.Tensor | None = None, space: str = "pixel", steps: int = 16,
-             progress: bool = True, on_batch=None) -> dict[str, dict[str, float]]:
-    """{method: {metric: mean over images}}; ``on_batch(done, total)`` reports progress to a UI."""
+             progress: bool = True, on_batch=None) -> Evaluation:
+    """Means over ``dataset`` per method; ``on_batch(done, total)`` reports progress to a UI."""
     engine = CAMEngine(model, layer)
     sums: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    curve_sums: dict[str, dict[str, torch.Tensor]] = defaultdict(dict)
     count = 0
     loader = DataLoader(dataset, batch_size=batch_size)
     device = next(model.parameters()).device
@@ -54,15 +63,18 @@ def evaluate(model, layer: str | None, dataset, methods, metric_groups=METRIC_GR
             if "insdel" in metric_groups:
                 curves = insertion_deletion(model, images, cam.display, result.classes, steps)
                 values.update({k: curves[k] for k in ("insertion_auc", "deletion_auc")})
+                for kind in ("insertion", "deletion"):
+                    total = curves[f"{kind}_curve"].sum(dim=0)
+                    curve_sums[method][kind] = curve_sums[method].get(kind, 0) + total
             for key, value in values.items():
                 sums[method][key] += float(value.sum())
             sums[method]["seconds_per_image"] += (cam.seconds + result.shared_seconds)
         count += len(images)
         if on_batch is not None:
             on_batch(count, len(dataset))
-    batches = len(loader)
-    return {m: {k: (v / batches if k == "seconds_per_image" else v / count) for k, v in row.items()}
-            for m, row in sums.items()}
+    table = {m: {k: v / count for k, v in row.items()} for m, row in sums.items()}  # time: batch total / images
+    curves = {m: {kind: (total / count).tolist() for kind, total in row.items()} for m, row in curve_sums.items()}
+    return Evaluation(table, curves, count)
 
 
 def to_rows(results: dict) -> tuple[list[str], list[list]]:
@@ -100,7 +112,7 @@ def main(argv=None) -> dict:
         zone = unseen_region(load_checkpoint(walled_twin).model, (3, size, size)) if walled_twin.exists() else None
     data = StackedDataset(args.data, args.split, size=size, length=args.images)
     results = evaluate(loaded.model, loaded.default_layer, data, methods, groups, args.batch_size, zone,
-                       args.space, args.steps)
+                       args.space, args.steps).table
     out = Path(args.out or f"results/{loaded.name}-{args.data}")
     out.parent.mkdir(parents=True, exist_ok=True)
     header, rows = to_rows(results)

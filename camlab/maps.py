@@ -32,3 +32,9 @@ def layer_map_to_display(raw: torch.Tensor, size: tuple[int, int]) -> torch.Tens
 def pixel_map_to_display(raw: torch.Tensor) -> torch.Tensor:
     """Pixel attributions (N, C, H, W) -> (N, H, W): largest magnitude over colour channels, min-max."""
     return minmax(raw.abs().amax(dim=1))
+
+
+def magnitude_map(raw: torch.Tensor, size: tuple[int, int], pixel_space: bool) -> torch.Tensor:
+    """The display map before min-max: its units are the method's own, so maps of one method
+    (or of methods sharing units) can be compared on one colour scale."""
+    return raw.abs().amax(dim=1) if pixel_space else upsample(raw.clamp(min=0), size)

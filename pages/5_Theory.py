@@ -4,7 +4,6 @@ import streamlit as st
 
 from camlab.theory import gradcam_mass_below_wall, theory_images
 
-st.set_page_config(page_title="camlab · Theory", layout="wide")
 st.title("Theory: a one-layer walled CNN at random initialisation")
 st.markdown(
     "A 29×29 grey image goes through **K 2×2 filters**, ReLU and a 2×2 max-pool to a 14×14 map; a "
@@ -22,4 +21,4 @@ st.metric("Mean Grad-CAM mass below the wall", f"{100 * float(shares.mean()):.1f
           help=f"walled rows are {100 * masked / 14:.0f}% of the map")
 figure = go.Figure(go.Histogram(x=(100 * shares).tolist(), nbinsx=20))
 figure.update_layout(xaxis_title="% of Grad-CAM mass in walled rows", yaxis_title="initialisations", height=320)
-st.plotly_chart(figure, use_container_width=True)
+st.plotly_chart(figure)

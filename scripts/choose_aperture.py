@@ -21,6 +21,6 @@ print("|---|---|---|---|---|")
 for aperture in args.apertures:
     conceptor.DEFAULT_APERTURE = aperture
     scores = evaluate(loaded.model, loaded.default_layer, data, ["conceptorcam", "conceptor-gradcam"],
-                      ("confidence",), progress=False)
+                      ("confidence",), progress=False).table
     print(f"| {aperture} | " + " | ".join(f"{scores[m][k]:.2f}" for m in ("conceptorcam", "conceptor-gradcam")
                                          for k in ("average_drop", "increase_in_confidence")) + " |")
