@@ -2,7 +2,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: app test bench table
+.PHONY: app test bench table screenshots
 
 app: $(VENV)/.runtime
 	$(PY) -m streamlit run app.py --server.headless true
@@ -10,6 +10,17 @@ app: $(VENV)/.runtime
 test: $(VENV)/.dev
 	bash scripts/install_chromium.sh
 	$(PY) -m pytest
+
+# The browser test's page screenshots, copied where README shows them.
+screenshots: $(VENV)/.dev
+	bash scripts/install_chromium.sh
+	$(PY) -m pytest tests/test_browser.py
+	mkdir -p docs/screenshots
+	cp artifacts/page_Explore.png docs/screenshots/explore.png
+	cp artifacts/walls_after_drawing.png docs/screenshots/walls.png
+	cp artifacts/page_Benchmark.png docs/screenshots/benchmark.png
+	cp artifacts/page_Training.png docs/screenshots/training.png
+	cp artifacts/page_Theory.png docs/screenshots/theory.png
 
 bench: $(VENV)/.dev
 	$(PY) -m camlab.bench

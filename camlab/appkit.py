@@ -74,7 +74,10 @@ def model_entry(loaded: LoadedModel, key: str, device: str | torch.device) -> Mo
     size = loaded.input_size
     model = loaded.model.to(device)
     zone = unseen_region(model, (3, size, size)).to(device)
-    layers = spatial_layers(model, torch.zeros(1, 3, size, size, device=device))
+    blank = torch.zeros(1, 3, size, size, device=device)
+    layers = spatial_layers(model, blank)
+    if layers:  # the first backward pays one-off kernel setup (~0.6 s on CPU); pay it while loading
+        CAMEngine(model, loaded.default_layer or layers[-1][0]).explain(blank, ["gradcam"])
     return ModelEntry(loaded, zone, threading.Lock(), key, layers)
 
 

@@ -12,7 +12,7 @@ from torch import nn
 from .context import CAMContext
 from .device import model_device
 from .errors import CamlabError
-from .layers import find_target_layer, resolve_layer
+from .layers import check_hookable, find_target_layer, resolve_layer
 from .maps import layer_map_to_display, pixel_map_to_display
 from .registry import MethodInfo, get_method
 from .targets import TargetSpec, resolve_targets
@@ -109,6 +109,7 @@ class CAMEngine:
     def __init__(self, model: nn.Module, target_layer: str | nn.Module | None = None, chunk_size: int = 64):
         if not isinstance(model, nn.Module):
             raise CamlabError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        check_hookable(model)
         if chunk_size < 1:
             raise CamlabError(f"chunk_size must be at least 1, got {chunk_size}")
         self.model = model

@@ -32,6 +32,13 @@ def resolve_layer(model: nn.Module, layer: str | nn.Module) -> tuple[str, nn.Mod
     return layer, model.get_submodule(layer)
 
 
+def check_hookable(model: nn.Module) -> None:
+    """CAMs read a layer through a forward hook; compiled TorchScript modules do not take hooks."""
+    if isinstance(model, torch.jit.ScriptModule):
+        raise CamlabError("this is a TorchScript model: its layers cannot be hooked, so no CAM can read them; "
+                          "load the weights as a camlab checkpoint or a torchvision-style state_dict instead")
+
+
 def spatial_layers(model: nn.Module, example: torch.Tensor) -> list[tuple[str, tuple[int, ...]]]:
     """Layers whose output is a 4-D map with more than one position, in order of completion.
 
@@ -39,6 +46,7 @@ def spatial_layers(model: nn.Module, example: torch.Tensor) -> list[tuple[str, t
     read off features, not off their pooled summary. Layers run more than once per forward are
     left out too, since a hook on them would see several tensors.
     """
+    check_hookable(model)
     calls: dict[str, int] = {}
     order: list[tuple[str, torch.Tensor]] = []
     pooled: list[torch.Tensor] = []  # kept alive so identity checks stay valid

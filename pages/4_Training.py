@@ -38,7 +38,7 @@ def show(entry, title: str) -> None:
         column.image(overlay(image, picture, 0.5) if method in cams else picture.cpu().numpy(), caption=method,
                      clamp=True)
     numbers = st.columns(3 + len(cams))
-    numbers[0].metric(f"{entry.loaded.name} gradient/guided distance", f"{gradient_agreement(result):.3f}",
+    numbers[0].metric("gradient/guided distance, this image", f"{gradient_agreement(result):.3f}",
                       help="1 − cosine similarity on this image; lower means the plain gradient looks more guided")
     numbers[1].metric("test accuracy (model card)",
                       f"{100 * card['test_accuracy']:.2f}%" if "test_accuracy" in card else "—")

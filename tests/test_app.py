@@ -191,15 +191,15 @@ def test_benchmark_runs_over_a_split_and_charts_the_table():
 
 def test_training_page_compares_models_and_runs_a_short_training():
     app = _page("4_Training")
-    distances = {m.label.split()[0]: float(m.value) for m in app.metric if "gradient/guided distance" in m.label}
-    assert set(distances) == {"baseline_vgg", "guided_vgg"}
-    assert all(0 <= d <= 2 for d in distances.values())
+    headings = [m.value for m in app.markdown if m.value.startswith("####")]
+    assert headings == ["#### Standard: `baseline_vgg`", "#### Regularised: `guided_vgg`"]
+    distances = [float(m.value) for m in app.metric if m.label == "gradient/guided distance, this image"]
+    assert len(distances) == 2 and all(0 <= d <= 2 for d in distances)
     app.slider[1].set_value(2)  # steps
     app.button[0].click().run()
     assert not app.exception
-    labels = [m.label for m in app.metric]
-    assert "gradient/guided distance on 32 test images" in labels
-    assert any(label.startswith("baseline_vgg+2steps") for label in labels)
+    assert "gradient/guided distance on 32 test images" in [m.label for m in app.metric]
+    assert any(m.value.startswith("#### Your run: `baseline_vgg+2steps") for m in app.markdown)
 
 
 # Theory --------------------------------------------------------------------------------------------

@@ -63,7 +63,7 @@ def _leakage(page, method: str) -> str:
 
 def test_drawing_a_wall_changes_the_leakage_readout(server, browser):
     ARTIFACTS.mkdir(exist_ok=True)
-    page = browser.new_page(viewport={"width": 1500, "height": 1100})
+    page = browser.new_page(viewport={"width": 1500, "height": 1900})
     page.goto(f"{server}/Walls", timeout=60_000)
     before = _leakage(page, "gradcam")
     canvas = page.locator("canvas.upper-canvas")  # fabric.js's drawing layer (the component renders inline)
@@ -80,3 +80,32 @@ def test_drawing_a_wall_changes_the_leakage_readout(server, browser):
     page.screenshot(path=str(ARTIFACTS / "walls_after_drawing.png"), full_page=True)
     assert after != before, f"leakage stayed at {before}"
     assert float(after) > float(before)  # a wall over the object catches more of the map
+
+
+def _run_benchmark(page) -> None:
+    page.get_by_role("button", name="Run the benchmark").click()
+    page.get_by_text("Download CSV").wait_for(timeout=180_000)
+
+
+# (url path, text that shows the page finished its work, action before the screenshot, plotly charts)
+PAGES = [
+    ("", "overlay PNG", None, 5),
+    ("Benchmark", "Press Run the benchmark", _run_benchmark, 3),
+    ("Training", "Train a short run yourself", None, 0),
+    ("Theory", "Mean Grad-CAM mass below the wall", None, 1),
+]
+
+
+@pytest.mark.parametrize("path, ready, action, charts", PAGES, ids=[p[0] or "Explore" for p in PAGES])
+def test_every_page_renders_in_chromium(server, browser, path, ready, action, charts):
+    ARTIFACTS.mkdir(exist_ok=True)
+    page = browser.new_page(viewport={"width": 1500, "height": 1900})  # Streamlit scrolls inside the page
+    page.goto(f"{server}/{path}", timeout=60_000)
+    page.get_by_text(ready).first.wait_for(timeout=180_000)
+    if action is not None:
+        action(page)
+    page.wait_for_function(f"document.querySelectorAll('.js-plotly-plot .main-svg').length >= {2 * charts}",
+                           timeout=120_000)  # plotly draws two svg layers per chart
+    page.wait_for_timeout(2000)  # data grids draw on a canvas after their data arrives
+    assert page.get_by_test_id("stException").count() == 0
+    page.screenshot(path=str(ARTIFACTS / f"page_{path or 'Explore'}.png"), full_page=True)

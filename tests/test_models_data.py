@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 import torch
 
+import camlab
 from camlab.data import CLASSES, StackedDataset, generate_image, write_png_folder
 from camlab.errors import CamlabError
 from camlab.models import WallVGG, WallVGGConfig, load_checkpoint, load_torchvision, masked_vgg, save_checkpoint
@@ -139,6 +140,8 @@ def test_user_state_dict_and_torchscript_load(tmp_path):
     scripted = torch.jit.trace(masked_vgg(width=0.0625, input_size=32, masked_rows=0).eval(), torch.rand(1, 3, 32, 32))
     scripted.save(str(tmp_path / "model.ts"))
     assert load_checkpoint(tmp_path / "model.ts").model(torch.rand(1, 3, 32, 32)).shape == (1, 8)
+    with pytest.raises(CamlabError, match="TorchScript model: its layers cannot be hooked"):
+        camlab.explain(load_checkpoint(tmp_path / "model.ts").model, torch.rand(1, 3, 32, 32), ["gradcam"])
 
 
 def test_torchvision_weights_offline_give_a_clear_message(tmp_path, monkeypatch):
