@@ -7,6 +7,10 @@ Metrics (means over images; formulas in camlab.metrics):
                and on the raw layer-resolution map (``raw_`` prefix), for models with an unseen region
   confidence   Average Drop (lower is better), Increase in Confidence and Average Gain (higher)
   insdel       insertion AUC (higher is better) and deletion AUC (lower is better), RISE protocol
+  sanity       cascading randomisation (Adebayo et al.) on the first batch: mean Spearman rho between
+               the trained model's map and the map after randomising the top layer (``sanity_rho_top``)
+               and after randomising every layer (``sanity_rho_all``); a faithful method falls towards 0.
+               One explanation per parametrised layer and method, so not part of the default set.
 """
 from __future__ import annotations
 
@@ -22,12 +26,14 @@ from tqdm import tqdm
 
 from .data import StackedDataset
 from .engine import CAMEngine
-from .metrics import MASKING_SPACES, confidence_metrics, insertion_deletion, leakage, raw_leakage
+from .metrics import (MASKING_SPACES, cascading_randomisation, confidence_metrics, insertion_deletion, leakage,
+                      raw_leakage)
 from .models import load_checkpoint
 from .registry import REGISTRY
 from .walls import unseen_region
 
-METRIC_GROUPS = ("leakage", "confidence", "insdel")
+METRIC_GROUPS = ("leakage", "confidence", "insdel", "sanity")
+DEFAULT_GROUPS = ("leakage", "confidence", "insdel")
 
 
 @dataclass
@@ -37,13 +43,14 @@ class Evaluation:
     images: int
 
 
-def evaluate(model, layer: str | None, dataset, methods, metric_groups=METRIC_GROUPS, batch_size: int = 16,
+def evaluate(model, layer: str | None, dataset, methods, metric_groups=DEFAULT_GROUPS, batch_size: int = 16,
              wall: torch.Tensor | None = None, space: str = "pixel", steps: int = 16,
              progress: bool = True, on_batch=None) -> Evaluation:
     """Means over ``dataset`` per method; ``on_batch(done, total)`` reports progress to a UI."""
     engine = CAMEngine(model, layer)
     sums: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     curve_sums: dict[str, dict[str, torch.Tensor]] = defaultdict(dict)
+    sanity: dict[str, dict[str, float]] = {}
     count = 0
     loader = DataLoader(dataset, batch_size=batch_size)
     device = next(model.parameters()).device
@@ -66,13 +73,16 @@ def evaluate(model, layer: str | None, dataset, methods, metric_groups=METRIC_GR
                 for kind in ("insertion", "deletion"):
                     total = curves[f"{kind}_curve"].sum(dim=0)
                     curve_sums[method][kind] = curve_sums[method].get(kind, 0) + total
+            if "sanity" in metric_groups and method not in sanity:  # first batch only: see the docstring
+                cascade = cascading_randomisation(model, images, method, result.layer, result.classes)
+                sanity[method] = {"sanity_rho_top": cascade[0][1], "sanity_rho_all": cascade[-1][1]}
             for key, value in values.items():
                 sums[method][key] += float(value.sum())
             sums[method]["seconds_per_image"] += (cam.seconds + result.shared_seconds)
         count += len(images)
         if on_batch is not None:
             on_batch(count, len(dataset))
-    table = {m: {k: v / count for k, v in row.items()} for m, row in sums.items()}  # time: batch total / images
+    table = {m: {**{k: v / count for k, v in row.items()}, **sanity.get(m, {})} for m, row in sums.items()}
     curves = {m: {kind: (total / count).tolist() for kind, total in row.items()} for m, row in curve_sums.items()}
     return Evaluation(table, curves, count)
 
@@ -96,7 +106,8 @@ def main(argv=None) -> dict:
     parser.add_argument("--split", default="test", choices=("train", "val", "test"))
     parser.add_argument("--images", type=int, default=100)
     parser.add_argument("--methods", nargs="+", default=["all"])
-    parser.add_argument("--metrics", nargs="+", default=["all"], choices=("all", *METRIC_GROUPS))
+    parser.add_argument("--metrics", nargs="+", default=["default"], choices=("all", "default", *METRIC_GROUPS),
+                        help="default: leakage confidence insdel; all adds sanity")
     parser.add_argument("--space", default="pixel", choices=MASKING_SPACES)
     parser.add_argument("--steps", type=int, default=16, help="insertion/deletion steps")
     parser.add_argument("--batch-size", type=int, default=16)
@@ -104,7 +115,7 @@ def main(argv=None) -> dict:
     args = parser.parse_args(argv)
     loaded = load_checkpoint(args.model)
     methods = list(REGISTRY) if args.methods == ["all"] else args.methods
-    groups = METRIC_GROUPS if args.metrics == ["all"] else tuple(args.metrics)
+    groups = {"all": METRIC_GROUPS, "default": DEFAULT_GROUPS}.get(args.metrics[0], tuple(args.metrics))
     size = loaded.input_size
     zone = unseen_region(loaded.model, (3, size, size))
     walled_twin = Path(args.model).parent / "masked_vgg.pt"

@@ -6,7 +6,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from camlab.data import VARIANTS, StackedDataset
-from camlab.evaluate import METRIC_GROUPS, evaluate, to_rows
+from camlab.evaluate import DEFAULT_GROUPS, METRIC_GROUPS, evaluate, to_rows
 from pages._shared import FAST_CAMS, SLOW_CAMS, device, method_label, shipped_picker
 
 st.title("Benchmark")
@@ -20,7 +20,8 @@ split = st.sidebar.selectbox("Split", ["test", "val"])
 count = st.sidebar.slider("Images", 4, 200, 16, step=4)
 methods = st.sidebar.multiselect("Methods", FAST_CAMS + SLOW_CAMS, format_func=method_label,
                                  default=["gradcam", "gradcam++", "hirescam", "layercam"])
-groups = st.sidebar.multiselect("Metrics", METRIC_GROUPS, default=list(METRIC_GROUPS))
+groups = st.sidebar.multiselect("Metrics", METRIC_GROUPS, default=list(DEFAULT_GROUPS),
+                                help="sanity: cascading randomisation on the first batch (one explanation per layer)")
 steps = st.sidebar.select_slider("Insertion/deletion steps", [4, 8, 16, 32], value=8)
 settings = (entry.key, variant, split, count, tuple(methods), tuple(groups), steps)
 

@@ -186,3 +186,20 @@ def test_evaluate_command_writes_csv_and_markdown(tmp_path):
     assert "average_drop" in rows[0] and "insertion_auc" in rows[0]
     assert results["hirescam"]["dead_zone_l2"] < 0.01 < results["gradcam"]["dead_zone_l2"]
     assert "| conceptor-gradcam |" in out.with_suffix(".md").read_text()
+
+
+def test_evaluate_sanity_group_reports_cascading_randomisation_on_the_first_batch():
+    from camlab.data import StackedDataset
+    from camlab.evaluate import evaluate
+    from camlab.models import masked_vgg
+
+    torch.manual_seed(0)
+    model = masked_vgg(width=0.0625, input_size=32, masked_rows=0).eval()
+    data = StackedDataset("stack-shapes", "test", size=32, length=4)
+    table = evaluate(model, None, data, ["gradcam", "randomcam"], ("sanity",), batch_size=2, progress=False).table
+    for method in ("gradcam", "randomcam"):
+        assert set(table[method]) == {"seconds_per_image", "sanity_rho_top", "sanity_rho_all"}
+        assert -1 <= table[method]["sanity_rho_all"] <= 1
+    # Random channel weights ignore the output layer, so randomising it leaves Random-CAM unchanged.
+    assert table["randomcam"]["sanity_rho_top"] == pytest.approx(1.0)
+    assert table["gradcam"]["sanity_rho_top"] < 0.99
