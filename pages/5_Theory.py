@@ -3,8 +3,10 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from camlab.theory import gradcam_mass_below_wall, theory_images
+from pages._shared import device
 
 st.title("Theory: a one-layer walled CNN at random initialisation")
+device()
 st.markdown(
     "A 29×29 grey image goes through **K 2×2 filters**, ReLU and a 2×2 max-pool to a 14×14 map; a "
     "linear layer reads that map, with **zero weights for the bottom rows**. The output cannot depend "
