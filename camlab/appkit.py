@@ -145,7 +145,8 @@ def explain_cached(entry: ModelEntry, image: torch.Tensor, methods: list[str], l
                    target: int | None = None, model: torch.nn.Module | None = None,
                    variant: str = "") -> Explanation:
     """Explain one image (3, H, W), computing only the methods not cached for this
-    (image, variant, layer, target); ``variant`` names a wrapped ``model`` (e.g. a blinded one)."""
+    (image, variant, layer, target); ``variant`` names a wrapped ``model`` (e.g. a blinded one).
+    ``timings[method]`` is the method's own time plus the shared pass of the call that computed it."""
     for method in methods:
         get_method(method)  # unknown names fail before any work
     layer = layer or entry.loaded.default_layer
