@@ -6,10 +6,9 @@ from streamlit_drawable_canvas import st_canvas
 
 from camlab import CamlabError
 from camlab.appkit import digest, explain_cached, leakage_rows
-from camlab.data import StackedDataset
 from camlab.plotting import overlay
 from camlab.walls import FILLS, BlindModel, check_wall, shapes_from_canvas, wall_mask
-from pages._shared import FAST_CAMS, device, shipped_picker
+from pages._shared import FAST_CAMS, device, image_picker, model_picker
 
 CANVAS = 448
 st.title("Walls")
@@ -17,9 +16,14 @@ st.write("Draw walls on the image. *Blind*: the model cannot see behind them (th
          "before it runs). *Measure*: the model sees everything and the wall only marks where leakage "
          "is measured. A walled model's dead zone is always measured and cannot be drawn away.")
 where = device()
-entry = shipped_picker(where)
+entry = model_picker(where)
+if entry is None:
+    st.stop()
 size = entry.loaded.input_size
-index = int(st.sidebar.number_input("Sample image", 0, 799, 1))
+picked = image_picker(size, default_index=1)
+if picked is None:
+    st.stop()
+image = picked[0].to(where)
 methods = st.sidebar.multiselect("Methods", FAST_CAMS, default=["gradcam", "gradcam++", "xgradcam", "hirescam", "layercam"])
 meaning = st.sidebar.radio("The wall…", ["measure", "blind"], help="blind: the model cannot see behind it")
 fill = st.sidebar.selectbox("Fill behind a blinding wall", FILLS, disabled=meaning != "blind")
@@ -27,15 +31,13 @@ mode = st.sidebar.radio("Draw", ["rect", "polygon", "freedraw"], horizontal=True
                         help="polygon: click the corners, double-click to close")
 alpha = st.sidebar.slider("Heatmap opacity", 0.0, 1.0, 0.5)
 
-image, _ = StackedDataset("stack-shapes", "test", size=size)[index]
-image = image.to(where)
 background = Image.fromarray((image.cpu().permute(1, 2, 0).numpy() * 255).astype("uint8")).resize((CANVAS, CANVAS))
 left, right = st.columns([1, 2])
 with left:
     st.caption("Draw here; undo, redo and clear are in the canvas toolbar below it")
     canvas = st_canvas(fill_color="rgba(255, 255, 255, 0.35)", stroke_width=12, stroke_color="#ffffff",
                        background_image=background, drawing_mode=mode, height=CANVAS, width=CANVAS,
-                       key=f"walls-{index}")
+                       key=f"walls-{entry.key}-{digest(image)}")  # a new image starts with no walls
 drawn = wall_mask(shapes_from_canvas(canvas.json_data, size / CANVAS), size, size).to(where)
 measured = drawn | entry.dead_zone
 if not methods:
