@@ -8,7 +8,10 @@ from camlab.appkit import (cached_methods, check_layer, explain_cached, predict,
 from camlab.export import manifest, maps_npz, overlay_png
 from camlab.maps import magnitude_map
 from camlab.plotting import heatmap_figure
-from pages._shared import FAST_CAMS, PIXEL_METHODS, SLOW_CAMS, device, image_picker, method_label, model_picker
+from pages._shared import (FAST_CAMS, PIXEL_METHODS, SLOW_CAMS, device, image_picker,
+                           leave_folder_mode, method_label, model_picker)
+
+leave_folder_mode()
 
 st.title("Explore — can CAMs see through walls?")
 st.write(

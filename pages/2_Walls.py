@@ -8,7 +8,9 @@ from camlab import CamlabError
 from camlab.appkit import digest, explain_cached, leakage_rows
 from camlab.plotting import overlay
 from camlab.walls import FILLS, BlindModel, check_wall, shapes_from_canvas, wall_mask
-from pages._shared import FAST_CAMS, device, image_picker, model_picker
+from pages._shared import FAST_CAMS, device, image_picker, leave_folder_mode, model_picker
+
+leave_folder_mode()
 
 CANVAS = 448
 st.title("Walls")

@@ -7,7 +7,9 @@ import streamlit as st
 
 from camlab.data import VARIANTS, StackedDataset
 from camlab.evaluate import DEFAULT_GROUPS, METRIC_GROUPS, evaluate, to_rows
-from pages._shared import FAST_CAMS, SLOW_CAMS, device, method_label, shipped_picker
+from pages._shared import FAST_CAMS, SLOW_CAMS, device, leave_folder_mode, method_label, shipped_picker
+
+leave_folder_mode()
 
 st.title("Benchmark")
 st.write("Means over the first N images of a split. Leakage is measured in the model's computed unseen "

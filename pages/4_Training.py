@@ -5,7 +5,9 @@ from camlab.appkit import explain_cached, gradient_agreement, model_entry, reado
 from camlab.models import LoadedModel
 from camlab.plotting import overlay
 from camlab.train import short_run
-from pages._shared import FAST_CAMS, device, image_picker, shipped_picker
+from pages._shared import FAST_CAMS, device, image_picker, leave_folder_mode, shipped_picker
+
+leave_folder_mode()
 
 st.title("Training: interpretable gradients")
 st.write(

@@ -3,7 +3,9 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from camlab.theory import gradcam_mass_below_wall, theory_images
-from pages._shared import device
+from pages._shared import device, leave_folder_mode
+
+leave_folder_mode()
 
 st.title("Theory: a one-layer walled CNN at random initialisation")
 device()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import streamlit as st
 import torch
+from streamlit.runtime.pages_manager import PagesManager
 
 from camlab import CamlabError, list_methods, resolve_device
 from camlab.appkit import ModelEntry, open_model, open_torchvision, open_uploaded, shipped_models
@@ -16,6 +17,34 @@ from camlab.plotting import read_image
 FAST_CAMS = [m.name for m in list_methods() if not m.slow and not m.pixel_space]
 SLOW_CAMS = [m.name for m in list_methods() if m.slow]
 PIXEL_METHODS = [m.name for m in list_methods() if m.pixel_space]
+
+
+# The app's pages, in order; app.py navigates with them.
+PAGES = [
+    ("pages/1_Explore.py", "Explore", ":material/search:"),
+    ("pages/2_Walls.py", "Walls", ":material/grid_on:"),
+    ("pages/3_Benchmark.py", "Benchmark", ":material/bar_chart:"),
+    ("pages/4_Training.py", "Training", ":material/school:"),
+    ("pages/5_Theory.py", "Theory", ":material/functions:"),
+]
+
+
+def navigation():
+    return st.navigation([st.Page(path, title=title, icon=icon, default=i == 0)
+                          for i, (path, title, icon) in enumerate(PAGES)])
+
+
+def leave_folder_mode() -> None:
+    """Rerun once through app.py's navigation if Streamlit started this session in folder mode.
+
+    A folder named pages/ beside the entry script makes Streamlit list every file in it and run a
+    page directly, skipping app.py, until some run calls st.navigation (the flag is process-wide):
+    the first visitor of a page URL after the server starts would see the raw folder listing.
+    """
+    if PagesManager.uses_pages_directory and not st.session_state.get("_left_folder_mode"):
+        st.session_state["_left_folder_mode"] = True  # once per session: AppTest resets the flag every run
+        PagesManager.uses_pages_directory = False
+        st.rerun()
 
 
 def device() -> str:

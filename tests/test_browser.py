@@ -64,8 +64,11 @@ def _leakage(page, method: str) -> str:
 def test_drawing_a_wall_changes_the_leakage_readout(server, browser):
     ARTIFACTS.mkdir(exist_ok=True)
     page = browser.new_page(viewport={"width": 1500, "height": 1900})
-    page.goto(f"{server}/Walls", timeout=60_000)
+    page.goto(f"{server}/Walls", timeout=60_000)  # the server's first visitor
     before = _leakage(page, "gradcam")
+    # icons are font ligatures, so their names are in the text too; keep the titles
+    titles = [w for w in page.get_by_test_id("stSidebarNav").inner_text(timeout=60_000).split() if w[0].isupper()]
+    assert titles == ["Explore", "Walls", "Benchmark", "Training", "Theory"]  # not the raw pages/ folder
     canvas = page.locator("canvas.upper-canvas")  # fabric.js's drawing layer (the component renders inline)
     box = canvas.bounding_box(timeout=60_000)
     page.mouse.move(box["x"] + 60, box["y"] + 40)
@@ -77,6 +80,8 @@ def test_drawing_a_wall_changes_the_leakage_readout(server, browser):
     while after == before and time.time() < deadline:
         time.sleep(1)
         after = _leakage(page, "gradcam")
+    page.get_by_text("Leakage ‖S·W‖₂ / ‖S‖₂ per method").wait_for(timeout=120_000)  # the run has finished
+    page.wait_for_timeout(2000)
     page.screenshot(path=str(ARTIFACTS / "walls_after_drawing.png"), full_page=True)
     assert after != before, f"leakage stayed at {before}"
     assert float(after) > float(before)  # a wall over the object catches more of the map
