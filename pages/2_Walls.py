@@ -1,6 +1,7 @@
 """Walls: draw occlusion walls and watch which CAMs see through them."""
 import plotly.graph_objects as go
 import streamlit as st
+import torch
 from PIL import Image
 from streamlit_drawable_canvas import st_canvas
 
@@ -33,10 +34,12 @@ mode = st.sidebar.radio("Draw", ["rect", "polygon", "freedraw"], horizontal=True
                         help="polygon: click the corners, double-click to close")
 alpha = st.sidebar.slider("Heatmap opacity", 0.0, 1.0, 0.5)
 
-background = Image.fromarray((image.cpu().permute(1, 2, 0).numpy() * 255).astype("uint8")).resize((CANVAS, CANVAS))
-left, right = st.columns([1, 2])
+# The dead zone is part of the background, outlined: always shown, never an editable shape.
+background = Image.fromarray(overlay(image, torch.zeros(size, size), 0.0, entry.dead_zone)).resize((CANVAS, CANVAS))
+left, right = st.columns(2)  # the canvas keeps its pixel size, so its column must fit it
 with left:
-    st.caption("Draw here; undo, redo and clear are in the canvas toolbar below it")
+    st.caption("Draw walls here (undo, redo and clear: the canvas toolbar)"
+               + ("; white outline: the model's dead zone, always measured" if entry.dead_zone.any() else ""))
     canvas = st_canvas(fill_color="rgba(255, 255, 255, 0.35)", stroke_width=12, stroke_color="#ffffff",
                        background_image=background, drawing_mode=mode, height=CANVAS, width=CANVAS,
                        key=f"walls-{entry.key}-{digest(image)}")  # a new image starts with no walls
@@ -60,12 +63,13 @@ if not measured.any():
     st.stop()
 rows = leakage_rows(result, measured)
 with right:
-    columns = st.columns(3)
-    for i, method in enumerate(methods):
-        with columns[i % 3]:
-            st.image(overlay(image, result[method].display[0], alpha, measured), caption=method)
-            st.metric(f"{method} leakage", f"{rows[method]['dead_zone_l2']:.3f}")
-figure = go.Figure(go.Bar(x=list(rows), y=[r["dead_zone_l2"] for r in rows.values()]))
-figure.update_layout(title="Leakage ‖S·W‖₂ / ‖S‖₂ per method", yaxis_range=[0, 1], height=320)
-st.plotly_chart(figure)
-st.dataframe({m: {k: round(v, 4) for k, v in r.items()} for m, r in rows.items()})
+    figure = go.Figure(go.Bar(x=list(rows), y=[r["dead_zone_l2"] for r in rows.values()]))
+    figure.update_layout(title="Leakage ‖S·W‖₂ / ‖S‖₂ per method", yaxis_range=[0, 1], height=300,
+                         margin={"t": 40, "b": 0})
+    st.plotly_chart(figure)
+    st.dataframe({m: {k: round(v, 4) for k, v in r.items()} for m, r in rows.items()})
+columns = st.columns(min(5, len(methods)))
+for i, method in enumerate(methods):
+    with columns[i % len(columns)]:
+        st.image(overlay(image, result[method].display[0], alpha, measured), caption=method)
+        st.metric(f"{method} leakage", f"{rows[method]['dead_zone_l2']:.3f}")

@@ -80,7 +80,7 @@ def test_drawing_a_wall_changes_the_leakage_readout(server, browser):
     while after == before and time.time() < deadline:
         time.sleep(1)
         after = _leakage(page, "gradcam")
-    page.get_by_text("Leakage ‖S·W‖₂ / ‖S‖₂ per method").wait_for(timeout=120_000)  # the run has finished
+    page.get_by_text("Leakage ‖S·W‖₂ / ‖S‖₂ per method").first.wait_for(timeout=120_000)  # the run has finished
     page.wait_for_timeout(2000)
     page.screenshot(path=str(ARTIFACTS / "walls_after_drawing.png"), full_page=True)
     assert after != before, f"leakage stayed at {before}"
