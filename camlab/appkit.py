@@ -73,11 +73,16 @@ def model_entry(loaded: LoadedModel, key: str, device: str | torch.device) -> Mo
     """Wrap a loaded model for the app: dead zone and layer list computed once, an empty cache."""
     size = loaded.input_size
     model = loaded.model.to(device)
-    zone = unseen_region(model, (3, size, size)).to(device)
     blank = torch.zeros(1, 3, size, size, device=device)
-    layers = spatial_layers(model, blank)
-    if layers:  # the first backward pays one-off kernel setup (~0.6 s on CPU); pay it while loading
-        CAMEngine(model, loaded.default_layer or layers[-1][0]).explain(blank, ["gradcam"])
+    try:
+        layers = spatial_layers(model, blank)
+        zone = unseen_region(model, (3, size, size)).to(device)
+    except RuntimeError as exc:  # shape and dtype mismatches inside the model's own forward
+        raise CamlabError(f"{loaded.name} does not run on a (1, 3, {size}, {size}) image: {exc}") from exc
+    if not layers:
+        raise CamlabError(f"{loaded.name} has no layer with a spatial (C, H, W) output, so no CAM applies")
+    # The first backward pays one-off kernel set-up (~0.6 s on CPU); pay it while loading.
+    CAMEngine(model, loaded.default_layer or layers[-1][0]).explain(blank, ["gradcam"])
     return ModelEntry(loaded, zone, threading.Lock(), key, layers)
 
 

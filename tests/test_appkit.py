@@ -178,3 +178,15 @@ def test_short_run_trains_a_copy_and_reports(masked):
     assert all(torch.equal(before[k], v) for k, v in baseline.state_dict().items())
     assert any(not torch.equal(before[k], v) for k, v in run["model"].state_dict().items())
     assert set(run["before"]) == set(run["after"]) == {"accuracy", "grad_distance"}
+
+
+def test_models_that_cannot_be_explained_are_refused_at_load():
+    from camlab.appkit import model_entry
+    from camlab.models import LoadedModel
+
+    grey = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.Flatten(), torch.nn.LazyLinear(2))
+    with pytest.raises(CamlabError, match=r"does not run on a \(1, 3, 32, 32\) image"):
+        model_entry(LoadedModel(grey, "grey", "custom", ["a", "b"], None, input_size=32), "grey", "cpu")
+    flat = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 32 * 32, 2))
+    with pytest.raises(CamlabError, match="no layer with a spatial"):
+        model_entry(LoadedModel(flat, "flat", "custom", ["a", "b"], None, input_size=32), "flat", "cpu")
