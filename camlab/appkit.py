@@ -128,22 +128,26 @@ def top_classes(logits: torch.Tensor, class_names: list[str], k: int = 5) -> lis
     return [(int(i), class_names[int(i)], float(p)) for p, i in zip(values.tolist(), indices.tolist())]
 
 
-def predict(entry: ModelEntry, image: torch.Tensor, model: torch.nn.Module | None = None,
-            variant: str = "") -> torch.Tensor:
+def _view_key(entry: ModelEntry, image: torch.Tensor, layer: str | None, target: int | None,
+              variant: str = "") -> tuple:
+    return digest(image), variant, layer or entry.loaded.default_layer, target
+
+
+def predict(entry: ModelEntry, image: torch.Tensor) -> torch.Tensor:
     """Logits (classes,) for one image, cached: the class picker needs them before any map."""
     with entry.lock:
-        slot = entry.cache.slot((digest(image), variant, "logits"))
+        slot = entry.cache.slot((digest(image), "logits"))
         if "logits" not in slot:
             with torch.no_grad():
-                slot["logits"] = (model or entry.loaded.model)(image[None])[0]
+                slot["logits"] = entry.loaded.model(image[None])[0]
         return slot["logits"]
 
 
-def cached_methods(entry: ModelEntry, image: torch.Tensor, layer: str | None = None, target: int | None = None,
-                   variant: str = "") -> set[str]:
+def cached_methods(entry: ModelEntry, image: torch.Tensor, layer: str | None = None,
+                   target: int | None = None) -> set[str]:
     """Methods already computed for this view (the UI computes slow ones only on request)."""
     with entry.lock:
-        return set(entry.cache.slot((digest(image), variant, layer or entry.loaded.default_layer, target))["maps"])
+        return set(entry.cache.slot(_view_key(entry, image, layer, target))["maps"])
 
 
 def explain_cached(entry: ModelEntry, image: torch.Tensor, methods: list[str], layer: str | None = None,
@@ -154,10 +158,10 @@ def explain_cached(entry: ModelEntry, image: torch.Tensor, methods: list[str], l
     ``timings[method]`` is the method's own time plus the shared pass of the call that computed it."""
     for method in methods:
         get_method(method)  # unknown names fail before any work
-    layer = layer or entry.loaded.default_layer
+    key = _view_key(entry, image, layer, target, variant)
+    layer = key[2]
     model = model or entry.loaded.model
     hooked_layer = f"model.{layer}" if variant else layer  # wrappers keep the model as ``.model``
-    key = (digest(image), variant, layer, target)
     with entry.lock:
         slot = entry.cache.slot(key)
         missing = [m for m in methods if m not in slot["maps"]]
@@ -192,22 +196,19 @@ def faithfulness(model: torch.nn.Module, image: torch.Tensor, maps: dict[str, to
 
 
 def readouts_cached(entry: ModelEntry, image: torch.Tensor, result: Explanation, target: int | None = None,
-                    wall: torch.Tensor | None = None, steps: int = 16, model: torch.nn.Module | None = None,
-                    variant: str = "", layer: str | None = None) -> dict[str, dict]:
+                    wall: torch.Tensor | None = None, steps: int = 16, layer: str | None = None) -> dict[str, dict]:
     """:func:`faithfulness` for the explained class plus leakage inside ``wall`` (when it has
-    pixels), cached beside the maps; arguments as given to :func:`explain_cached`."""
-    layer = layer or entry.loaded.default_layer
-    model = model or entry.loaded.model
+    pixels), cached beside the maps; ``image``, ``target`` and ``layer`` as given to
+    :func:`explain_cached` for ``result``."""
     explained_class = int(result.classes[0])
     with entry.lock:
-        readouts = entry.cache.slot((digest(image), variant, layer, target))["readouts"]
+        readouts = entry.cache.slot(_view_key(entry, image, layer, target))["readouts"]
         ask = (steps, digest(wall))
         missing = {m: result[m].display[0] for m in result if (m, *ask) not in readouts}
         if missing:
-            for method, row in faithfulness(model, image, missing, explained_class, steps).items():
-                if wall is not None and wall.any():
-                    row.update({k: float(v[0]) for k, v in leakage(result[method].display, wall).items()})
-                readouts[(method, *ask)] = row
+            walled = leakage_rows(result, wall) if wall is not None and wall.any() else {}
+            for method, row in faithfulness(entry.loaded.model, image, missing, explained_class, steps).items():
+                readouts[(method, *ask)] = {**row, **walled.get(method, {})}
         return {m: readouts[(m, *ask)] for m in result}
 
 

@@ -13,18 +13,29 @@ from .errors import CamlabError
 MAX_UPLOAD_PIXELS = 40_000_000
 
 
-def overlay(image: torch.Tensor, heatmap: torch.Tensor, alpha: float = 0.5,
-            wall: torch.Tensor | None = None) -> np.ndarray:
-    """RGB uint8 (H, W, 3): the image under a JET-coloured map in [0, 1], the wall outlined in white."""
-    rgb = (image.detach().cpu().permute(1, 2, 0).clamp(0, 1).numpy() * 255).astype(np.uint8)
-    heat = (heatmap.detach().cpu().clamp(0, 1).numpy() * 255).astype(np.uint8)
-    coloured = cv2.cvtColor(cv2.applyColorMap(heat, cv2.COLORMAP_JET), cv2.COLOR_BGR2RGB)
-    blended = cv2.addWeighted(coloured, alpha, rgb, 1 - alpha, 0)
+def _rgb(image: torch.Tensor) -> np.ndarray:
+    return (image.detach().cpu().permute(1, 2, 0).clamp(0, 1).numpy() * 255).astype(np.uint8)
+
+
+def _outline(rgb: np.ndarray, wall: torch.Tensor | None) -> np.ndarray:
     if wall is not None and wall.any():
         mask = wall.detach().cpu().numpy().astype(np.uint8)
         contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-        cv2.drawContours(blended, contours, -1, (255, 255, 255), 2)
-    return blended
+        cv2.drawContours(rgb, contours, -1, (255, 255, 255), 2)
+    return rgb
+
+
+def outlined(image: torch.Tensor, wall: torch.Tensor | None) -> np.ndarray:
+    """RGB uint8 (H, W, 3): the image with the wall outlined in white."""
+    return _outline(_rgb(image), wall)
+
+
+def overlay(image: torch.Tensor, heatmap: torch.Tensor, alpha: float = 0.5,
+            wall: torch.Tensor | None = None) -> np.ndarray:
+    """RGB uint8 (H, W, 3): the image under a JET-coloured map in [0, 1], the wall outlined in white."""
+    heat = (heatmap.detach().cpu().clamp(0, 1).numpy() * 255).astype(np.uint8)
+    coloured = cv2.cvtColor(cv2.applyColorMap(heat, cv2.COLORMAP_JET), cv2.COLOR_BGR2RGB)
+    return _outline(cv2.addWeighted(coloured, alpha, _rgb(image), 1 - alpha, 0), wall)
 
 
 def read_image(data: bytes, size: int = 224) -> tuple[torch.Tensor, str]:
@@ -65,7 +76,7 @@ def heatmap_figure(image: torch.Tensor, heat: torch.Tensor, title: str = "", opa
     colour range to [0, zmax] so several figures share one scale; None scales to this map."""
     import plotly.graph_objects as go
 
-    base = overlay(image, torch.zeros_like(heat), 0.0, wall)
+    base = outlined(image, wall)
     values = heat.detach().cpu().numpy()
     top = float(values.max()) if zmax is None else zmax
     figure = go.Figure([

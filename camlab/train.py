@@ -112,9 +112,9 @@ def train(model: WallVGG, dataset, epochs: int, batch_size: int, lr: float, seed
     generator = torch.Generator().manual_seed(seed)
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=True, generator=generator, drop_last=True)
     optimiser = torch.optim.Adam(model.parameters(), lr=lr)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=epochs * len(loader))
-    history = []
     total_steps = epochs * len(loader)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=total_steps)
+    history = []
     device = model_device(model)
     for epoch in range(epochs):
         model.train()

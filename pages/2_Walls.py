@@ -1,13 +1,12 @@
 """Walls: draw occlusion walls and watch which CAMs see through them."""
 import plotly.graph_objects as go
 import streamlit as st
-import torch
 from PIL import Image
 from streamlit_drawable_canvas import st_canvas
 
 from camlab import CamlabError
 from camlab.appkit import digest, explain_cached, leakage_rows
-from camlab.plotting import overlay
+from camlab.plotting import outlined, overlay
 from camlab.walls import FILLS, BlindModel, check_wall, shapes_from_canvas, wall_mask
 from pages._shared import FAST_CAMS, device, image_picker, leave_folder_mode, model_picker
 
@@ -35,7 +34,7 @@ mode = st.sidebar.radio("Draw", ["rect", "polygon", "freedraw"], horizontal=True
 alpha = st.sidebar.slider("Heatmap opacity", 0.0, 1.0, 0.5)
 
 # The dead zone is part of the background, outlined: always shown, never an editable shape.
-background = Image.fromarray(overlay(image, torch.zeros(size, size), 0.0, entry.dead_zone)).resize((CANVAS, CANVAS))
+background = Image.fromarray(outlined(image, entry.dead_zone)).resize((CANVAS, CANVAS))
 left, right = st.columns(2)  # the canvas keeps its pixel size, so its column must fit it
 with left:
     st.caption("Draw walls here (undo, redo and clear: the canvas toolbar)"
