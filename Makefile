@@ -2,14 +2,18 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: app test bench table screenshots
+.PHONY: app test lint bench table screenshots
 
 app: $(VENV)/.runtime
-	$(PY) -m streamlit run app.py --server.headless true
+	$(PY) -m streamlit run app.py
 
 test: $(VENV)/.dev
 	bash scripts/install_chromium.sh
+	$(VENV)/bin/ruff check .
 	$(PY) -m pytest
+
+lint: $(VENV)/.dev
+	$(VENV)/bin/ruff check .
 
 # The browser test's page screenshots, copied where README shows them.
 screenshots: $(VENV)/.dev
@@ -23,14 +27,17 @@ screenshots: $(VENV)/.dev
 	cp artifacts/page_Theory.png docs/screenshots/theory.png
 
 bench: $(VENV)/.dev
-	$(PY) -m camlab.bench
+	$(VENV)/bin/camlab-bench
 
 table: $(VENV)/.runtime
-	$(PY) -m camlab.walls_table --out docs/walls_table.md
+	$(VENV)/bin/camlab-table1 --out docs/walls_table.md
 
-$(VENV)/.runtime: requirements.txt
+# The runtime packages, then camlab itself, editable, so `import camlab` and the camlab-* commands
+# work from any directory.
+$(VENV)/.runtime: requirements.txt pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $@
 
 $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt

@@ -1,7 +1,126 @@
-"""camlab: the Streamlit app's entry point; opens on Explore with the shipped masked VGG."""
+"""camlab's main page, Explore: one model, one image, several CAM methods side by side with live readouts.
+
+Start the app with ``make app`` (or ``streamlit run app.py``); the other pages are in ``pages/``.
+"""
 import streamlit as st
 
-from pages._shared import navigation
+from camlab import CamlabError, get_method
+from camlab.app.figures import heatmap_figure, insertion_deletion_figure
+from camlab.app.state import (
+    cached_methods,
+    check_layer,
+    default_layer,
+    explain_cached,
+    heatmaps,
+    predict,
+    readouts_cached,
+    top_classes,
+)
+from camlab.app.widgets import FAST_CAMS, PIXEL_METHODS, SLOW_CAMS, image_picker, method_label, model_picker, page_setup
+from camlab.export import manifest, maps_npz, overlay_png
 
-st.set_page_config(page_title="camlab", layout="wide")
-navigation().run()
+where = page_setup("Explore — can CAMs see through walls?")
+st.write(
+    "The shipped **masked VGG** cannot use the bottom band of the image: its first dense layer has zero "
+    "weights for the bottom 9 of 14 feature rows (the computed unseen region is outlined in white). "
+    "Methods that average gradients over channels still light that band up; HiRes-CAM and Layer-CAM stay dark."
+)
+entry = model_picker(where)
+if entry is None:
+    st.stop()
+loaded, unseen = entry.loaded, entry.unseen
+picked = image_picker(loaded.input_size)
+if picked is None:
+    st.stop()
+image, image_source = picked
+image = image.to(where)
+
+methods = st.sidebar.multiselect("Methods", FAST_CAMS + SLOW_CAMS + PIXEL_METHODS, format_func=method_label,
+                                 default=["gradcam", "gradcam++", "hirescam", "layercam"],
+                                 help="(slow) methods run one forward per channel and are computed on request")
+layer_names = [name for name, _ in entry.layers]
+layer = st.sidebar.selectbox("Target layer", layer_names, index=layer_names.index(default_layer(entry)),
+                             format_func=lambda n: f"{n} {dict(entry.layers)[n]}")
+typed = st.sidebar.text_input("…or type a layer name", help="dotted module name, e.g. features.40")
+scale = st.sidebar.radio("Colour scale", ["per map", "shared"], horizontal=True,
+                         help="per map: each map min-max scaled to [0, 1]. shared: every map in its method's own "
+                         "units (ReLU, upsampled) on one range — compare methods of one family")
+alpha = st.sidebar.slider("Heatmap opacity", 0.0, 1.0, 0.5)
+with_readouts = st.sidebar.toggle("Faithfulness readouts", value=True,
+                                  help="Average Drop / Increase / Gain and insertion/deletion AUC for this image")
+steps = st.sidebar.select_slider("Insertion/deletion steps", [4, 8, 16, 32], value=8, disabled=not with_readouts)
+
+if typed.strip():
+    try:
+        layer = check_layer(entry, typed.strip())
+    except CamlabError as exc:
+        st.error(str(exc))
+        st.stop()
+if not methods:
+    st.info("Pick at least one method in the sidebar.")
+    st.stop()
+
+ranked = top_classes(predict(entry, image), loaded.class_names, k=len(loaded.class_names))
+probability = {index: p for index, _, p in ranked}
+target = st.selectbox("Explain class (most probable first)", [index for index, _, _ in ranked],
+                      format_func=lambda i: f"{loaded.class_names[i]} — {100 * probability[i]:.1f}%")
+top = ranked[0]
+st.caption(f"Model **{loaded.name}** ({loaded.architecture}) predicts **{top[1]}** ({100 * top[2]:.1f}%); "
+           f"image: {image_source}; layer `{layer}`.")
+
+ready = cached_methods(entry, image, layer, target)
+pending_slow = [m for m in methods if m in SLOW_CAMS and m not in ready]
+if pending_slow:
+    costs = ", ".join(f"{m}: {get_method(m).cost.value}" for m in pending_slow)
+    if st.button(f"Compute {', '.join(pending_slow)}", help=costs):
+        with st.spinner(f"Running {', '.join(pending_slow)} ({costs})…"):
+            explain_cached(entry, image, pending_slow, layer, target)
+        pending_slow = []
+shown = [m for m in methods if m not in pending_slow]
+if not shown:
+    st.info("Slow methods are computed on request: press the button above.")
+    st.stop()
+try:
+    result = explain_cached(entry, image, shown, layer, target)
+except CamlabError as exc:
+    st.error(str(exc))
+    st.stop()
+
+heat, zmax = heatmaps(result, shared_scale=scale == "shared")
+readouts = readouts_cached(entry, image, result, target, unseen, steps, layer=layer) if with_readouts else {}
+
+columns = st.columns(min(3, len(shown)))
+for i, method in enumerate(shown):
+    with columns[i % len(columns)]:
+        st.plotly_chart(heatmap_figure(image, heat[method], method, alpha, zmax, unseen), key=f"figure-{method}",
+                        config={"displayModeBar": False})
+        row = readouts.get(method, {})
+        if unseen.any():
+            value = row.get("leakage_l2") if row else None
+            st.metric(f"{method} leakage ‖S·W‖/‖S‖", f"{value:.3f}" if value is not None else "—",
+                      help="share of the map's L2 norm inside the unseen region")
+        seconds = f"{1000 * result[method].total_seconds:.0f} ms"
+        if row:
+            st.caption(f"AD {row['average_drop']:.1f} · IC {row['increase_in_confidence']:.0f} · "
+                       f"AG {row['average_gain']:.1f} · ins {row['insertion_auc']:.3f} · "
+                       f"del {row['deletion_auc']:.3f} · {seconds}")
+        else:
+            st.caption(seconds)
+        st.download_button("overlay PNG", overlay_png(image, result[method].display[0], alpha, unseen),
+                           file_name=f"{loaded.name}-{method}.png", mime="image/png", key=f"png-{method}")
+
+if readouts:
+    st.subheader("Readouts for this image")
+    st.dataframe({m: {k: round(v, 4) for k, v in r.items() if not isinstance(v, list)} for m, r in readouts.items()})
+    curves = {m: {"insertion": r["insertion_curve"], "deletion": r["deletion_curve"]} for m, r in readouts.items()}
+    st.plotly_chart(insertion_deletion_figure(curves), key="curves")
+
+metrics = {m: {k: v for k, v in r.items() if not isinstance(v, list)} for m, r in readouts.items()}
+record = manifest(model=loaded.name, architecture=loaded.architecture, layer=layer, target_class=target,
+                  class_name=loaded.class_names[target], methods=shown, metrics=metrics, image=image_source,
+                  device=where, extra_versions={"streamlit": st.__version__}, colour_scale=scale,
+                  insertion_deletion_steps=steps, seconds={m: result[m].total_seconds for m in shown})
+left, right = st.columns(2)
+left.download_button("raw maps (.npz)", maps_npz(result), file_name=f"{loaded.name}-maps.npz",
+                     mime="application/octet-stream")
+right.download_button("manifest (.json)", record, file_name=f"{loaded.name}-manifest.json", mime="application/json")

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -25,23 +25,32 @@ class CAMMap:
     ``raw`` is the signed attribution: (N, h, w) at layer resolution for CAMs, (N, C, H, W) for
     pixel methods. ``display`` is (N, H, W) in [0, 1] at input resolution: ReLU, bilinear upsample,
     min-max per image for CAMs; largest magnitude over colour channels, min-max for pixel methods.
-    ``seconds`` is the method's own time, not counting the shared pass.
+    ``seconds`` is the method's own time; ``shared_seconds`` the shared forward/backward of the
+    call that computed it, which every method of that call used.
     """
 
     method: str
     raw: torch.Tensor
     display: torch.Tensor
     seconds: float
+    shared_seconds: float = 0.0
+
+    @property
+    def total_seconds(self) -> float:
+        """What this map cost: its own time plus the shared pass it was computed in."""
+        return self.seconds + self.shared_seconds
 
 
 @dataclass
 class Explanation:
+    """The maps of one call, by method name, with the logits, the explained classes (None for a
+    callable target), the target layer's dotted name and the time of the shared pass of this call."""
+
     maps: dict[str, CAMMap]
     logits: torch.Tensor
     classes: torch.Tensor | None
     layer: str
     shared_seconds: float
-    timings: dict[str, float] = field(default_factory=dict)
 
     def __getitem__(self, method: str) -> CAMMap:
         return self.maps[method]
@@ -165,13 +174,21 @@ class CAMEngine:
         return logits.detach(), activation.detach(), gradients, input_gradients, scorer
 
     def explain(
-        self, images: torch.Tensor, methods: Sequence[str] = ("gradcam",), targets: TargetSpec = None
+        self, images: torch.Tensor, methods: Sequence[str] = ("gradcam",), targets: TargetSpec = None,
+        options: Mapping[str, Mapping[str, object]] | None = None,
     ) -> Explanation:
+        """Explain ``images`` (N, C, H, W) with ``methods``; ``options`` maps a method name to its
+        keyword options, e.g. ``{"conceptorcam": {"aperture": 2.0}}``."""
         if isinstance(methods, str):
             methods = [methods]
         infos = [get_method(name) for name in dict.fromkeys(methods)]
         if not infos:
             raise CamlabError("choose at least one method")
+        options = dict(options or {})
+        stray = sorted(set(options) - {info.name for info in infos})
+        if stray:
+            raise CamlabError(f"options given for methods that were not asked for: {', '.join(stray)}")
+        settings = {info.name: info.resolve_options(options.get(info.name)) for info in infos}
         _check_inputs(self.model, images)
         name, layer = self.layer_for(images)
         size = tuple(images.shape[-2:])
@@ -188,13 +205,11 @@ class CAMEngine:
             for info in infos:
                 start = time.perf_counter()
                 with torch.no_grad() if not info.pixel_space else contextlib.nullcontext():
-                    raw = info.compute(ctx).detach()
+                    raw = info.compute(ctx, **settings[info.name]).detach()
                 display = pixel_map_to_display(raw) if info.pixel_space else layer_map_to_display(raw, size)
-                maps[info.name] = CAMMap(info.name, raw, display, time.perf_counter() - start)
-        return Explanation(
-            maps=maps, logits=logits, classes=scorer.classes, layer=name, shared_seconds=shared_seconds,
-            timings={"shared pass": shared_seconds, **{k: m.seconds for k, m in maps.items()}},
-        )
+                maps[info.name] = CAMMap(info.name, raw, display, time.perf_counter() - start, shared_seconds)
+        return Explanation(maps=maps, logits=logits, classes=scorer.classes, layer=name,
+                           shared_seconds=shared_seconds)
 
 
 def explain(
@@ -204,6 +219,7 @@ def explain(
     target_layer: str | nn.Module | None = None,
     targets: TargetSpec = None,
     chunk_size: int = 64,
+    options: Mapping[str, Mapping[str, object]] | None = None,
 ) -> Explanation:
     """Explain a batch with several methods in one call (see :class:`CAMEngine`)."""
-    return CAMEngine(model, target_layer, chunk_size=chunk_size).explain(images, methods, targets)
+    return CAMEngine(model, target_layer, chunk_size=chunk_size).explain(images, methods, targets, options)

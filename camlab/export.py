@@ -4,22 +4,14 @@ from __future__ import annotations
 import io
 import json
 import platform
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
-import cv2
 import numpy as np
 import torch
 import torchvision
 
 from .engine import Explanation
-from .plotting import overlay
-
-
-def png_bytes(rgb: np.ndarray) -> bytes:
-    ok, encoded = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-    if not ok:
-        raise ValueError("PNG encoding failed")
-    return encoded.tobytes()
+from .render import overlay, png_bytes
 
 
 def overlay_png(image: torch.Tensor, heatmap: torch.Tensor, alpha: float = 0.5,
@@ -51,7 +43,7 @@ def manifest(*, model: str, architecture: str, layer: str, target_class: int, cl
              extra_versions: dict[str, str] | None = None, **settings) -> str:
     """JSON text: enough to reproduce a view (model, layer, class, methods, settings) and its numbers."""
     record = {
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "model": model, "architecture": architecture, "layer": layer,
         "target_class": {"index": target_class, "name": class_name},
         "methods": methods, "metrics": metrics, "image": image, "device": device, "settings": settings,

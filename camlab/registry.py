@@ -1,18 +1,31 @@
-"""The method registry: one entry per method, with what it costs and what it needs."""
+"""The method registry: every method registers itself where it is defined, with what it costs,
+what it needs from the shared pass, and which options it takes.
+
+Adding a method is one decorated function in ``camlab/methods/``::
+
+    @register_method("mycam", family=Family.GRADIENT_CAM, cost=Cost.SHARED_BACKWARD, needs_gradients=True)
+    def mycam(ctx: CAMContext, *, power: float = 1.0) -> torch.Tensor:
+        \"\"\"My CAM: gradient x activation to a power.\"\"\"
+        return (ctx.gradients * ctx.activations).sum(1).clamp(min=0) ** power
+
+Keyword-only parameters with defaults are the method's options; callers pass them through
+``explain(..., options={"mycam": {"power": 2.0}})``.
+"""
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from enum import Enum
+import inspect
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from types import MappingProxyType
 
 import torch
 
-from . import conceptor, methods, perturbation, pixel
-from .context import CAMContext
 from .errors import CamlabError
 
 
-class Cost(str, Enum):
+class Cost(StrEnum):
     """How much work a method adds beyond the shared forward, for the UI to warn about."""
 
     SHARED_BACKWARD = "shares one forward + one backward"
@@ -21,7 +34,9 @@ class Cost(str, Enum):
     PER_CHANNEL = "one forward per channel (slow)"
 
 
-class Family(str, Enum):
+class Family(StrEnum):
+    """What kind of explanation a method gives; pages and tables group methods by it."""
+
     GRADIENT_CAM = "gradient CAM"
     GRADIENT_FREE_CAM = "gradient-free CAM"
     PERTURBATION_CAM = "perturbation CAM"
@@ -32,77 +47,84 @@ class Family(str, Enum):
 
 @dataclass(frozen=True)
 class MethodInfo:
+    """A registered method: its function, family, cost, needs and options (name -> default).
+
+    ``compute(ctx, **options)`` returns a raw signed map: (N, h, w) at the target layer's
+    resolution, or (N, C, H, W) in pixel space when ``pixel_space`` is set.
+    """
+
     name: str
-    compute: Callable[[CAMContext], torch.Tensor]
+    compute: Callable[..., torch.Tensor]
     family: Family
     cost: Cost
     needs_gradients: bool = False
     needs_input_gradients: bool = False
     pixel_space: bool = False
+    options: Mapping[str, object] = field(default_factory=lambda: MappingProxyType({}))
 
     @property
     def summary(self) -> str:
+        """The first line of the method's docstring, for tables and tooltips."""
         return (self.compute.__doc__ or "").strip().splitlines()[0]
 
     @property
     def slow(self) -> bool:
         return self.cost is Cost.PER_CHANNEL
 
+    def resolve_options(self, given: Mapping[str, object] | None) -> dict[str, object]:
+        """The method's options with ``given`` applied; unknown names and non-finite numbers are refused."""
+        given = dict(given or {})
+        unknown = sorted(set(given) - set(self.options))
+        if unknown:
+            known = ", ".join(self.options) or "none"
+            raise CamlabError(f"{self.name} has no option {', '.join(map(repr, unknown))}; its options: {known}")
+        for key, value in given.items():
+            default = self.options[key]
+            if isinstance(default, (int, float)) and not isinstance(default, bool):
+                if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                    raise CamlabError(f"{self.name} option {key!r} must be a finite number, got {value!r}")
+        return {**self.options, **given}
+
 
 REGISTRY: dict[str, MethodInfo] = {}
 
 
-def register(info: MethodInfo) -> MethodInfo:
-    if info.name in REGISTRY:
-        raise ValueError(f"method {info.name!r} is registered twice")
-    REGISTRY[info.name] = info
-    return info
+def _keyword_options(fn: Callable) -> dict[str, object]:
+    options = {}
+    for name, parameter in inspect.signature(fn).parameters.items():
+        if parameter.kind is inspect.Parameter.KEYWORD_ONLY:
+            if parameter.default is inspect.Parameter.empty:
+                raise TypeError(f"option {name!r} of {fn.__name__} needs a default")
+            options[name] = parameter.default
+    return options
 
 
-def _gradient_cam(name: str, fn) -> MethodInfo:
-    return MethodInfo(name, fn, Family.GRADIENT_CAM, Cost.SHARED_BACKWARD, needs_gradients=True)
+def register_method(name: str, *, family: Family, cost: Cost, needs_gradients: bool = False,
+                    needs_input_gradients: bool = False, pixel_space: bool = False):
+    """Decorator: register ``fn(ctx, *, option=default, ...)`` under ``name``."""
 
+    def decorator(fn: Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor]:
+        if name in REGISTRY:
+            raise ValueError(f"method {name!r} is registered twice")
+        REGISTRY[name] = MethodInfo(name, fn, family, cost, needs_gradients, needs_input_gradients, pixel_space,
+                                    MappingProxyType(_keyword_options(fn)))
+        return fn
 
-for _info in (
-    _gradient_cam("gradcam", methods.gradcam),
-    _gradient_cam("gradcam++", methods.gradcam_plusplus),
-    _gradient_cam("xgradcam", methods.xgradcam),
-    _gradient_cam("layercam", methods.layercam),
-    _gradient_cam("hirescam", methods.hirescam),
-    MethodInfo("eigencam", methods.eigencam, Family.GRADIENT_FREE_CAM, Cost.FORWARD_ONLY),
-    MethodInfo("scorecam", perturbation.scorecam, Family.PERTURBATION_CAM, Cost.PER_CHANNEL),
-    MethodInfo("ablationcam", perturbation.ablationcam, Family.PERTURBATION_CAM, Cost.PER_CHANNEL),
-    MethodInfo("randomcam", methods.randomcam, Family.BASELINE, Cost.FORWARD_ONLY),
-    MethodInfo(
-        "gradient", pixel.gradient, Family.PIXEL, Cost.SHARED_BACKWARD,
-        needs_input_gradients=True, pixel_space=True,
-    ),
-    MethodInfo("guided_backprop", pixel.guided_backprop, Family.PIXEL, Cost.OWN_BACKWARD, pixel_space=True),
-    MethodInfo(
-        "guided_gradcam", pixel.guided_gradcam, Family.PIXEL, Cost.OWN_BACKWARD,
-        needs_gradients=True, pixel_space=True,
-    ),
-):
-    register(_info)
-
-register(MethodInfo("conceptorcam", conceptor.conceptorcam, Family.CONCEPTOR_CAM, Cost.SHARED_BACKWARD,
-                    needs_gradients=True))
-for _name, _base in (("gradcam", methods.gradcam), ("gradcam++", methods.gradcam_plusplus),
-                     ("xgradcam", methods.xgradcam), ("layercam", methods.layercam), ("hirescam", methods.hirescam)):
-    register(MethodInfo(f"conceptor-{_name}", conceptor.modulated(_base), Family.CONCEPTOR_CAM,
-                        Cost.SHARED_BACKWARD, needs_gradients=True))
-
-# The six CAMs that one shared forward (and backward) serves; the benchmark times them together.
-SHARED_PASS_CAMS = ("gradcam", "gradcam++", "xgradcam", "layercam", "hirescam", "eigencam")
+    return decorator
 
 
 def get_method(name: str) -> MethodInfo:
+    """The registered method called ``name``, or a clear error listing the known ones."""
     try:
         return REGISTRY[name]
-    except KeyError:
+    except (KeyError, TypeError):
         known = ", ".join(sorted(REGISTRY))
         raise CamlabError(f"unknown CAM method {name!r}; known methods: {known}") from None
 
 
 def list_methods() -> list[MethodInfo]:
+    """Every registered method, in registration order."""
     return list(REGISTRY.values())
+
+
+__all__ = ["Cost", "Family", "MethodInfo", "REGISTRY", "get_method", "list_methods", "register_method"]

@@ -2,20 +2,18 @@
 import csv
 import io
 
-import plotly.graph_objects as go
 import streamlit as st
 
-from camlab.data import VARIANTS, StackedDataset
-from camlab.evaluate import DEFAULT_GROUPS, METRIC_GROUPS, evaluate, to_rows
-from pages._shared import FAST_CAMS, SLOW_CAMS, device, leave_folder_mode, method_label, shipped_picker
+from camlab.app.figures import bar_chart, insertion_deletion_figure, scatter_chart
+from camlab.app.state import run_evaluation
+from camlab.app.widgets import FAST_CAMS, SLOW_CAMS, method_label, page_setup, shipped_picker
+from camlab.evaluation import DEFAULT_GROUPS, METRIC_GROUPS, to_rows
+from camlab.study.data import VARIANTS, StackedDataset
 
-leave_folder_mode()
-
-st.title("Benchmark")
+where = page_setup("Benchmark")
 st.write("Means over the first N images of a split. Leakage is measured in the model's computed unseen "
          "region (none for an unwalled model). Average Drop and deletion AUC: lower is better; Increase in "
          "Confidence, Average Gain and insertion AUC: higher is better.")
-where = device()
 entry = shipped_picker(where)
 variant = st.sidebar.selectbox("Dataset", VARIANTS)
 split = st.sidebar.selectbox("Split", ["test", "val"])
@@ -33,11 +31,8 @@ if not methods or not groups:
 if st.button("Run the benchmark", type="primary"):
     bar = st.progress(0.0, text="starting…")
     dataset = StackedDataset(variant, split, size=entry.loaded.input_size, length=count)
-    zone = entry.dead_zone if entry.dead_zone.any() else None
-    with entry.lock:
-        outcome = evaluate(entry.loaded.model, entry.loaded.default_layer, dataset, methods, tuple(groups),
-                           batch_size=8, wall=zone, steps=steps, progress=False,
-                           on_batch=lambda done, total: bar.progress(done / total, text=f"{done}/{total} images"))
+    outcome = run_evaluation(entry, dataset, methods, tuple(groups), steps,
+                             on_batch=lambda done, total: bar.progress(done / total, text=f"{done}/{total} images"))
     bar.empty()
     st.session_state["benchmark"] = (settings, outcome)
 
@@ -57,23 +52,14 @@ csv.writer(text).writerows([header, *rows])
 st.download_button("Download CSV", text.getvalue(), file_name=f"benchmark-{entry.key}-{variant}.csv", mime="text/csv")
 
 charts = st.columns(2)
-if any("dead_zone_l2" in row for row in table.values()):
-    leak = go.Figure(go.Bar(x=list(table), y=[row.get("dead_zone_l2", 0.0) for row in table.values()]))
-    leak.update_layout(title="Leakage ‖S·W‖₂ / ‖S‖₂ per method", yaxis_range=[0, 1], height=340)
-    charts[0].plotly_chart(leak, key="leakage")
+if any("leakage_l2" in row for row in table.values()):
+    charts[0].plotly_chart(bar_chart({m: row.get("leakage_l2", 0.0) for m, row in table.items()},
+                                     "Leakage ‖S·W‖₂ / ‖S‖₂ per method", height=340), key="leakage")
 if any("average_drop" in row for row in table.values()):
-    scatter = go.Figure(go.Scatter(x=[row["average_drop"] for row in table.values()],
-                                   y=[row["increase_in_confidence"] for row in table.values()],
-                                   mode="markers+text", text=list(table), textposition="top center"))
-    scatter.update_layout(title="Average Drop vs Increase in Confidence", xaxis_title="Average Drop (lower is better)",
-                          yaxis_title="Increase in Confidence (higher is better)", height=340)
-    charts[1].plotly_chart(scatter, key="ad-ic")
+    charts[1].plotly_chart(scatter_chart({m: (row["average_drop"], row["increase_in_confidence"])
+                                          for m, row in table.items()}, "Average Drop vs Increase in Confidence",
+                                         "Average Drop (lower is better)", "Increase in Confidence (higher is better)"),
+                           key="ad-ic")
 if outcome.curves:
-    curves = go.Figure()
-    for method, pair in outcome.curves.items():
-        fractions = [i / (len(pair["insertion"]) - 1) for i in range(len(pair["insertion"]))]
-        curves.add_scatter(x=fractions, y=pair["insertion"], name=f"{method} insertion")
-        curves.add_scatter(x=fractions, y=pair["deletion"], name=f"{method} deletion", line={"dash": "dot"})
-    curves.update_layout(title="Mean insertion / deletion curves", xaxis_title="fraction of pixels",
-                         yaxis_title="class probability", height=380)
-    st.plotly_chart(curves, key="insdel")
+    st.plotly_chart(insertion_deletion_figure(outcome.curves, "Mean insertion / deletion curves", height=380),
+                    key="insdel")

@@ -1,22 +1,17 @@
 """Training: a standard model next to one trained with the guided-gradient regulariser."""
 import streamlit as st
 
-from camlab.appkit import explain_cached, gradient_agreement, model_entry, readouts_cached
-from camlab.models import LoadedModel
-from camlab.plotting import overlay
-from camlab.train import short_run
-from pages._shared import FAST_CAMS, device, image_picker, leave_folder_mode, shipped_picker
+from camlab.app.state import explain_cached, fine_tune, gradient_agreement, predict, readouts_cached
+from camlab.app.widgets import FAST_CAMS, image_picker, page_setup, shipped_picker
+from camlab.render import overlay
 
-leave_folder_mode()
-
-st.title("Training: interpretable gradients")
+where = page_setup("Training: interpretable gradients")
 st.write(
     "The guided model was fine-tuned with **L = CE + λ · (1 − cos(∇ₓ logit, guided-backprop ∇ₓ))**, which "
     "pulls the plain input gradient towards the less noisy guided-backprop one. Below, both models explain "
     "the same image and class: vanilla gradient, guided backprop and CAMs, with the gradient/guided "
     "distance for this image and the faithfulness readouts of each CAM."
 )
-where = device()
 standard = shipped_picker(where, "Standard model", "baseline_vgg", key="standard")
 guided = shipped_picker(where, "Regularised model", "guided_vgg", key="guided")
 cams = st.sidebar.multiselect("CAMs", FAST_CAMS, default=["gradcam", "hirescam"])
@@ -26,7 +21,7 @@ if picked is None:
 image = picked[0].to(where)
 names = standard.loaded.class_names
 label = st.selectbox("Explain class", range(len(names)), format_func=names.__getitem__,
-                     index=int(explain_cached(standard, image, ["gradcam"]).classes[0]))
+                     index=int(predict(standard, image).argmax()))
 methods = ["gradient", "guided_backprop", *cams]
 
 
@@ -73,12 +68,9 @@ if st.button("Train", type="primary"):
         bar.progress(done / total, text=f"step {done}/{total}: loss {stats['loss']:.3f}, "
                      f"CE {stats['ce']:.3f}, distance {stats['grad_distance']:.3f}")
 
-    with standard.lock:
-        run = short_run(standard.loaded.model, steps, weight, lr=learning_rate, on_step=report)
+    tuned, run = fine_tune(standard, steps, weight, learning_rate, where, on_step=report)
     bar.empty()
-    loaded = LoadedModel(run["model"], f"{standard.loaded.name}+{steps}steps-λ{weight}", standard.loaded.architecture,
-                         names, standard.loaded.default_layer, input_size=standard.loaded.input_size)
-    st.session_state["trained"] = {"entry": model_entry(loaded, loaded.name, where), **run}
+    st.session_state["trained"] = {"entry": tuned, **run}
 trained = st.session_state.get("trained")
 if trained:
     before, after = trained["before"], trained["after"]

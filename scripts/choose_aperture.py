@@ -4,10 +4,11 @@
 """
 import argparse
 
-from camlab import conceptor
-from camlab.data import StackedDataset
-from camlab.evaluate import evaluate
-from camlab.models import load_checkpoint
+from camlab.evaluation import evaluate
+from camlab.study.data import StackedDataset
+from camlab.study.wallvgg import load_checkpoint
+
+METHODS = ("conceptorcam", "conceptor-gradcam")
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--model", default="models/masked_vgg.pt")
@@ -19,8 +20,7 @@ data = StackedDataset("stack-shapes", "val", length=args.images)
 print("| aperture | conceptorcam AD | conceptorcam IC | conceptor-gradcam AD | conceptor-gradcam IC |")
 print("|---|---|---|---|---|")
 for aperture in args.apertures:
-    conceptor.DEFAULT_APERTURE = aperture
-    scores = evaluate(loaded.model, loaded.default_layer, data, ["conceptorcam", "conceptor-gradcam"],
-                      ("confidence",), progress=False).table
-    print(f"| {aperture} | " + " | ".join(f"{scores[m][k]:.2f}" for m in ("conceptorcam", "conceptor-gradcam")
+    scores = evaluate(loaded.model, loaded.default_layer, data, METHODS, ("confidence",), progress=False,
+                      options={m: {"aperture": aperture} for m in METHODS}).table
+    print(f"| {aperture} | " + " | ".join(f"{scores[m][k]:.2f}" for m in METHODS
                                          for k in ("average_drop", "increase_in_confidence")) + " |")

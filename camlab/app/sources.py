@@ -1,0 +1,49 @@
+"""Where the app's models come from: the repository's shipped checkpoints, torchvision, uploads."""
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from pathlib import Path
+
+import torch
+
+from ..errors import CamlabError
+from ..models import load_torchvision
+from ..study.wallvgg import load_checkpoint
+from .state import ModelEntry, model_entry
+
+MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
+CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ts")
+MAX_CHECKPOINT_BYTES = 600 * 1024 * 1024
+
+
+def shipped_models() -> list[str]:
+    """Names of the checkpoints in the repository's ``models/`` folder."""
+    return sorted(p.stem for p in MODELS_DIR.glob("*.pt"))
+
+
+def open_shipped(name_or_path: str, device: str | torch.device) -> ModelEntry:
+    """A shipped model by name (``masked_vgg``) or a checkpoint file by path."""
+    path = Path(name_or_path)
+    return model_entry(load_checkpoint(path if path.suffix else MODELS_DIR / f"{name_or_path}.pt", device),
+                       str(name_or_path), device)
+
+
+def open_torchvision(arch: str, device: str | torch.device, pretrained: bool = True) -> ModelEntry:
+    """A torchvision classifier; ImageNet weights only from the local cache (never downloaded)."""
+    return model_entry(load_torchvision(arch, device, pretrained=pretrained),
+                       f"torchvision:{arch}:{pretrained}", device)
+
+
+def open_uploaded(data: bytes, filename: str, device: str | torch.device) -> ModelEntry:
+    """A checkpoint uploaded as bytes; the file name matters (it names a state_dict's architecture)."""
+    name = Path(filename).name
+    if Path(name).suffix.lower() not in CHECKPOINT_SUFFIXES:
+        raise CamlabError(f"{name} is not a checkpoint; upload a {', '.join(CHECKPOINT_SUFFIXES)} file")
+    if len(data) > MAX_CHECKPOINT_BYTES:
+        raise CamlabError(f"{name} is {len(data) / 2**20:.0f} MiB; the limit is {MAX_CHECKPOINT_BYTES // 2**20} MiB")
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / name
+        path.write_bytes(data)
+        loaded = load_checkpoint(path, device)
+    return model_entry(loaded, f"upload:{hashlib.sha1(data).hexdigest()[:16]}", device)

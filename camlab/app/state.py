@@ -1,0 +1,255 @@
+"""The app's shared state: one entry per loaded model with its lock and result cache, and the cached
+computations every page reads. Plain Python and tensors (no Streamlit), so tests need no browser.
+
+A model is shared by every session of the server, and hooks mutate it while a CAM is computed, so
+each entry has a lock: everything that runs the model goes through a function here that takes it.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from ..engine import CAMEngine, CAMMap, Explanation
+from ..errors import CamlabError
+from ..evaluation import Evaluation, evaluate
+from ..layers import resolve_layer, spatial_layers
+from ..maps import magnitude_map
+from ..metrics.faithfulness import confidence_metrics, insertion_deletion
+from ..metrics.leakage import region_shares
+from ..metrics.similarity import gradient_distance
+from ..models import LoadedModel
+from ..registry import get_method
+from ..study.train import short_run
+from ..walls import BlindModel, check_wall, unseen_region
+
+
+def digest(tensor: torch.Tensor | None) -> str:
+    """A short content hash, the cache key for an image or a wall."""
+    if tensor is None:
+        return "-"
+    return hashlib.sha1(tensor.detach().cpu().contiguous().numpy().tobytes()).hexdigest()[:16]
+
+
+class ResultCache:
+    """Least-recently-used results per (image, model variant, layer, target): switching views or
+    adding a method reuses what was computed; only missing methods run."""
+
+    def __init__(self, capacity: int = 64):
+        self.capacity = capacity
+        self._entries: OrderedDict[tuple, dict] = OrderedDict()
+
+    def slot(self, key: tuple) -> dict:
+        """The entry for ``key`` (created empty), marked most recently used."""
+        entry = self._entries.pop(key, None)
+        if entry is None:
+            entry = {"maps": {}, "readouts": {}}
+        self._entries[key] = entry
+        while len(self._entries) > self.capacity:
+            self._entries.popitem(last=False)
+        return entry
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+@dataclass
+class ModelEntry:
+    """A loaded model as the app shares it: its unseen region and spatial layers (computed once at
+    load), the lock every computation on it takes, and its result cache."""
+
+    loaded: LoadedModel
+    unseen: torch.Tensor  # (H, W) bool: pixels the output provably ignores; all False if none
+    lock: threading.Lock
+    key: str
+    layers: list[tuple[str, tuple[int, ...]]] = field(default_factory=list)  # spatial layers, dry run
+    cache: ResultCache = field(default_factory=ResultCache)
+
+
+def model_entry(loaded: LoadedModel, key: str, device: str | torch.device) -> ModelEntry:
+    """Wrap a loaded model for the app: unseen region and layer list computed once, an empty cache.
+    Models that cannot be explained (wrong input, no spatial layer, TorchScript) are refused here."""
+    size = loaded.input_size
+    model = loaded.model.to(device)
+    blank = torch.zeros(1, 3, size, size, device=device)
+    try:
+        layers = spatial_layers(model, blank)
+        unseen = unseen_region(model, (3, size, size)).to(device)
+    except RuntimeError as exc:  # shape and dtype mismatches inside the model's own forward
+        raise CamlabError(f"{loaded.name} does not run on a (1, 3, {size}, {size}) image: {exc}") from exc
+    if not layers:
+        raise CamlabError(f"{loaded.name} has no layer with a spatial (C, H, W) output, so no CAM applies")
+    # The first backward pays one-off kernel set-up (~0.6 s on CPU); pay it while loading.
+    CAMEngine(model, loaded.default_layer or layers[-1][0]).explain(blank, ["gradcam"])
+    return ModelEntry(loaded, unseen, threading.Lock(), key, layers)
+
+
+def default_layer(entry: ModelEntry) -> str:
+    """The layer CAMs read unless the user picks another: the model's own default, else the last
+    spatial layer."""
+    return entry.loaded.default_layer or entry.layers[-1][0]
+
+
+def check_layer(entry: ModelEntry, layer: str) -> str:
+    """The layer name if the model has it and it gives a spatial map; else a clear error."""
+    name, _ = resolve_layer(entry.loaded.model, layer)  # unknown names raise with suggestions
+    if name not in {n for n, _ in entry.layers}:
+        raise CamlabError(f"layer {name!r} does not output a spatial (C, H, W) map once per forward; "
+                          f"pick one of the listed layers")
+    return name
+
+
+def widget_key(entry: ModelEntry, image: torch.Tensor) -> str:
+    """A key for widgets whose state belongs to one (model, image), e.g. the walls drawn on it."""
+    return f"{entry.key}-{digest(image)}"
+
+
+def top_classes(logits: torch.Tensor, class_names: list[str], k: int = 5) -> list[tuple[int, str, float]]:
+    """(index, name, probability) of the k most probable classes of one image's logits."""
+    probabilities = logits.softmax(-1).flatten()
+    values, indices = probabilities.topk(min(k, probabilities.numel()))
+    return [(int(i), class_names[int(i)], float(p)) for p, i in zip(values.tolist(), indices.tolist())]
+
+
+def _view_key(entry: ModelEntry, image: torch.Tensor, layer: str | None, target: int | None,
+              variant: str = "") -> tuple:
+    return digest(image), variant, layer or default_layer(entry), target
+
+
+def predict(entry: ModelEntry, image: torch.Tensor) -> torch.Tensor:
+    """Logits (classes,) for one image, cached: the class picker needs them before any map."""
+    with entry.lock:
+        slot = entry.cache.slot((digest(image), "logits"))
+        if "logits" not in slot:
+            with torch.inference_mode():
+                slot["logits"] = entry.loaded.model(image[None])[0]
+        return slot["logits"]
+
+
+def cached_methods(entry: ModelEntry, image: torch.Tensor, layer: str | None = None,
+                   target: int | None = None) -> set[str]:
+    """Methods already computed for this view (the UI computes slow ones only on request)."""
+    with entry.lock:
+        return set(entry.cache.slot(_view_key(entry, image, layer, target))["maps"])
+
+
+def explain_cached(entry: ModelEntry, image: torch.Tensor, methods: list[str], layer: str | None = None,
+                   target: int | None = None, model: nn.Module | None = None,
+                   variant: str = "") -> Explanation:
+    """Explain one image (3, H, W), computing only the methods not cached for this
+    (image, variant, layer, target). ``variant`` names a wrapper ``model`` around the entry's model
+    (e.g. an occluded one); CAMs then read the same layer module inside the wrapper.
+    ``shared_seconds`` is this call's shared pass (0 when everything was cached); each map keeps
+    the shared pass of the call that computed it."""
+    for method in methods:
+        get_method(method)  # unknown names fail before any work
+    key = _view_key(entry, image, layer, target, variant)
+    _, module = resolve_layer(entry.loaded.model, key[2])
+    with entry.lock:
+        slot = entry.cache.slot(key)
+        missing = [m for m in methods if m not in slot["maps"]]
+        shared_seconds = 0.0
+        if missing or "logits" not in slot:
+            result = CAMEngine(model or entry.loaded.model, module).explain(image[None], missing or methods[:1], target)
+            slot.update(logits=result.logits, classes=result.classes)
+            slot["maps"].update({m: result[m] for m in missing})
+            shared_seconds = result.shared_seconds
+        maps: dict[str, CAMMap] = {m: slot["maps"][m] for m in methods}
+        return Explanation(maps=maps, logits=slot["logits"], classes=slot["classes"], layer=key[2],
+                           shared_seconds=shared_seconds)
+
+
+def faithfulness(model: nn.Module, image: torch.Tensor, maps: dict[str, torch.Tensor], target: int,
+                 steps: int = 16) -> dict[str, dict]:
+    """Per method: Average Drop / Increase in Confidence / Average Gain for this image, insertion
+    and deletion AUC and curves. All methods' maps go through the model as one batch."""
+    names = list(maps)
+    stacked = torch.stack([maps[n] for n in names])
+    images = image[None].expand(len(names), -1, -1, -1)
+    classes = torch.full((len(names),), target, dtype=torch.long, device=image.device)
+    confidence = confidence_metrics(model, images, stacked, classes)
+    curves = insertion_deletion(model, images, stacked, classes, steps)
+    out = {}
+    for i, name in enumerate(names):
+        row = {k: float(confidence[k][i]) for k in ("average_drop", "increase_in_confidence", "average_gain")}
+        row.update({k: float(curves[k][i]) for k in ("insertion_auc", "deletion_auc")})
+        row.update({k: curves[k][i].tolist() for k in ("insertion_curve", "deletion_curve")})
+        out[name] = row
+    return out
+
+
+def region_rows(result: Explanation, region: torch.Tensor, prefix: str = "leakage_") -> dict[str, dict[str, float]]:
+    """Per method, the display map's shares inside ``region`` (keys ``<prefix><share>``)."""
+    return {m: {f"{prefix}{k}": float(v[0]) for k, v in region_shares(cam.display, region).items()}
+            for m, cam in result.maps.items()}
+
+
+def readouts_cached(entry: ModelEntry, image: torch.Tensor, result: Explanation, target: int | None = None,
+                    region: torch.Tensor | None = None, steps: int = 16,
+                    layer: str | None = None) -> dict[str, dict]:
+    """:func:`faithfulness` for the explained class plus leakage inside ``region`` (when it has
+    pixels), cached beside the maps; ``image``, ``target`` and ``layer`` as given to
+    :func:`explain_cached` for ``result``."""
+    explained_class = int(result.classes[0])
+    with entry.lock:
+        readouts = entry.cache.slot(_view_key(entry, image, layer, target))["readouts"]
+        ask = (steps, digest(region))
+        missing = {m: result[m].display[0] for m in result if (m, *ask) not in readouts}
+        if missing:
+            leaks = region_rows(result, region) if region is not None and region.any() else {}
+            for method, row in faithfulness(entry.loaded.model, image, missing, explained_class, steps).items():
+                readouts[(method, *ask)] = {**row, **leaks.get(method, {})}
+        return {m: readouts[(m, *ask)] for m in result}
+
+
+def gradient_agreement(result: Explanation) -> float:
+    """1 - cosine similarity of the vanilla and guided-backprop input gradients (the quantity the
+    guided-gradient regulariser lowers); needs both methods in ``result``."""
+    return float(gradient_distance(result["gradient"].raw, result["guided_backprop"].raw))
+
+
+def run_evaluation(entry: ModelEntry, dataset, methods: list[str], groups: tuple[str, ...], steps: int,
+                   on_batch: Callable[[int, int], None] | None = None) -> Evaluation:
+    """:func:`camlab.evaluation.evaluate` on the entry's model, leakage in its unseen region."""
+    region = entry.unseen if entry.unseen.any() else None
+    with entry.lock:
+        return evaluate(entry.loaded.model, default_layer(entry), dataset, methods, groups, batch_size=8,
+                        region=region, steps=steps, progress=False, on_batch=on_batch)
+
+
+def fine_tune(entry: ModelEntry, steps: int, weight: float, lr: float, device: str | torch.device,
+              on_step: Callable[[int, int, dict], None] | None = None) -> tuple[ModelEntry, dict]:
+    """Fine-tune a copy of the entry's model for ``steps`` steps with the guided-gradient
+    regulariser of weight ``weight`` (:func:`camlab.study.train.short_run`), and wrap the copy as a
+    new entry; the report has the before/after accuracy and gradient distance."""
+    with entry.lock:
+        run = short_run(entry.loaded.model, steps, weight, lr=lr, on_step=on_step)
+    name = f"{entry.loaded.name}+{steps}steps-λ{weight}"
+    loaded = dataclasses.replace(entry.loaded, model=run.pop("model"), name=name, card={})
+    return model_entry(loaded, name, device), run
+
+
+def heatmaps(result: Explanation, shared_scale: bool) -> tuple[dict[str, torch.Tensor], float | None]:
+    """The (H, W) map each method shows and the top of the colour range: per map, the min-max
+    display maps on [0, 1] (None: each figure fits its own range); shared, each map in its method's
+    own units (:func:`camlab.maps.magnitude_map`) on one range up to the largest value."""
+    if not shared_scale:
+        return {m: cam.display[0] for m, cam in result.maps.items()}, None
+    size = tuple(next(iter(result.maps.values())).display.shape[-2:])
+    heat = {m: magnitude_map(cam.raw, size, get_method(m).pixel_space)[0] for m, cam in result.maps.items()}
+    return heat, max(float(h.max()) for h in heat.values())
+
+
+def explain_occluded(entry: ModelEntry, image: torch.Tensor, methods: list[str], wall: torch.Tensor,
+                     fill: str) -> Explanation:
+    """:func:`explain_cached` for the entry's model with the pixels behind ``wall`` replaced by ``fill``."""
+    size = tuple(image.shape[-2:])
+    wall = check_wall(wall, size)
+    occluded = BlindModel(entry.loaded.model, wall, fill=fill).to(image.device)
+    return explain_cached(entry, image, methods, model=occluded, variant=f"occluded:{fill}:{digest(wall)}")

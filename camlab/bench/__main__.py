@@ -1,0 +1,3 @@
+from .peers import main
+
+main()

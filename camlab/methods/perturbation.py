@@ -1,0 +1,139 @@
+"""Gradient-free CAMs that score perturbed copies: Score-CAM and Ablation-CAM.
+
+Both are batched on the device: the (image, channel) pairs of the whole batch are flattened and
+run in chunks of ``ctx.chunk_size`` forwards, scores stay on the device, and nothing syncs with
+the host per sample.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import torch
+import torch.nn.functional as F
+from torch import fx, nn
+
+from ..context import CAMContext
+from ..registry import Cost, Family, register_method
+from .gradient import weighted_sum
+
+
+def _pair_chunks(rows: torch.Tensor, chunk_size: int) -> Iterator[torch.Tensor]:
+    for start in range(0, rows.numel(), chunk_size):
+        yield rows[start : start + chunk_size]
+
+
+@register_method("scorecam", family=Family.PERTURBATION_CAM, cost=Cost.PER_CHANNEL)
+@torch.no_grad()
+def scorecam(ctx: CAMContext) -> torch.Tensor:
+    """Score-CAM (Wang et al. 2020), weights = softmax over channels of the target logit on the
+    input masked by each channel's upsampled (align-corners), min-max normalised activation,
+    as in pytorch-grad-cam.
+
+    A flat channel (max == min) masks the input to zeros, so all flat channels share one forward
+    of a zero image instead of one each: same result, fewer forwards on sparse ReLU layers.
+    """
+    acts, inputs = ctx.activations, ctx.inputs
+    n, k = acts.shape[:2]
+    size = inputs.shape[-2:]
+    low = acts.flatten(2).amin(dim=2)
+    high = acts.flatten(2).amax(dim=2)
+    flat = (high == low).flatten()
+    scores = torch.empty(n * k, device=acts.device, dtype=inputs.dtype)
+    pairs = torch.arange(n * k, device=acts.device)
+    if bool(flat.any()):
+        zero_logits = ctx.model(torch.zeros_like(inputs[:1])).expand(n, -1)
+        zero_scores = ctx.scorer(zero_logits)
+        scores[flat] = zero_scores[pairs[flat] // k]
+    for chunk in _pair_chunks(pairs[~flat], ctx.chunk_size):
+        image, channel = chunk // k, chunk % k
+        masks = F.interpolate(acts[image, channel][:, None], size=size, mode="bilinear", align_corners=True)
+        m_low = masks.flatten(1).amin(dim=1)[:, None, None, None]
+        m_high = masks.flatten(1).amax(dim=1)[:, None, None, None]
+        masks = (masks - m_low) / (m_high - m_low + 1e-8)
+        # Channels-last input lets oneDNN/cuDNN pick their faster NHWC kernels (~1.3x on a 2-core CPU).
+        masked = (inputs[image] * masks).contiguous(memory_format=torch.channels_last)
+        scores[chunk] = ctx.scorer(ctx.model(masked), rows=image)
+    weights = torch.softmax(scores.view(n, k), dim=1)
+    return weighted_sum(weights, acts)
+
+
+class _StopAt(fx.Tracer):
+    """Traces through everything except the target layer, which stays one call."""
+
+    def __init__(self, target: str):
+        super().__init__()
+        self.target = target
+
+    def is_leaf_module(self, module: nn.Module, qualified_name: str) -> bool:
+        return qualified_name == self.target or super().is_leaf_module(module, qualified_name)
+
+
+def build_tail(model: nn.Module, layer_name: str) -> Callable[[torch.Tensor], torch.Tensor] | None:
+    """The part of ``model`` after ``layer_name`` as a module from that layer's output to logits.
+
+    Returns None when the model cannot be split there: not traceable by torch.fx, the layer runs
+    more than once, or a later layer reads a tensor computed before it (e.g. a skip connection
+    around the target layer).
+    """
+    try:
+        graph = _StopAt(layer_name).trace(model)
+    except Exception:  # fx raises many types on untraceable code; the fallback is always correct
+        return None
+    nodes = list(graph.nodes)
+    hits = [i for i, node in enumerate(nodes) if node.op == "call_module" and node.target == layer_name]
+    if len(hits) != 1:
+        return None
+    target = nodes[hits[0]]
+    before = set(nodes[: hits[0]])
+    tail = fx.Graph()
+    env = {target: tail.placeholder("activation")}
+    for node in nodes[hits[0] + 1 :]:
+        for dep in node.all_input_nodes:
+            if dep in before:
+                if dep.op != "get_attr":
+                    return None
+                env.setdefault(dep, tail.node_copy(dep))
+        env[node] = tail.node_copy(node, lambda dep: env[dep])
+    return fx.GraphModule(model, tail)
+
+
+def _full_model_tail(ctx: CAMContext, image: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Fallback tail: re-run the whole model with the layer's output swapped for the given one."""
+
+    def run(replacement: torch.Tensor) -> torch.Tensor:
+        handle = ctx.layer.register_forward_hook(lambda _m, _i, _o: replacement)
+        try:
+            return ctx.model(ctx.inputs[image])
+        finally:
+            handle.remove()
+
+    return run
+
+
+@register_method("ablationcam", family=Family.PERTURBATION_CAM, cost=Cost.PER_CHANNEL)
+@torch.no_grad()
+def ablationcam(ctx: CAMContext) -> torch.Tensor:
+    """Ablation-CAM (Desai & Ramaswamy 2020): weight_k = (y - y_k) / y, with y_k the score when
+    channel k is ablated.
+
+    Ablation value as in pytorch-grad-cam: 0 when the image's activations have minimum 0 (post-ReLU
+    layers), else (minimum - 1e7). pytorch-grad-cam lowers that value by another 1e7 for each
+    further row of a batch; we use one value, which gives identical scores whenever a ReLU or
+    max-pool follows. Only the layers after the target layer are re-run when torch.fx can split
+    the model there; otherwise the whole model runs with the target output replaced.
+    """
+    acts = ctx.activations
+    n, k = acts.shape[:2]
+    low = acts.flatten(1).amin(dim=1)
+    ablation_value = torch.where(low == 0, torch.zeros_like(low), low - 1e7)
+    tail = ctx.cached("tail", lambda: build_tail(ctx.model, ctx.layer_name))
+    scores = torch.empty(n * k, device=acts.device, dtype=acts.dtype)
+    for chunk in _pair_chunks(torch.arange(n * k, device=acts.device), ctx.chunk_size):
+        image, channel = chunk // k, chunk % k
+        ablated = acts[image].clone()
+        ablated[torch.arange(chunk.numel(), device=acts.device), channel] = ablation_value[image, None, None]
+        run = tail if tail is not None else _full_model_tail(ctx, image)
+        scores[chunk] = ctx.scorer(run(ablated), rows=image)
+    original = ctx.scores[:, None]
+    weights = (original - scores.view(n, k)) / original
+    return weighted_sum(weights, acts)

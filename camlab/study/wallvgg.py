@@ -1,0 +1,144 @@
+"""The paper's walled VGG and its unwalled twin, and camlab's checkpoint format for them."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..errors import CamlabError
+from ..models import LoadedModel, Normalize, load_model_file, load_state_dict, model_card
+
+CHECKPOINT_FORMAT = "camlab-checkpoint-v1"
+# VGG16 configuration "D" without its last max-pool; the last conv is the paper's 512 -> 256.
+_VGG16_NO_LAST_POOL = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 256)
+
+
+@dataclass(frozen=True)
+class WallVGGConfig:
+    """The walled VGG's shape: classes, width multiplier, walled feature rows, input size, head."""
+
+    num_classes: int = 8
+    width: float = 1.0  # channel multiplier; the shipped CPU-trained models use 1/8
+    masked_rows: int = 9  # bottom rows of the last feature map the first dense layer ignores
+    input_size: int = 224
+    hidden: int = 4096
+    dropout: float = 0.5
+    # Batch norm after each conv: the paper's VGG has none, but a small VGG trained from scratch on
+    # a CPU does not start learning without it. In eval mode it is a per-channel affine map, so the
+    # wall is unaffected (``unseen_region`` proves it for every shipped model).
+    batch_norm: bool = False
+
+    @property
+    def feature_size(self) -> int:
+        return self.input_size // 16
+
+    def channels(self, base: int) -> int:
+        return max(1, round(base * self.width))
+
+
+class WallVGG(nn.Module):
+    """The VGG-like model of "CAM-based methods can see through walls" (ECML PKDD 2024).
+
+    ``features`` are VGG16's convolutions without the last max-pool, the last conv mapping to 256
+    (times ``width``) channels; at 224x224 they output 14x14. ``classifier[0]`` reads the
+    flattened map, and its weights for the bottom ``masked_rows`` feature rows are held at zero
+    (:meth:`apply_wall` after every optimiser step), so the logits cannot depend on them.
+    ``masked_rows=0`` gives the unwalled twin. Without batch norm, layer names match torchvision's
+    VGG16 up to ``features.29`` (the last ReLU); :attr:`default_layer` names the last ReLU either way.
+    """
+
+    def __init__(self, config: WallVGGConfig = WallVGGConfig()):
+        super().__init__()
+        if not 0 <= config.masked_rows < config.feature_size:
+            raise CamlabError(f"masked_rows must lie in [0, {config.feature_size - 1}], got {config.masked_rows}")
+        self.config = config
+        self.normalize = Normalize()
+        layers: list[nn.Module] = []
+        channels = 3
+        for item in _VGG16_NO_LAST_POOL:
+            if item == "M":
+                layers.append(nn.MaxPool2d(2, 2))
+            else:
+                out = config.channels(item)
+                layers.append(nn.Conv2d(channels, out, 3, padding=1))
+                if config.batch_norm:
+                    layers.append(nn.BatchNorm2d(out))
+                layers.append(nn.ReLU(inplace=True))
+                channels = out
+        self.features = nn.Sequential(*layers)
+        side = config.feature_size
+        hidden = config.channels(config.hidden)
+        self.classifier = nn.Sequential(
+            nn.Linear(channels * side * side, hidden), nn.ReLU(inplace=True), nn.Dropout(config.dropout),
+            nn.Linear(hidden, hidden), nn.ReLU(inplace=True), nn.Dropout(config.dropout),
+            nn.Linear(hidden, config.num_classes),
+        )
+        row_mask = torch.ones(channels, side, side)
+        if config.masked_rows:
+            row_mask[:, side - config.masked_rows :, :] = 0
+        self.register_buffer("wall_mask", row_mask.flatten()[None, :], persistent=False)
+        self._init_weights()
+        self.apply_wall()
+
+    def _init_weights(self) -> None:
+        # Dense layers keep PyTorch's default init: torchvision's N(0, 0.01) stalls a small VGG
+        # trained from scratch without batch norm.
+        for module in self.modules():
+            if isinstance(module, nn.Conv2d):
+                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+                nn.init.zeros_(module.bias)
+
+    @property
+    def default_layer(self) -> str:
+        return f"features.{len(self.features) - 1}"
+
+    @torch.no_grad()
+    def apply_wall(self) -> None:
+        self.classifier[0].weight.mul_(self.wall_mask)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(torch.flatten(self.features(self.normalize(x)), 1))
+
+
+def masked_vgg(num_classes: int = 8, width: float = 1.0, masked_rows: int = 9, **kwargs) -> WallVGG:
+    return WallVGG(WallVGGConfig(num_classes=num_classes, width=width, masked_rows=masked_rows, **kwargs))
+
+
+def baseline_vgg(num_classes: int = 8, width: float = 1.0, **kwargs) -> WallVGG:
+    return WallVGG(WallVGGConfig(num_classes=num_classes, width=width, masked_rows=0, **kwargs))
+
+
+ARCHITECTURES = {"masked_vgg": masked_vgg, "baseline_vgg": baseline_vgg}
+
+
+def save_checkpoint(path: str | Path, model: WallVGG, architecture: str, class_names, extra: dict | None = None) -> Path:
+    """Write a camlab checkpoint: format tag, architecture, config, class names and weights."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({
+        "format": CHECKPOINT_FORMAT, "architecture": architecture, "config": asdict(model.config),
+        "class_names": list(class_names), "state_dict": model.state_dict(), **(extra or {}),
+    }, path)
+    return path
+
+
+def _load_camlab(path: Path, payload: dict, device) -> LoadedModel:
+    arch = payload.get("architecture")
+    if arch not in ARCHITECTURES:
+        raise CamlabError(f"{path.name}: unknown architecture {arch!r}")
+    try:
+        config = WallVGGConfig(**payload["config"])
+    except TypeError as exc:
+        raise CamlabError(f"{path.name}: bad model config ({exc})") from exc
+    model = WallVGG(config)
+    load_state_dict(model, payload["state_dict"], path.name)
+    model.apply_wall()
+    return LoadedModel(model.to(device).eval(), path.stem, arch, list(payload["class_names"]),
+                       model.default_layer, model_card(path), config.input_size)
+
+
+def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> LoadedModel:
+    """A camlab checkpoint, or any model file :func:`camlab.models.load_model_file` reads."""
+    return load_model_file(path, device, {CHECKPOINT_FORMAT: _load_camlab})

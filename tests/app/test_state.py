@@ -1,0 +1,122 @@
+"""The app's state: result cache, readouts, layer checks, refusal of models that cannot be explained."""
+import numpy as np
+import pytest
+import torch
+
+from camlab import CAMEngine, CamlabError
+from camlab.app.sources import open_shipped
+from camlab.app.state import (
+    ResultCache,
+    cached_methods,
+    check_layer,
+    explain_cached,
+    faithfulness,
+    gradient_agreement,
+    model_entry,
+    predict,
+    readouts_cached,
+    top_classes,
+)
+from camlab.metrics.faithfulness import confidence_metrics, insertion_deletion
+from camlab.models import LoadedModel
+from camlab.study.data import StackedDataset
+
+
+@pytest.fixture(scope="module")
+def masked():
+    return open_shipped("masked_vgg", "cpu")
+
+
+@pytest.fixture(scope="module")
+def sample(masked):
+    return StackedDataset("stack-shapes", "test", size=masked.loaded.input_size)[5][0]
+
+
+def test_cache_computes_only_missing_methods(masked, sample, monkeypatch):
+    calls = []
+    original = CAMEngine.explain
+
+    def counting(self, images, methods, targets=None):
+        calls.append(list(methods))
+        return original(self, images, methods, targets)
+
+    monkeypatch.setattr(CAMEngine, "explain", counting)
+    first = explain_cached(masked, sample, ["gradcam", "hirescam"], target=3)
+    again = explain_cached(masked, sample, ["hirescam", "gradcam"], target=3)
+    more = explain_cached(masked, sample, ["gradcam", "layercam"], target=3)
+    assert calls == [["gradcam", "hirescam"], ["layercam"]]
+    assert again["gradcam"] is first["gradcam"] and more["gradcam"] is first["gradcam"]
+    assert cached_methods(masked, sample, target=3) == {"gradcam", "hirescam", "layercam"}
+    fresh = CAMEngine(masked.loaded.model, masked.loaded.default_layer).explain(sample[None], ["layercam"], 3)
+    assert torch.allclose(more["layercam"].display, fresh["layercam"].display)
+    explain_cached(masked, sample, ["gradcam"], target=4)  # another class is another entry
+    assert calls[-1] == ["gradcam"]
+
+
+def test_cache_is_bounded_least_recently_used():
+    cache = ResultCache(capacity=2)
+    cache.slot("a")["maps"]["x"] = 1
+    cache.slot("b")
+    cache.slot("a")  # touch a, so b is the oldest
+    cache.slot("c")
+    assert len(cache) == 2 and cache.slot("a")["maps"] == {"x": 1}
+    assert cache.slot("b")["maps"] == {}  # b was evicted
+
+
+def test_predict_and_top_classes(masked, sample):
+    logits = predict(masked, sample)
+    ranked = top_classes(logits, masked.loaded.class_names, k=3)
+    assert [i for i, _, _ in ranked] == logits.topk(3).indices.tolist()
+    assert all(a[2] >= b[2] for a, b in zip(ranked, ranked[1:]))
+    full = top_classes(logits, masked.loaded.class_names, k=100)
+    assert len(full) == 8 and abs(sum(p for _, _, p in full) - 1) < 1e-5
+
+
+def test_batched_readouts_equal_per_method_metrics(masked, sample):
+    result = explain_cached(masked, sample, ["gradcam", "hirescam"])
+    target = int(result.classes[0])
+    rows = faithfulness(masked.loaded.model, sample, {m: result[m].display[0] for m in result}, target, steps=4)
+    for method in ("gradcam", "hirescam"):
+        maps = result[method].display
+        classes = torch.tensor([target])
+        alone = confidence_metrics(masked.loaded.model, sample[None], maps, classes)
+        curves = insertion_deletion(masked.loaded.model, sample[None], maps, classes, 4)
+        assert rows[method]["average_drop"] == pytest.approx(float(alone["average_drop"][0]), abs=1e-3)
+        assert rows[method]["insertion_auc"] == pytest.approx(float(curves["insertion_auc"][0]), abs=1e-5)
+        assert len(rows[method]["deletion_curve"]) == 5
+
+
+def test_readouts_include_leakage_only_with_a_region_and_are_cached(masked, sample):
+    result = explain_cached(masked, sample, ["gradcam", "layercam"])
+    with_region = readouts_cached(masked, sample, result, region=masked.unseen, steps=4)
+    assert with_region["layercam"]["leakage_l2"] < 0.01 < with_region["gradcam"]["leakage_l2"]
+    assert readouts_cached(masked, sample, result, region=masked.unseen, steps=4)["gradcam"] is with_region["gradcam"]
+    without = readouts_cached(masked, sample, result, region=None, steps=4)
+    assert "leakage_l2" not in without["gradcam"] and "average_drop" in without["gradcam"]
+
+
+def test_check_layer_accepts_spatial_layers_and_explains_bad_names(masked):
+    assert check_layer(masked, "features.40") == "features.40"
+    with pytest.raises(CamlabError, match="features.42"):
+        check_layer(masked, "features.422")
+    with pytest.raises(CamlabError, match="spatial"):
+        check_layer(masked, "classifier.0")
+
+
+def test_gradient_agreement_is_lower_for_the_regularised_model(sample):
+    values = {}
+    for name in ("baseline_vgg", "guided_vgg"):
+        entry = open_shipped(name, "cpu")
+        images = torch.stack([StackedDataset("stack-shapes", "test", size=224)[i][0] for i in range(8)])
+        values[name] = np.mean([gradient_agreement(explain_cached(entry, image, ["gradient", "guided_backprop"]))
+                                for image in images])
+    assert values["guided_vgg"] < values["baseline_vgg"]
+
+
+def test_models_that_cannot_be_explained_are_refused_at_load():
+    grey = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.Flatten(), torch.nn.LazyLinear(2))
+    with pytest.raises(CamlabError, match=r"does not run on a \(1, 3, 32, 32\) image"):
+        model_entry(LoadedModel(grey, "grey", "custom", ["a", "b"], None, input_size=32), "grey", "cpu")
+    flat = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 32 * 32, 2))
+    with pytest.raises(CamlabError, match="no layer with a spatial"):
+        model_entry(LoadedModel(flat, "flat", "custom", ["a", "b"], None, input_size=32), "flat", "cpu")

@@ -1,0 +1,99 @@
+"""camlab's methods against the reference implementations pytorch-grad-cam and captum."""
+import pytest
+import torch
+from captum.attr import GuidedBackprop
+from pytorch_grad_cam import AblationCAM, EigenCAM, GradCAM, GradCAMPlusPlus, HiResCAM, LayerCAM, ScoreCAM, XGradCAM
+
+import camlab
+from camlab.maps import layer_map_to_display
+
+REFERENCES = {
+    "gradcam": GradCAM, "gradcam++": GradCAMPlusPlus, "xgradcam": XGradCAM, "layercam": LayerCAM,
+    "hirescam": HiResCAM, "eigencam": EigenCAM, "scorecam": ScoreCAM, "ablationcam": AblationCAM,
+}
+CASES = {"vgg16": "features.29", "resnet18": "layer4"}
+
+
+# Score-CAM and Ablation-CAM cost one forward per (image, channel): 2048 per library on a batch of 4.
+# Smaller inputs keep that CI-sized while the maps stay spatial (2x2 for both).
+PERTURBATION = {"scorecam", "ablationcam"}
+PERTURBATION_SIZE = {"vgg16": 32, "resnet18": 48}
+
+
+def _images(arch, method, images64):
+    size = PERTURBATION_SIZE[arch] if method in PERTURBATION else 64
+    return images64 if size == 64 else torch.nn.functional.interpolate(images64, size=size, mode="bilinear")
+
+
+@pytest.fixture(scope="module")
+def ours(vgg16, resnet18, images64):
+    models = {"vgg16": vgg16, "resnet18": resnet18}
+    results = {}
+    for arch, layer in CASES.items():
+        fast = [m for m in REFERENCES if m not in PERTURBATION]
+        results[arch] = camlab.explain(models[arch], images64, fast, target_layer=layer).maps
+        slow = camlab.explain(models[arch], _images(arch, "scorecam", images64), sorted(PERTURBATION),
+                              target_layer=layer)
+        results[arch].update(slow.maps)
+    return results
+
+
+def _reference(cls, model, layer, images):
+    with cls(model=model, target_layers=[model.get_submodule(layer)]) as cam:
+        if hasattr(cam, "batch_size"):
+            cam.batch_size = 64
+        return torch.from_numpy(cam(images, targets=None))
+
+
+@pytest.mark.parametrize("arch", CASES)
+@pytest.mark.parametrize("method", [m for m in REFERENCES if m != "eigencam"])
+def test_display_maps_match_grad_cam(arch, method, ours, vgg16, resnet18, images64):
+    model = {"vgg16": vgg16, "resnet18": resnet18}[arch]
+    images = _images(arch, method, images64)
+    reference = _reference(REFERENCES[method], model, CASES[arch], images)
+    result = ours[arch][method]
+    assert result.display.shape == reference.shape == (4, *images.shape[-2:])
+    assert (result.display - reference).abs().max() < 1e-4
+
+
+@pytest.mark.parametrize("arch", CASES)
+def test_eigencam_matches_grad_cam_up_to_the_arbitrary_svd_sign(arch, ours, vgg16, resnet18, images64):
+    """pytorch-grad-cam keeps LAPACK's sign; ours is oriented along the activation energy."""
+    model = {"vgg16": vgg16, "resnet18": resnet18}[arch]
+    reference = _reference(EigenCAM, model, CASES[arch], images64)
+    raw = ours[arch]["eigencam"].raw
+    for i in range(len(images64)):
+        candidates = [layer_map_to_display(sign * raw[i : i + 1], (64, 64))[0] for sign in (1, -1)]
+        assert min(float((c - reference[i]).abs().max()) for c in candidates) < 1e-4
+    energy = model_activations_energy(model, CASES[arch], images64)
+    correlation = ((raw.flatten(1) - raw.flatten(1).mean(1, keepdim=True))
+                   * (energy - energy.mean(1, keepdim=True))).sum(1)
+    assert (correlation >= 0).all()
+
+
+def model_activations_energy(model, layer, images):
+    store = []
+    handle = model.get_submodule(layer).register_forward_hook(lambda m, i, o: store.append(o.detach().clone()))
+    with torch.no_grad():
+        model(images)
+    handle.remove()
+    return store[0].sum(1).flatten(1)
+
+
+@pytest.mark.parametrize("arch", CASES)
+def test_guided_backprop_matches_captum_on_a_batch(arch, vgg16, resnet18, images64):
+    model = {"vgg16": vgg16, "resnet18": resnet18}[arch]
+    result = camlab.explain(model, images64, ["guided_backprop"], target_layer=CASES[arch])
+    classes = result.classes
+    reference = GuidedBackprop(model).attribute(images64.clone().requires_grad_(), target=classes)
+    raw = result["guided_backprop"].raw
+    assert raw.shape == images64.shape
+    scale = reference.abs().max()
+    assert ((raw - reference).abs().max() / scale) < 1e-5
+
+
+def test_vanilla_gradient_matches_autograd(resnet18, images64):
+    result = camlab.explain(resnet18, images64, ["gradient"], targets=3)
+    x = images64.clone().requires_grad_()
+    (expected,) = torch.autograd.grad(resnet18(x)[:, 3].sum(), x)
+    assert torch.allclose(result["gradient"].raw, expected, atol=1e-6)

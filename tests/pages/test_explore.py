@@ -1,0 +1,115 @@
+"""app.py, the Explore page, driven by AppTest."""
+import io
+
+import pytest
+import torch
+from PIL import Image
+
+from camlab.models import torchvision_weights_path
+from tests.pages.apptest import _leakage, _page, _png, _sidebar_radio, _uploader
+
+
+def test_explore_opens_on_the_masked_model_with_leakage_readouts_and_downloads():
+    app = _page()
+    readouts = _leakage(app)
+    assert set(readouts) == {"gradcam", "gradcam++", "hirescam", "layercam"}
+    assert readouts["hirescam"] < 0.01 < readouts["gradcam"]
+    assert len(app.get("plotly_chart")) == 5  # four heatmaps and the insertion/deletion curves
+    assert any("AD " in c.value and "ins " in c.value for c in app.caption)
+    labels = {b.label for b in app.download_button}
+    assert {"overlay PNG", "raw maps (.npz)", "manifest (.json)"} <= labels
+
+
+def test_explore_reruns_on_method_and_class_changes():
+    app = _page()
+    app.sidebar.multiselect[0].set_value(["gradcam", "eigencam"]).run()
+    assert not app.exception and set(_leakage(app)) == {"gradcam", "eigencam"}
+    before = _leakage(app)
+    picker = app.selectbox[0]
+    assert picker.label.startswith("Explain class")
+    picker.select_index(1).run()  # the second most probable class
+    assert not app.exception
+    after = _leakage(app)
+    assert after["gradcam"] != before["gradcam"]
+    assert after["eigencam"] == before["eigencam"]  # Eigen-CAM ignores the class by construction
+    app.sidebar.multiselect[0].set_value([]).run()
+    assert not app.exception and "at least one method" in app.info[0].value
+
+
+def test_explore_shared_colour_scale_and_pixel_methods_render():
+    app = _page()
+    _sidebar_radio(app, "Colour scale").set_value("shared").run()
+    app.sidebar.multiselect[0].set_value(["gradcam", "hirescam", "gradient"]).run()
+    assert not app.exception
+    assert len(app.get("plotly_chart")) == 4
+
+
+def test_slow_methods_wait_for_the_button_then_show():
+    app = _page()
+    app.sidebar.multiselect[0].set_value(["gradcam", "ablationcam"]).run()
+    assert not app.exception
+    assert list(_leakage(app)) == ["gradcam"]  # the slow one is not computed yet
+    button = next(b for b in app.button if "ablationcam" in b.label)
+    button.click().run()
+    assert not app.exception
+    assert set(_leakage(app)) == {"gradcam", "ablationcam"}
+
+
+@pytest.mark.parametrize("mode", ["L", "RGBA", "P"])
+def test_explore_accepts_grey_transparent_and_palette_uploads(mode):
+    app = _page()
+    _sidebar_radio(app, "Image").set_value("upload").run()
+    _uploader(app, "PNG, JPEG or WebP").set_value((f"x-{mode}.png", _png(mode), "image/png")).run()
+    assert not app.exception and not app.error
+    assert any(f"{mode} converted to RGB" in c.value for c in app.sidebar.caption)
+    assert len(_leakage(app)) == 4
+
+
+def test_explore_bad_image_uploads_are_errors_not_tracebacks():
+    app = _page()
+    _sidebar_radio(app, "Image").set_value("upload").run()
+    uploader = _uploader(app, "PNG, JPEG or WebP")
+    uploader.set_value(("notes.png", b"this is not an image", "image/png")).run()
+    assert not app.exception and "could not read this file as an image" in app.error[0].value
+    buffer = io.BytesIO()
+    Image.new("L", (8000, 6000)).save(buffer, format="PNG")
+    _uploader(app, "PNG, JPEG or WebP").set_value(("huge.png", buffer.getvalue(), "image/png")).run()
+    assert not app.exception and "the limit is" in app.error[0].value
+
+
+def test_explore_wrong_checkpoints_are_errors_and_torchvision_weights_never_download(tmp_path):
+    app = _page()
+    _sidebar_radio(app, "Model source").set_value("upload").run()
+    assert not app.exception and "Upload a checkpoint" in app.info[0].value
+    _uploader(app, "Checkpoint (.pt, .pth, .ts)").set_value(("model.pt", b"garbage", "application/octet-stream")).run()
+    assert not app.exception and "not a PyTorch checkpoint" in app.error[0].value
+    path = tmp_path / "resnet18_mine.pt"
+    torch.save({"fc.weight": torch.zeros(3, 7)}, path)
+    _uploader(app, "Checkpoint (.pt, .pth, .ts)").set_value((path.name, path.read_bytes(), "application/octet-stream")).run()
+    assert not app.exception and "does not fit the architecture" in app.error[0].value
+    _sidebar_radio(app, "Model source").set_value("torchvision").run()
+    assert not app.exception
+    if torchvision_weights_path("vgg16").exists():
+        assert not app.error
+    else:  # say where to put the weights, never download them
+        assert "not available offline" in app.error[0].value
+
+
+def test_explore_random_weight_torchvision_model_explains_with_a_chosen_layer():
+    app = _page()
+    _sidebar_radio(app, "Model source").set_value("torchvision").run()
+    next(s for s in app.sidebar.selectbox if s.label == "torchvision model").set_value("resnet18").run()
+    next(c for c in app.sidebar.checkbox if c.label == "random weights").check().run()
+    assert not app.exception and not app.error
+    assert not _leakage(app)  # no dead zone, so no leakage readout
+    layers = next(s for s in app.sidebar.selectbox if s.label == "Target layer")
+    assert layers.value == "layer4"
+    layers.set_value("layer3").run()
+    assert not app.exception and "layer `layer3`" in app.caption[0].value
+
+
+def test_explore_unknown_typed_layer_is_an_error_with_a_suggestion():
+    app = _page()
+    app.sidebar.text_input[0].set_value("features.422").run()
+    assert not app.exception
+    assert "features.42" in app.error[0].value
