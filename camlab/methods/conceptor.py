@@ -48,16 +48,19 @@ def _symmetric_inverse(m: torch.Tensor, low: float, high: float = float("inf")) 
 
 
 def conceptor_not(c: torch.Tensor) -> torch.Tensor:
+    """NOT C = I - C."""
     return torch.eye(c.shape[-1], device=c.device, dtype=c.dtype) - c
 
 
 def conceptor_and(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """A AND B = (A^-1 + B^-1 - I)^-1, with eigenvalues clipped so the inverses exist."""
     eye = torch.eye(a.shape[-1], device=a.device, dtype=a.dtype)
     inverse_sum = _symmetric_inverse(a, _CLIP, 1 - _CLIP) + _symmetric_inverse(b, _CLIP, 1 - _CLIP) - eye
     return _symmetric_inverse(inverse_sum, 1.0)  # each clipped inverse is >= 1, so the sum is too
 
 
 def conceptor_or(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """A OR B = NOT (NOT A AND NOT B) (De Morgan)."""
     return conceptor_not(conceptor_and(conceptor_not(a), conceptor_not(b)))
 
 
@@ -89,6 +92,7 @@ def evidence_map(activations: torch.Tensor, base: torch.Tensor, aperture: float 
 
 
 def conceptor_cam(name: str):
+    """Register a conceptor method (it reads the shared gradients for its base map)."""
     return register_method(name, family=Family.CONCEPTOR_CAM, cost=Cost.SHARED_BACKWARD, needs_gradients=True)
 
 

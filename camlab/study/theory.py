@@ -19,6 +19,9 @@ SIDE = 14
 
 
 class OneConvWalledNet(nn.Module):
+    """conv (K 2x2 filters) -> ReLU -> 2x2 max-pool -> linear, the linear weights of the bottom
+    ``masked_rows`` rows of the 14x14 map zero; Gaussian initialisation."""
+
     def __init__(self, filters: int = 8, masked_rows: int = 7, classes: int = 8, generator=None):
         super().__init__()
         self.conv = nn.Conv2d(1, filters, 2)

@@ -73,6 +73,7 @@ def interpretable_gradient_loss(model, x, labels, weight: float, distance: str =
 
 @torch.no_grad()
 def accuracy(model: torch.nn.Module, dataset, batch_size: int = 64) -> float:
+    """Top-1 accuracy on a dataset of (image, label), in eval mode."""
     model.eval()
     correct = 0
     device = model_device(model)
@@ -82,6 +83,7 @@ def accuracy(model: torch.nn.Module, dataset, batch_size: int = 64) -> float:
 
 
 def mean_gradient_distance(model, dataset, distance: str = "cosine", batch_size: int = 32) -> float:
+    """Mean over the dataset of the distance between the input gradient and the guided one."""
     model.eval()
     total, count = 0.0, 0
     device = model_device(model)

@@ -103,10 +103,12 @@ class WallVGG(nn.Module):
 
 
 def masked_vgg(num_classes: int = 8, width: float = 1.0, masked_rows: int = 9, **kwargs) -> WallVGG:
+    """The paper's walled VGG: the bottom ``masked_rows`` feature rows unread by the head."""
     return WallVGG(WallVGGConfig(num_classes=num_classes, width=width, masked_rows=masked_rows, **kwargs))
 
 
 def baseline_vgg(num_classes: int = 8, width: float = 1.0, **kwargs) -> WallVGG:
+    """The unwalled twin: same architecture, every feature row read."""
     return WallVGG(WallVGGConfig(num_classes=num_classes, width=width, masked_rows=0, **kwargs))
 
 
