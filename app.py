@@ -14,6 +14,7 @@ from camlab.app.state import (
     heatmaps,
     predict,
     readouts_cached,
+    scalar_readouts,
     top_classes,
 )
 from camlab.app.widgets import FAST_CAMS, PIXEL_METHODS, SLOW_CAMS, image_picker, method_label, model_picker, page_setup
@@ -101,21 +102,28 @@ for i, method in enumerate(shown):
                       help="share of the map's L2 norm inside the unseen region")
         seconds = f"{1000 * result[method].total_seconds:.0f} ms"
         if row:
-            st.caption(f"AD {row['average_drop']:.1f} · IC {row['increase_in_confidence']:.0f} · "
+            st.caption(f"AD {row['average_drop']:.1f} (matched control {row['average_drop_matched']:.1f}) · "
+                       f"AD@20% {row['average_drop@20']:.1f} · IC {row['increase_in_confidence']:.0f} · "
                        f"AG {row['average_gain']:.1f} · ins {row['insertion_auc']:.3f} · "
                        f"del {row['deletion_auc']:.3f} · {seconds}")
+            for note in row["notes"]:
+                st.warning(note, icon=":material/warning:")
         else:
             st.caption(seconds)
         st.download_button("overlay PNG", overlay_png(image, result[method].display[0], alpha, unseen),
                            file_name=f"{loaded.name}-{method}.png", mime="image/png", key=f"png-{method}")
 
 if readouts:
-    st.subheader("Readouts for this image")
-    st.dataframe({m: {k: round(v, 4) for k, v in r.items() if not isinstance(v, list)} for m, r in readouts.items()})
-    curves = {m: {"insertion": r["insertion_curve"], "deletion": r["deletion_curve"]} for m, r in readouts.items()}
+    st.subheader("Readouts for this image, next to the controls")
+    st.caption("Controls: an all-zero map, an all-ones map (AD 0 by construction), a random smooth map, and per "
+               "method its *matched* control (its own values at random places: same coverage). A method is "
+               "informative where it beats them; Average Drop at 20% coverage compares methods at equal area.")
+    st.dataframe(scalar_readouts(readouts))
+    curves = {m: {"insertion": r["insertion_curve"], "deletion": r["deletion_curve"]}
+              for m, r in readouts.items() if "insertion_curve" in r}
     st.plotly_chart(insertion_deletion_figure(curves), key="curves")
 
-metrics = {m: {k: v for k, v in r.items() if not isinstance(v, list)} for m, r in readouts.items()}
+metrics = scalar_readouts(readouts)
 record = manifest(model=loaded.name, architecture=loaded.architecture, layer=layer, target_class=target,
                   class_name=loaded.class_names[target], methods=shown, metrics=metrics, image=image_source,
                   device=where, extra_versions={"streamlit": st.__version__}, colour_scale=scale,

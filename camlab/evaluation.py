@@ -1,21 +1,37 @@
-"""Means of every metric over a dataset, per method: what the Benchmark page and the evaluation CLI show.
+"""Means of every metric over a dataset, per method and per control map, with paired comparisons that
+say whether a method beats its controls: what the Benchmark page and ``camlab-evaluate`` report.
 
 Metric groups (formulas in :mod:`camlab.metrics`):
   leakage      the map's share inside a region the model cannot use (``leakage_l2``, ``leakage_mass``,
                ``leakage_peak``, ``leakage_above_half``) on the display map, and at the target layer's
                resolution (``layer_leakage_*``); only when a region is given
-  confidence   Average Drop (lower is better), Increase in Confidence and Average Gain (higher)
+  confidence   Average Drop (lower is better), Increase in Confidence and Average Gain (higher), and
+               the same for each method's matched control (``*_matched``: its own values at random
+               smooth places, so the same coverage); ``map_mean``, the map's mean value (its coverage)
+  coverage     Average Drop and Increase in Confidence with the map binarised to its top k% pixels
+               (``average_drop@k``): methods compared at equal area
   insdel       insertion AUC (higher is better) and deletion AUC (lower is better), RISE protocol
-  sanity       cascading randomisation (Adebayo et al.) on the first batch: mean Spearman rho between
-               the trained model's map and the map after randomising the top layer (``sanity_rho_top``)
-               and after randomising every layer (``sanity_rho_all``); a faithful method falls towards 0.
-               One explanation per parametrised layer and method, so not part of the default set.
+  sanity       cascading randomisation (Adebayo et al.) on the first batch: Spearman (average ranks)
+               between the trained model's map and the map after randomising the top layer (``_top``)
+               and every layer (``_all``), on display maps (``sanity_rank``), signed raw maps
+               (``sanity_rank_raw``), and SSIM of display maps (``sanity_ssim``). A method that
+               explains this model falls towards 0. Not part of the default groups (slow).
+
+Control rows (when ``controls`` is on): an all-zero map, an all-ones map and a random smooth map
+(:mod:`camlab.metrics.controls`), through the same metrics. ``masked_modal_class_share`` is the share
+of map-masked images predicted as their most common class: near 1, the masked images all collapse
+to one class and Drop/Increase say more about the model than about the map.
+
+Comparisons: per method, the paired per-image difference to a control with a 95% interval
+(mean +- 1.96 standard errors); a method *beats* the control when the whole interval is on the
+better side.
 """
 from __future__ import annotations
 
+import math
 from collections import defaultdict
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
@@ -24,80 +40,187 @@ from tqdm import tqdm
 
 from .device import model_device
 from .engine import CAMEngine
-from .metrics.faithfulness import confidence_metrics, insertion_deletion
+from .errors import CamlabError
+from .metrics.controls import COVERAGES, check_coverage, control_maps, matched_control
+from .metrics.faithfulness import CONFIDENCE, confidence_metrics, fixed_coverage_metrics, insertion_deletion, probabilities
 from .metrics.leakage import layer_region_shares, region_shares
 from .metrics.sanity import cascading_randomisation
 from .registry import get_method
 
-METRIC_GROUPS = ("leakage", "confidence", "insdel", "sanity")
-DEFAULT_GROUPS = ("leakage", "confidence", "insdel")
+METRIC_GROUPS = ("leakage", "confidence", "coverage", "insdel", "sanity")
+DEFAULT_GROUPS = ("leakage", "confidence", "coverage", "insdel")
+CONTROL_ROWS = {"control: all-zero": "zeros", "control: all-ones": "ones", "control: random": "random"}
+LOWER_IS_BETTER = ("average_drop", "deletion_auc")
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A method against a control on one metric: the mean per-image difference (method - control),
+    the half-width of its 95% interval, and whether the method is better over the whole interval."""
+
+    metric: str
+    control: str
+    difference: float
+    half_width: float
+    beats: bool
 
 
 @dataclass
 class Evaluation:
-    """Means over ``images`` images: ``table[method][metric]``; ``curves[method]["insertion" |
-    "deletion"]`` the mean RISE curves when the insdel group ran."""
+    """Means over ``images`` images: ``table[row][metric]`` for methods and control rows;
+    ``curves[row]["insertion" | "deletion"]`` the mean RISE curves; ``comparisons[method]``."""
 
     table: dict[str, dict[str, float]]
     curves: dict[str, dict[str, list[float]]]
     images: int
+    comparisons: dict[str, list[Comparison]] = field(default_factory=dict)
 
 
-def evaluate(model: nn.Module, layer: str | None, dataset: Dataset, methods, metric_groups=DEFAULT_GROUPS,
-             batch_size: int = 16, region: torch.Tensor | None = None, space: str = "pixel", steps: int = 16,
-             progress: bool = True, on_batch: Callable[[int, int], None] | None = None,
-             options: Mapping[str, Mapping[str, object]] | None = None) -> Evaluation:
-    """Means over ``dataset`` (items ``(image, label)``) per method; the maps explain each image's
-    top class. ``region`` is the (H, W) mask leakage is measured in; ``on_batch(done, total)``
-    reports progress to a UI."""
+def compare(metric: str, control: str, ours: torch.Tensor, theirs: torch.Tensor) -> Comparison:
+    difference = ours.double() - theirs.double()
+    mean = float(difference.mean())
+    half_width = 1.96 * float(difference.std()) / math.sqrt(len(difference)) if len(difference) > 1 else math.inf
+    lower = any(metric.startswith(name) for name in LOWER_IS_BETTER)
+    beats = mean + half_width < 0 if lower else mean - half_width > 0
+    return Comparison(metric, control, mean, half_width, beats)
+
+
+def evaluate(model: nn.Module, layer: str | None, dataset: Dataset, methods: Sequence[str],
+             metric_groups: Sequence[str] = DEFAULT_GROUPS, batch_size: int = 16, region: torch.Tensor | None = None,
+             space: str = "pixel", steps: int = 16, progress: bool = True,
+             on_batch: Callable[[int, int], None] | None = None,
+             options: Mapping[str, Mapping[str, object]] | None = None, controls: bool = True,
+             coverages: Sequence[float] = COVERAGES, deletion_fill: str = "black", insertion_start: str = "blur",
+             seed: int = 0) -> Evaluation:
+    """Means over ``dataset`` (items ``(image, label)``) per method and control; the maps explain
+    each image's top class. ``region`` is the (H, W) mask leakage is measured in; ``on_batch(done,
+    total)`` reports progress to a UI. See the module docstring for groups, controls and comparisons."""
+    unknown = sorted(set(metric_groups) - set(METRIC_GROUPS))
+    if unknown:
+        raise CamlabError(f"unknown metric group(s) {', '.join(unknown)}; choose from {', '.join(METRIC_GROUPS)}")
+    coverages = [check_coverage(k) for k in coverages]
     engine = CAMEngine(model, layer)
-    sums: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    faithful = {"confidence", "coverage", "insdel"} & set(metric_groups)
+    values: dict[str, dict[str, list[torch.Tensor]]] = defaultdict(lambda: defaultdict(list))
     curve_sums: dict[str, dict[str, torch.Tensor]] = defaultdict(dict)
     sanity: dict[str, dict[str, float]] = {}
+    seconds: dict[str, float] = defaultdict(float)
     count = 0
     device = model_device(model)
     for images, _ in tqdm(DataLoader(dataset, batch_size=batch_size), desc="evaluate", disable=not progress):
         images = images.to(device)
         result = engine.explain(images, methods, options=options)
-        for method in methods:
-            cam = result[method]
-            values: dict[str, torch.Tensor] = {}
-            if "leakage" in metric_groups and region is not None:
-                values.update({f"leakage_{k}": v for k, v in region_shares(cam.display, region).items()})
-                if not get_method(method).pixel_space:
-                    values.update({f"layer_leakage_{k}": v for k, v in layer_region_shares(cam.raw, region).items()})
+        classes = result.classes
+        placement_seed = seed + count  # one random placement per batch, shared by every control
+        rows = {m: result[m].display for m in methods}
+        if controls and faithful:
+            like = next(iter(rows.values()))
+            rows.update({name: control_maps(kind, like, placement_seed) for name, kind in CONTROL_ROWS.items()})
+        clean = probabilities(model, images, classes) if faithful else None
+        for row, maps in rows.items():
+            is_method = row in result.maps
+            store = values[row]
+            if "leakage" in metric_groups and region is not None and is_method:
+                for key, value in region_shares(maps, region).items():
+                    store[f"leakage_{key}"].append(value)
+                if not get_method(row).pixel_space:
+                    for key, value in layer_region_shares(result[row].raw, region).items():
+                        store[f"layer_leakage_{key}"].append(value)
             if "confidence" in metric_groups:
-                conf = confidence_metrics(model, images, cam.display, result.classes, space)
-                values.update({k: conf[k] for k in ("average_drop", "increase_in_confidence", "average_gain")})
-            if "insdel" in metric_groups:
-                curves = insertion_deletion(model, images, cam.display, result.classes, steps)
-                values.update({k: curves[k] for k in ("insertion_auc", "deletion_auc")})
+                store["map_mean"].append(maps.flatten(1).mean(1))  # the map's coverage, which Drop rewards
+                conf = confidence_metrics(model, images, maps, classes, space, clean=clean)
+                for key in (*CONFIDENCE, "masked_class"):
+                    store[key].append(conf[key])
+                if controls and is_method:
+                    matched = confidence_metrics(model, images, matched_control(maps, placement_seed), classes, space,
+                                                 clean=clean)
+                    for key in CONFIDENCE:
+                        store[f"{key}_matched"].append(matched[key])
+            constant = row in ("control: all-zero", "control: all-ones")  # no ordering to binarise or sweep
+            if "coverage" in metric_groups and not constant:
+                for key, value in fixed_coverage_metrics(model, images, maps, classes, coverages, space,
+                                                         clean=clean).items():
+                    store[key].append(value)
+            if "insdel" in metric_groups and not constant:
+                curves = insertion_deletion(model, images, maps, classes, steps, deletion_fill=deletion_fill,
+                                            insertion_start=insertion_start)
                 for kind in ("insertion", "deletion"):
+                    store[f"{kind}_auc"].append(curves[f"{kind}_auc"])
                     total = curves[f"{kind}_curve"].sum(dim=0)
-                    curve_sums[method][kind] = curve_sums[method].get(kind, 0) + total
-            if "sanity" in metric_groups and method not in sanity:  # first batch only: see the docstring
-                cascade = cascading_randomisation(model, images, method, result.layer, result.classes)
-                sanity[method] = {"sanity_rho_top": cascade[0][1], "sanity_rho_all": cascade[-1][1]}
-            for key, value in values.items():
-                sums[method][key] += float(value.sum())
-            sums[method]["seconds_per_image"] += cam.total_seconds
+                    curve_sums[row][kind] = curve_sums[row].get(kind, 0) + total
+            if "sanity" in metric_groups and is_method and row not in sanity:  # first batch only (slow)
+                cascade = cascading_randomisation(model, images, row, result.layer, classes)
+                sanity[row] = {f"sanity_{key}_{end}": cascade[index][key] for end, index in (("top", 0), ("all", -1))
+                               for key in ("rank", "rank_raw", "ssim")}
+            if is_method:
+                seconds[row] += result[row].total_seconds
         count += len(images)
         if on_batch is not None:
             on_batch(count, len(dataset))
-    table = {m: {**{k: v / count for k, v in row.items()}, **sanity.get(m, {})} for m, row in sums.items()}
-    curves = {m: {kind: (total / count).tolist() for kind, total in row.items()} for m, row in curve_sums.items()}
-    return Evaluation(table, curves, count)
+    return _summarise(values, curve_sums, sanity, seconds, count, controls, coverages)
+
+
+def _summarise(values, curve_sums, sanity, seconds, count, controls, coverages) -> Evaluation:
+    per_image = {row: {key: torch.cat(chunks).cpu() for key, chunks in metrics.items()} for row, metrics in values.items()}
+    table: dict[str, dict[str, float]] = {}
+    for row, metrics in per_image.items():
+        table[row] = {k: float(v.float().mean()) for k, v in metrics.items() if k != "masked_class"}
+        if "masked_class" in metrics:
+            table[row]["masked_modal_class_share"] = float(metrics["masked_class"].bincount().max()) / count
+        table[row].update(sanity.get(row, {}))
+        if row in seconds:
+            table[row]["seconds_per_image"] = seconds[row] / count
+    for row in sanity:  # sanity alone still gives a row per method
+        table.setdefault(row, dict(sanity[row]))
+    comparisons: dict[str, list[Comparison]] = {}
+    if controls:
+        random, zeros = per_image.get("control: random", {}), per_image.get("control: all-zero", {})
+        for row, metrics in per_image.items():
+            if row in CONTROL_ROWS:
+                continue
+            found = []
+            if "average_drop_matched" in metrics:
+                found.append(compare("average_drop", "matched", metrics["average_drop"], metrics["average_drop_matched"]))
+            if "average_drop" in zeros:
+                found.append(compare("average_drop", "all-zero", metrics["average_drop"], zeros["average_drop"]))
+            for key in [f"average_drop@{k:g}" for k in coverages] + ["insertion_auc", "deletion_auc"]:
+                if key in metrics and key in random:
+                    found.append(compare(key, "random", metrics[key], random[key]))
+            comparisons[row] = found
+    curves = {row: {kind: (total / count).tolist() for kind, total in pair.items()} for row, pair in curve_sums.items()}
+    return Evaluation(table, curves, count, comparisons)
 
 
 def to_rows(results: dict) -> tuple[list[str], list[list]]:
-    """A header and one row per method, for CSV files and tables."""
+    """A header and one row per method (then control), for CSV files and tables."""
     metrics = list(dict.fromkeys(k for row in results.values() for k in row))
     return ["method", *metrics], [[m, *(results[m].get(k, float("nan")) for k in metrics)] for m in results]
 
 
 def to_markdown(results: dict) -> str:
-    """A Markdown table of :func:`to_rows`, three decimals."""
+    """A Markdown table of :func:`to_rows`, three decimals; a metric a row does not have is "—"."""
     header, rows = to_rows(results)
     lines = ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
-    lines += ["| " + " | ".join([row[0], *(f"{v:.3f}" for v in row[1:])]) + " |" for row in rows]
+    lines += ["| " + " | ".join([row[0], *("—" if math.isnan(v) else f"{v:.3f}" for v in row[1:])]) + " |"
+              for row in rows]
+    return "\n".join(lines)
+
+
+def comparison_rows(evaluation: Evaluation) -> tuple[list[str], list[list]]:
+    """One row per (method, metric, control): difference, interval half-width, verdict."""
+    rows = [[method, c.metric, c.control, c.difference, c.half_width, "beats" if c.beats else "does not beat"]
+            for method, found in evaluation.comparisons.items() for c in found]
+    return ["method", "metric", "control", "difference", "ci95_half_width", "verdict"], rows
+
+
+def comparisons_markdown(evaluation: Evaluation) -> str:
+    """Per method, one cell per comparison: the difference to the control +- its 95% half-width,
+    marked ✓ when the method beats the control over the whole interval, ✗ otherwise."""
+    columns = list(dict.fromkeys(f"{c.metric} vs {c.control}" for found in evaluation.comparisons.values()
+                                 for c in found))
+    lines = ["| method | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
+    for method, found in evaluation.comparisons.items():
+        cells = {f"{c.metric} vs {c.control}": f"{c.difference:+.3g} ± {c.half_width:.2g} {'✓' if c.beats else '✗'}"
+                 for c in found}
+        lines.append(f"| {method} | " + " | ".join(cells.get(col, "—") for col in columns) + " |")
     return "\n".join(lines)

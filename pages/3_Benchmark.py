@@ -7,13 +7,15 @@ import streamlit as st
 from camlab.app.figures import bar_chart, insertion_deletion_figure, scatter_chart
 from camlab.app.state import run_evaluation
 from camlab.app.widgets import FAST_CAMS, SLOW_CAMS, method_label, page_setup, shipped_picker
-from camlab.evaluation import DEFAULT_GROUPS, METRIC_GROUPS, to_rows
+from camlab.evaluation import DEFAULT_GROUPS, METRIC_GROUPS, comparison_rows, to_rows
 from camlab.study.data import VARIANTS, StackedDataset
 
 where = page_setup("Benchmark")
-st.write("Means over the first N images of a split. Leakage is measured in the model's computed unseen "
-         "region (none for an unwalled model). Average Drop and deletion AUC: lower is better; Increase in "
-         "Confidence, Average Gain and insertion AUC: higher is better.")
+st.write("Means over the first N images of a split, for each method and for three control maps (all-zero, "
+         "all-ones, random smooth). Leakage is measured in the model's computed unseen region (none for an "
+         "unwalled model). Average Drop and deletion AUC: lower is better; Increase in Confidence, Average Gain "
+         "and insertion AUC: higher is better. `@k`: the map binarised to its top k% pixels (equal area); "
+         "`_matched`: the method's own values at random places (same coverage).")
 entry = shipped_picker(where)
 variant = st.sidebar.selectbox("Dataset", VARIANTS)
 split = st.sidebar.selectbox("Split", ["test", "val"])
@@ -50,14 +52,23 @@ header, rows = to_rows(table)
 text = io.StringIO()
 csv.writer(text).writerows([header, *rows])
 st.download_button("Download CSV", text.getvalue(), file_name=f"benchmark-{entry.key}-{variant}.csv", mime="text/csv")
+if outcome.comparisons:
+    st.subheader("Does each method beat its controls?")
+    st.caption("Paired per-image difference (method − control) with its 95% interval; *beats* when the whole "
+               "interval is on the better side. A method that does not beat a control tells you nothing that "
+               "control does not.")
+    header, rows = comparison_rows(outcome)
+    st.dataframe([dict(zip(header, row)) for row in rows], hide_index=True)
 
+methods_only = {m: row for m, row in table.items() if m in outcome.comparisons or not m.startswith("control")}
 charts = st.columns(2)
-if any("leakage_l2" in row for row in table.values()):
-    charts[0].plotly_chart(bar_chart({m: row.get("leakage_l2", 0.0) for m, row in table.items()},
+if any("leakage_l2" in row for row in methods_only.values()):
+    charts[0].plotly_chart(bar_chart({m: row.get("leakage_l2", 0.0) for m, row in methods_only.items()},
                                      "Leakage ‖S·W‖₂ / ‖S‖₂ per method", height=340), key="leakage")
 if any("average_drop" in row for row in table.values()):
     charts[1].plotly_chart(scatter_chart({m: (row["average_drop"], row["increase_in_confidence"])
-                                          for m, row in table.items()}, "Average Drop vs Increase in Confidence",
+                                          for m, row in table.items() if "average_drop" in row},
+                                         "Average Drop vs Increase in Confidence",
                                          "Average Drop (lower is better)", "Increase in Confidence (higher is better)"),
                            key="ad-ic")
 if outcome.curves:

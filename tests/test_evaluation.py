@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 import torch
 
-from camlab.evaluation import evaluate
+from camlab.errors import CamlabError
+from camlab.evaluation import compare, evaluate
 from camlab.study.data import StackedDataset
 from camlab.study.wallvgg import load_checkpoint, masked_vgg
 from tests.paths import MODELS
@@ -19,12 +20,14 @@ def test_evaluate_sanity_group_reports_cascading_randomisation_on_the_first_batc
     model = masked_vgg(width=0.0625, input_size=32, masked_rows=0).eval()
     data = StackedDataset("stack-shapes", "test", size=32, length=4)
     table = evaluate(model, None, data, ["gradcam", "randomcam"], ("sanity",), batch_size=2, progress=False).table
+    keys = {f"sanity_{k}_{end}" for k in ("rank", "rank_raw", "ssim") for end in ("top", "all")}
     for method in ("gradcam", "randomcam"):
-        assert set(table[method]) == {"seconds_per_image", "sanity_rho_top", "sanity_rho_all"}
-        assert -1 <= table[method]["sanity_rho_all"] <= 1
+        assert set(table[method]) == keys | {"seconds_per_image"}
+        assert all(-1 <= table[method][k] <= 1 for k in keys)
     # Random channel weights ignore the output layer, so randomising it leaves Random-CAM unchanged.
-    assert table["randomcam"]["sanity_rho_top"] == pytest.approx(1.0)
-    assert table["gradcam"]["sanity_rho_top"] < 0.99
+    assert table["randomcam"]["sanity_rank_top"] == pytest.approx(1.0)
+    assert table["randomcam"]["sanity_ssim_top"] == pytest.approx(1.0, abs=1e-5)
+    assert table["gradcam"]["sanity_rank_top"] < 0.99
 
 
 def test_evaluate_reports_mean_curves(masked):
@@ -34,3 +37,34 @@ def test_evaluate_reports_mean_curves(masked):
     assert outcome.images == 4 and len(outcome.curves["gradcam"]["insertion"]) == 5
     assert np.trapezoid(outcome.curves["gradcam"]["insertion"], dx=0.25) == pytest.approx(
         outcome.table["gradcam"]["insertion_auc"], abs=1e-5)
+
+
+def test_controls_run_through_the_same_metrics_and_every_method_is_compared_with_them():
+    torch.manual_seed(0)
+    model = masked_vgg(width=0.0625, input_size=32, masked_rows=0).eval()
+    data = StackedDataset("stack-shapes", "test", size=32, length=6)
+    outcome = evaluate(model, None, data, ["gradcam", "hirescam"], ("confidence", "coverage", "insdel"),
+                       batch_size=3, steps=4, progress=False, coverages=(10, 50))
+    assert list(outcome.table) == ["gradcam", "hirescam", "control: all-zero", "control: all-ones", "control: random"]
+    assert outcome.table["control: all-ones"]["average_drop"] == 0  # the image unchanged
+    assert "average_drop@10" not in outcome.table["control: all-zero"]  # a constant map has no top 10%
+    assert {"average_drop_matched", "average_drop@50", "insertion_auc"} <= set(outcome.table["gradcam"])
+    assert set(outcome.curves) == {"gradcam", "hirescam", "control: random"}
+    found = {(c.metric, c.control) for c in outcome.comparisons["gradcam"]}
+    assert found == {("average_drop", "matched"), ("average_drop", "all-zero"), ("average_drop@10", "random"),
+                     ("average_drop@50", "random"), ("insertion_auc", "random"), ("deletion_auc", "random")}
+    for c in outcome.comparisons["hirescam"]:
+        assert c.half_width >= 0
+    with pytest.raises(CamlabError, match="unknown metric group"):
+        evaluate(model, None, data, ["gradcam"], ("leakage", "faith"), progress=False)
+    with pytest.raises(CamlabError, match="percentage"):
+        evaluate(model, None, data, ["gradcam"], ("coverage",), progress=False, coverages=(0,))
+
+
+def test_a_comparison_beats_its_control_only_when_the_whole_interval_is_better():
+    drop = torch.tensor([10.0, 12.0, 11.0, 9.0])
+    clearly = compare("average_drop", "random", drop, drop + 30)
+    assert clearly.beats and clearly.difference == pytest.approx(-30)
+    assert not compare("average_drop", "random", drop, drop + torch.tensor([5.0, -5.0, 4.0, -4.0])).beats
+    assert compare("insertion_auc", "random", drop + 30, drop).beats  # higher is better for insertion
+    assert not compare("deletion_auc", "random", drop + 30, drop).beats

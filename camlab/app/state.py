@@ -18,10 +18,11 @@ from torch import nn
 
 from ..engine import CAMEngine, CAMMap, Explanation
 from ..errors import CamlabError
-from ..evaluation import Evaluation, evaluate
+from ..evaluation import CONTROL_ROWS, Evaluation, evaluate
 from ..layers import resolve_layer, spatial_layers
 from ..maps import magnitude_map
-from ..metrics.faithfulness import confidence_metrics, insertion_deletion
+from ..metrics.controls import control_maps, matched_control
+from ..metrics.faithfulness import CONFIDENCE, confidence_metrics, fixed_coverage_metrics, insertion_deletion, probabilities
 from ..metrics.leakage import region_shares
 from ..metrics.similarity import gradient_distance
 from ..models import LoadedModel
@@ -165,22 +166,55 @@ def explain_cached(entry: ModelEntry, image: torch.Tensor, methods: list[str], l
                            shared_seconds=shared_seconds)
 
 
+READOUT_COVERAGES = (10, 20)
+SATURATION_TOLERANCE = 1.0  # Average Drop points: closer than this to the all-zero map is "no better"
+
+
 def faithfulness(model: nn.Module, image: torch.Tensor, maps: dict[str, torch.Tensor], target: int,
-                 steps: int = 16) -> dict[str, dict]:
-    """Per method: Average Drop / Increase in Confidence / Average Gain for this image, insertion
-    and deletion AUC and curves. All methods' maps go through the model as one batch."""
+                 class_names: list[str] | None = None, steps: int = 16) -> dict[str, dict]:
+    """Per method and per control map (all-zero, all-ones, random smooth), for this image and class:
+    Average Drop / Increase in Confidence / Average Gain, the same for the method's matched control
+    (``*_matched``), Average Drop at 10% and 20% coverage, insertion and deletion AUC and curves,
+    and ``notes``: why a readout cannot be trusted here (every masked image collapses to one class,
+    or the method is within :data:`SATURATION_TOLERANCE` of the all-zero map). Every map goes
+    through the model in shared batches."""
     names = list(maps)
     stacked = torch.stack([maps[n] for n in names])
-    images = image[None].expand(len(names), -1, -1, -1)
-    classes = torch.full((len(names),), target, dtype=torch.long, device=image.device)
-    confidence = confidence_metrics(model, images, stacked, classes)
-    curves = insertion_deletion(model, images, stacked, classes, steps)
+    controls = {name: control_maps(kind, stacked[:1]) for name, kind in CONTROL_ROWS.items()}
+    random = controls["control: random"]
+    matched = matched_control(stacked, seed=0)
+    every = torch.cat([stacked, *controls.values(), matched])
+    rows = [*names, *controls, *(f"{n} (matched)" for n in names)]
+    images = image[None].expand(len(every), -1, -1, -1)
+    classes = torch.full((len(every),), target, dtype=torch.long, device=image.device)
+    clean = probabilities(model, image[None], classes[:1]).expand(len(every))
+    confidence = confidence_metrics(model, images, every, classes, clean=clean)
+    ordered = torch.cat([stacked, random])  # the maps whose ordering means something
+    coverage = fixed_coverage_metrics(model, images[: len(ordered)], ordered, classes[: len(ordered)],
+                                      READOUT_COVERAGES, clean=clean[: len(ordered)])
+    curves = insertion_deletion(model, images[: len(ordered)], ordered, classes[: len(ordered)], steps)
+    table = {row: {k: float(confidence[k][i]) for k in CONFIDENCE} for i, row in enumerate(rows)}
+    for i, row in enumerate([*names, "control: random"]):
+        table[row].update({k: float(v[i]) for k, v in coverage.items()})
+        table[row].update({k: float(curves[k][i]) for k in ("insertion_auc", "deletion_auc")})
+        table[row].update({k: curves[k][i].tolist() for k in ("insertion_curve", "deletion_curve")})
+    masked_classes = set(confidence["masked_class"].tolist())
+    collapsed = None
+    if len(masked_classes) == 1:
+        only = masked_classes.pop()
+        collapsed = (f"every masked image, controls included, is classified as "
+                     f"{class_names[only] if class_names else only}: Drop/Increase describe the model here, not the map")
+    zero_drop = table["control: all-zero"]["average_drop"]
     out = {}
-    for i, name in enumerate(names):
-        row = {k: float(confidence[k][i]) for k in ("average_drop", "increase_in_confidence", "average_gain")}
-        row.update({k: float(curves[k][i]) for k in ("insertion_auc", "deletion_auc")})
-        row.update({k: curves[k][i].tolist() for k in ("insertion_curve", "deletion_curve")})
+    for name in names:
+        row = {**table[name], **{f"{k}_matched": v for k, v in table[f"{name} (matched)"].items()}, "notes": []}
+        if collapsed:
+            row["notes"].append(collapsed)
+        if abs(row["average_drop"] - zero_drop) < SATURATION_TOLERANCE:
+            row["notes"].append(f"Average Drop {row['average_drop']:.1f} is within {SATURATION_TOLERANCE:g} of the "
+                                f"all-zero map's {zero_drop:.1f}: no better than showing nothing")
         out[name] = row
+    out.update({name: table[name] for name in controls})
     return out
 
 
@@ -203,9 +237,15 @@ def readouts_cached(entry: ModelEntry, image: torch.Tensor, result: Explanation,
         missing = {m: result[m].display[0] for m in result if (m, *ask) not in readouts}
         if missing:
             leaks = region_rows(result, region) if region is not None and region.any() else {}
-            for method, row in faithfulness(entry.loaded.model, image, missing, explained_class, steps).items():
+            rows = faithfulness(entry.loaded.model, image, missing, explained_class, entry.loaded.class_names, steps)
+            for method, row in rows.items():
                 readouts[(method, *ask)] = {**row, **leaks.get(method, {})}
-        return {m: readouts[(m, *ask)] for m in result}
+        return {m: readouts[(m, *ask)] for m in [*result, *CONTROL_ROWS]}
+
+
+def scalar_readouts(readouts: dict[str, dict]) -> dict[str, dict[str, float]]:
+    """The numbers of each readout row (curves and notes left out), rounded for a table."""
+    return {row: {k: round(v, 4) for k, v in values.items() if isinstance(v, float)} for row, values in readouts.items()}
 
 
 def gradient_agreement(result: Explanation) -> float:

@@ -48,18 +48,19 @@ def _polygon(kind: str, radius: float) -> np.ndarray:
     raise ValueError(kind)
 
 
-def _draw_object(tile: np.ndarray, kind: str, centre, radius: float, angle: float, colour) -> None:
+def _draw_object(canvas: np.ndarray, kind: str, centre, radius: float, angle: float, colour,
+                 line: int = cv2.LINE_AA) -> None:
     if kind == "circle":
-        cv2.circle(tile, (int(centre[0]), int(centre[1])), int(radius), colour, -1, cv2.LINE_AA)
+        cv2.circle(canvas, (int(centre[0]), int(centre[1])), int(radius), colour, -1, line)
         return
     if kind == "ring":
         thickness = max(2, int(radius * 0.35))
-        cv2.circle(tile, (int(centre[0]), int(centre[1])), int(radius - thickness / 2), colour, thickness, cv2.LINE_AA)
+        cv2.circle(canvas, (int(centre[0]), int(centre[1])), int(radius - thickness / 2), colour, thickness, line)
         return
     points = _polygon(kind, radius)
     rotation = np.array([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]])
     points = points @ rotation.T + np.asarray(centre)
-    cv2.fillPoly(tile, [np.round(points * 16).astype(np.int32)], colour, cv2.LINE_AA, shift=4)
+    cv2.fillPoly(canvas, [np.round(points * 16).astype(np.int32)], colour, line, shift=4)
 
 
 def _background(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
@@ -78,8 +79,11 @@ def _contrasting_colour(rng: np.random.Generator, background: np.ndarray, centre
             return tuple(float(c) for c in colour)
 
 
-def _tile(rng: np.random.Generator, label: int, height: int, width: int, clutter: bool) -> np.ndarray:
+def _tile(rng: np.random.Generator, label: int, height: int, width: int, clutter: bool,
+          with_object: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """A tile and the boolean mask of its object's pixels (empty without an object)."""
     tile = _background(rng, height, width)
+    mask = np.zeros((height, width), dtype=np.uint8)
     short = min(height, width)
     if clutter:  # distractors that belong to no class: thin lines and small blobs
         for _ in range(rng.integers(2, 6)):
@@ -92,15 +96,22 @@ def _tile(rng: np.random.Generator, label: int, height: int, width: int, clutter
             axes = tuple(int(v) for v in rng.uniform(short * 0.03, short * 0.08, 2))
             cv2.ellipse(tile, (int(c[0]), int(c[1])), axes, float(rng.uniform(0, 180)), 0, 360,
                         tuple(float(v) for v in rng.uniform(0, 255, 3)), -1, cv2.LINE_AA)
+    if not with_object:
+        return tile, mask.astype(bool)
     radius = rng.uniform(0.22, 0.4) * short
     centre = rng.uniform([radius, radius], [width - radius, height - radius])
     colour = _contrasting_colour(rng, tile, centre)
-    _draw_object(tile, CLASSES[label], centre, radius, rng.uniform(0, 2 * math.pi), colour)
-    return tile
+    angle = rng.uniform(0, 2 * math.pi)
+    _draw_object(tile, CLASSES[label], centre, radius, angle, colour)
+    _draw_object(mask, CLASSES[label], centre, radius, angle, 1, cv2.LINE_8)
+    return tile, mask.astype(bool)
 
 
-def generate_image(variant: str, split: str, index: int, size: int = 224, seed: int = 0) -> tuple[np.ndarray, int]:
-    """One image (size, size, 3) uint8 RGB and its label, a pure function of its arguments."""
+def generate_sample(variant: str, split: str, index: int, size: int = 224, seed: int = 0,
+                    with_objects: bool = True) -> tuple[np.ndarray, int, np.ndarray]:
+    """One image (size, size, 3) uint8 RGB, its label and the (size, size) boolean mask of its two
+    objects' pixels, a pure function of its arguments. ``with_objects=False`` draws the same
+    backgrounds (and clutter) with no object: a featureless image of the same statistics."""
     if variant not in VARIANTS:
         raise CamlabError(f"unknown dataset {variant!r}; choose one of {', '.join(VARIANTS)}")
     if split not in SPLITS:
@@ -109,29 +120,37 @@ def generate_image(variant: str, split: str, index: int, size: int = 224, seed: 
     label = int(rng.integers(len(CLASSES)))
     top_height = size // 2
     clutter = variant == "stack-clutter"
-    top = _tile(rng, label, top_height, size, clutter)
-    bottom = _tile(rng, label, size - top_height, size, clutter)
-    image = np.concatenate([top, bottom], axis=0)
-    return np.clip(image, 0, 255).astype(np.uint8), label
+    top, top_mask = _tile(rng, label, top_height, size, clutter, with_objects)
+    bottom, bottom_mask = _tile(rng, label, size - top_height, size, clutter, with_objects)
+    image = np.clip(np.concatenate([top, bottom], axis=0), 0, 255).astype(np.uint8)
+    return image, label, np.concatenate([top_mask, bottom_mask], axis=0)
+
+
+def generate_image(variant: str, split: str, index: int, size: int = 224, seed: int = 0) -> tuple[np.ndarray, int]:
+    """One image (size, size, 3) uint8 RGB and its label (see :func:`generate_sample`)."""
+    image, label, _ = generate_sample(variant, split, index, size, seed)
+    return image, label
 
 
 class StackedDataset(Dataset):
-    """Images as float tensors (3, size, size) in [0, 1] (models normalise inside), labels as ints."""
+    """Images as float tensors (3, size, size) in [0, 1] (models normalise inside), labels as ints;
+    with ``masks=True`` each item also carries the (size, size) boolean mask of its objects."""
 
     def __init__(self, variant: str = "stack-shapes", split: str = "train", size: int = 224,
-                 length: int | None = None, seed: int = 0):
+                 length: int | None = None, seed: int = 0, masks: bool = False):
         generate_image(variant, split, 0, 8, seed)  # validates the names early
-        self.variant, self.split, self.size, self.seed = variant, split, size, seed
+        self.variant, self.split, self.size, self.seed, self.masks = variant, split, size, seed, masks
         self.length = DEFAULT_LENGTHS[split] if length is None else int(length)
 
     def __len__(self) -> int:
         return self.length
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+    def __getitem__(self, index: int):
         if not 0 <= index < self.length:
             raise IndexError(index)
-        image, label = generate_image(self.variant, self.split, index, self.size, self.seed)
-        return torch.from_numpy(image).permute(2, 0, 1).float().div_(255), label
+        image, label, mask = generate_sample(self.variant, self.split, index, self.size, self.seed)
+        tensor = torch.from_numpy(image).permute(2, 0, 1).float().div_(255)
+        return (tensor, label, torch.from_numpy(mask)) if self.masks else (tensor, label)
 
 
 def write_png_folder(folder: str | Path, variant: str = "stack-shapes", split: str = "test",

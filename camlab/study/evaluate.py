@@ -12,8 +12,9 @@ import argparse
 import csv
 from pathlib import Path
 
-from ..evaluation import DEFAULT_GROUPS, METRIC_GROUPS, evaluate, to_markdown, to_rows
-from ..metrics.faithfulness import MASKING_SPACES
+from ..evaluation import DEFAULT_GROUPS, METRIC_GROUPS, comparison_rows, comparisons_markdown, evaluate, to_markdown, to_rows
+from ..metrics.controls import COVERAGES
+from ..metrics.faithfulness import FILLS, MASKING_SPACES
 from ..registry import REGISTRY
 from ..walls import unseen_region
 from .data import SPLITS, VARIANTS, StackedDataset
@@ -28,11 +29,16 @@ def main(argv=None) -> None:
     parser.add_argument("--images", type=int, default=100)
     parser.add_argument("--methods", nargs="+", default=["all"])
     parser.add_argument("--metrics", nargs="+", default=["default"], choices=("all", "default", *METRIC_GROUPS),
-                        help="default: leakage confidence insdel; all adds sanity")
+                        help="default: leakage confidence coverage insdel; all adds sanity")
     parser.add_argument("--region-from", default=None, metavar="CHECKPOINT",
                         help="measure leakage in this model's unseen region (default: the evaluated model's own)")
     parser.add_argument("--space", default="pixel", choices=MASKING_SPACES)
     parser.add_argument("--steps", type=int, default=16, help="insertion/deletion steps")
+    parser.add_argument("--coverages", type=float, nargs="+", default=list(COVERAGES),
+                        help="top-k%% coverages for Average Drop at equal area")
+    parser.add_argument("--deletion-fill", default="black", choices=FILLS)
+    parser.add_argument("--insertion-start", default="blur", choices=FILLS)
+    parser.add_argument("--no-controls", action="store_true", help="skip the control maps and comparisons")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--out", default=None, help="path prefix for .csv and .md (default results/<model>-<data>)")
     args = parser.parse_args(argv)
@@ -43,18 +49,21 @@ def main(argv=None) -> None:
     region_model = load_checkpoint(args.region_from).model if args.region_from else loaded.model
     region = unseen_region(region_model, (3, size, size))
     data = StackedDataset(args.data, args.split, size=size, length=args.images)
-    results = evaluate(loaded.model, loaded.default_layer, data, methods, groups, args.batch_size,
-                       region if region.any() else None, args.space, args.steps).table
+    outcome = evaluate(loaded.model, loaded.default_layer, data, methods, groups, args.batch_size,
+                       region if region.any() else None, args.space, args.steps, controls=not args.no_controls,
+                       coverages=args.coverages, deletion_fill=args.deletion_fill, insertion_start=args.insertion_start)
     out = Path(args.out or f"results/{loaded.name}-{args.data}")
     out.parent.mkdir(parents=True, exist_ok=True)
-    header, rows = to_rows(results)
-    with out.with_suffix(".csv").open("w", newline="") as handle:
-        csv.writer(handle).writerows([header, *rows])
-    markdown = (f"{loaded.name} on {args.data}/{args.split}, {args.images} images, masking space {args.space}\n\n"
-                + to_markdown(results))
+    for suffix, (header, rows) in (("", to_rows(outcome.table)), ("-comparisons", comparison_rows(outcome))):
+        with out.with_name(out.name + suffix).with_suffix(".csv").open("w", newline="") as handle:
+            csv.writer(handle).writerows([header, *rows])
+    markdown = (f"{loaded.name} on {args.data}/{args.split}, {outcome.images} images, masking space {args.space}, "
+                f"deletion to {args.deletion_fill}, insertion from {args.insertion_start}\n\n" + to_markdown(outcome.table))
+    if outcome.comparisons:
+        markdown += "\n\nAgainst the controls (difference ± 95% half-width; ✓ beats the control):\n\n"
+        markdown += comparisons_markdown(outcome)
     out.with_suffix(".md").write_text(markdown + "\n")
     print(markdown)
-
 
 if __name__ == "__main__":
     main()

@@ -17,7 +17,8 @@ from camlab.app.state import (
     readouts_cached,
     top_classes,
 )
-from camlab.metrics.faithfulness import confidence_metrics, insertion_deletion
+from camlab.metrics.controls import matched_control
+from camlab.metrics.faithfulness import confidence_metrics, fixed_coverage_metrics, insertion_deletion
 from camlab.models import LoadedModel
 from camlab.study.data import StackedDataset
 
@@ -72,18 +73,45 @@ def test_predict_and_top_classes(masked, sample):
     assert len(full) == 8 and abs(sum(p for _, _, p in full) - 1) < 1e-5
 
 
-def test_batched_readouts_equal_per_method_metrics(masked, sample):
+def test_batched_readouts_equal_per_method_metrics_and_carry_the_controls(masked, sample):
     result = explain_cached(masked, sample, ["gradcam", "hirescam"])
     target = int(result.classes[0])
     rows = faithfulness(masked.loaded.model, sample, {m: result[m].display[0] for m in result}, target, steps=4)
+    assert set(rows) == {"gradcam", "hirescam", "control: all-zero", "control: all-ones", "control: random"}
+    model, classes = masked.loaded.model, torch.tensor([target])
     for method in ("gradcam", "hirescam"):
         maps = result[method].display
-        classes = torch.tensor([target])
-        alone = confidence_metrics(masked.loaded.model, sample[None], maps, classes)
-        curves = insertion_deletion(masked.loaded.model, sample[None], maps, classes, 4)
+        alone = confidence_metrics(model, sample[None], maps, classes)
+        curves = insertion_deletion(model, sample[None], maps, classes, 4)
+        matched = confidence_metrics(model, sample[None], matched_control(maps, seed=0), classes)
+        at_20 = fixed_coverage_metrics(model, sample[None], maps, classes, (20,))
         assert rows[method]["average_drop"] == pytest.approx(float(alone["average_drop"][0]), abs=1e-3)
+        assert rows[method]["average_drop_matched"] == pytest.approx(float(matched["average_drop"][0]), abs=1e-3)
+        assert rows[method]["average_drop@20"] == pytest.approx(float(at_20["average_drop@20"][0]), abs=1e-3)
         assert rows[method]["insertion_auc"] == pytest.approx(float(curves["insertion_auc"][0]), abs=1e-5)
         assert len(rows[method]["deletion_curve"]) == 5
+    assert rows["control: all-ones"]["average_drop"] == pytest.approx(0, abs=1e-3)  # up to batch-size rounding
+
+
+class Stubborn(torch.nn.Module):
+    """Always says class 0, whatever the image: every readout is saturated."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x):
+        logits = self.model(x)
+        return logits + torch.nn.functional.one_hot(torch.zeros(len(x), dtype=torch.long), logits.shape[1]) * 1e3
+
+
+def test_saturated_readouts_say_so(masked, sample):
+    maps = {"gradcam": explain_cached(masked, sample, ["gradcam"])["gradcam"].display[0]}
+    rows = faithfulness(Stubborn(masked.loaded.model), sample, maps, target=3, class_names=masked.loaded.class_names,
+                        steps=4)
+    notes = " ".join(rows["gradcam"]["notes"])
+    assert "every masked image, controls included, is classified as circle" in notes
+    assert "no better than showing nothing" in notes
 
 
 def test_readouts_include_leakage_only_with_a_region_and_are_cached(masked, sample):

@@ -3,14 +3,14 @@ import pytest
 import torch
 
 from camlab.metrics.sanity import cascading_randomisation
-from camlab.metrics.similarity import spearman
 from tests.nets import TinyNet
 
 
-def test_spearman_and_cascading_randomisation():
-    a = torch.arange(10.0)[None]
-    assert float(spearman(a, a)) == pytest.approx(1) and float(spearman(a, -a)) == pytest.approx(-1)
+def test_cascading_randomisation_reports_ranks_raw_ranks_and_ssim_per_layer():
     model, images = TinyNet().eval(), torch.rand(2, 3, 16, 16)
     report = cascading_randomisation(model, images, "gradcam", "relu2", model(images).argmax(1))
-    assert [name for name, _ in report] == ["fc", "conv2", "conv1"]
-    assert all(-1 <= c <= 1 for _, c in report) and report[-1][1] < 0.99
+    assert [entry["layer"] for entry in report] == ["fc", "conv2", "conv1"]
+    assert all(-1 <= entry[key] <= 1 for entry in report for key in ("rank", "rank_raw", "ssim"))
+    assert report[-1]["rank"] < 0.99 and report[-1]["ssim"] < 0.99
+    eigen = cascading_randomisation(model, images, "eigencam", "relu2", model(images).argmax(1))
+    assert eigen[0]["rank"] == pytest.approx(1) and eigen[0]["ssim"] == pytest.approx(1, abs=1e-5)  # never reads fc

@@ -10,8 +10,12 @@ def test_benchmark_runs_over_a_split_and_charts_the_table():
     app.button[0].click().run()
     assert not app.exception
     table = app.dataframe[0].value
-    assert set(table.columns) == {"gradcam", "hirescam"}
+    assert set(table.columns) == {"gradcam", "hirescam", "control: all-zero", "control: all-ones", "control: random"}
     assert table.loc["leakage_l2", "hirescam"] < 0.01 < table.loc["leakage_l2", "gradcam"]
+    assert table.loc["average_drop", "control: all-ones"] == 0
+    verdicts = app.dataframe[1].value
+    assert set(verdicts["method"]) == {"gradcam", "hirescam"}
+    assert set(verdicts["verdict"]) <= {"beats", "does not beat"} and "average_drop@20" in set(verdicts["metric"])
     assert len(app.get("plotly_chart")) == 3  # leakage bars, AD vs IC, insertion/deletion curves
     assert app.download_button[0].label == "Download CSV"
     app.sidebar.slider[0].set_value(8).run()

@@ -1,8 +1,9 @@
 """Training: the wall survives optimiser steps, the regulariser lowers the gradient distance."""
 import torch
 
+from camlab.study.augment import AugmentConfig
 from camlab.study.data import StackedDataset
-from camlab.study.train import interpretable_gradient_loss, mean_gradient_distance, short_run, train
+from camlab.study.train import mean_gradient_distance, short_run, train, training_loss
 from camlab.study.wallvgg import load_checkpoint, masked_vgg
 from tests.paths import MODELS
 
@@ -10,8 +11,8 @@ from tests.paths import MODELS
 def test_wall_weights_stay_zero_after_training_steps():
     torch.manual_seed(0)
     model = masked_vgg(width=0.0625, input_size=64, masked_rows=2, batch_norm=True)
-    data = StackedDataset("stack-shapes", "train", size=64, length=16)
-    train(model, data, epochs=1, batch_size=8, lr=1e-2, seed=0, progress=False)
+    data = StackedDataset("stack-shapes", "train", size=64, length=16, masks=True)
+    train(model, data, epochs=1, batch_size=8, lr=1e-2, seed=0, augmentation=AugmentConfig(), progress=False)
     weight = model.classifier[0].weight.view(model.classifier[0].out_features, -1, 4, 4)
     assert torch.count_nonzero(weight[:, :, 2:, :]) == 0
     assert torch.count_nonzero(weight[:, :, :2, :]) > 0
@@ -20,13 +21,15 @@ def test_wall_weights_stay_zero_after_training_steps():
 def test_guided_gradient_regulariser_reduces_the_gradient_distance():
     torch.manual_seed(0)
     model = masked_vgg(width=0.0625, input_size=64, masked_rows=0, batch_norm=True, dropout=0.0)
-    data = StackedDataset("stack-shapes", "train", size=64, length=32)
-    before = mean_gradient_distance(model, data)
-    images, labels = next(iter(torch.utils.data.DataLoader(data, batch_size=32)))
-    loss, ce, dist = interpretable_gradient_loss(model.train(), images, labels, weight=1.0)
+    data = StackedDataset("stack-shapes", "train", size=64, length=32, masks=True)
+    plain = StackedDataset("stack-shapes", "train", size=64, length=32)
+    before = mean_gradient_distance(model, plain)
+    images, labels, _ = next(iter(torch.utils.data.DataLoader(data, batch_size=32)))
+    targets = torch.nn.functional.one_hot(labels, 8).float()
+    loss, ce, dist = training_loss(model, images, targets, labels, guided_grad_reg=1.0)
     assert torch.isclose(loss, ce + dist)
     train(model, data, epochs=4, batch_size=16, lr=1e-3, seed=0, guided_grad_reg=10.0, progress=False)
-    after = mean_gradient_distance(model, data)
+    after = mean_gradient_distance(model, plain)
     assert after < before - 0.05
 
 
