@@ -21,7 +21,7 @@ screenshots: $(VENV)/.dev
 	$(PY) -m pytest tests/test_browser.py
 	mkdir -p docs/screenshots
 	cp artifacts/page_Explore.png docs/screenshots/explore.png
-	cp artifacts/walls_after_drawing.png docs/screenshots/walls.png
+	cp artifacts/walls_feature_wall.png docs/screenshots/walls.png
 	cp artifacts/page_Benchmark.png docs/screenshots/benchmark.png
 	cp artifacts/page_Training.png docs/screenshots/training.png
 	cp artifacts/page_Theory.png docs/screenshots/theory.png

@@ -6,6 +6,7 @@ import difflib
 import torch
 from torch import nn
 
+from .device import model_device
 from .errors import CamlabError
 
 _POOLING = (nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)
@@ -78,6 +79,31 @@ def spatial_layers(model: nn.Module, example: torch.Tensor) -> list[tuple[str, t
         for name, out in order
         if calls[name] == 1 and not any(out is p for p in pooled)
     ]
+
+
+def layer_output_shape(model: nn.Module, layer: nn.Module, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The shape (without the batch) of ``layer``'s output when ``model`` runs on zeros of
+    ``input_shape``, found by a dry run in eval mode on the model's device."""
+
+    shapes: list[tuple[int, ...]] = []
+
+    def record(_module, _inputs, output):
+        if not isinstance(output, torch.Tensor):
+            raise CamlabError(f"the layer outputs a {type(output).__name__}, not a tensor")
+        shapes.append(tuple(output.shape[1:]))
+
+    handle = layer.register_forward_hook(record)
+    training = model.training
+    try:
+        model.eval()
+        with torch.inference_mode():
+            model(torch.zeros((1, *input_shape), device=model_device(model)))
+    finally:
+        handle.remove()
+        model.train(training)
+    if not shapes:
+        raise CamlabError("the layer did not run during the forward pass")
+    return shapes[0]
 
 
 def find_target_layer(model: nn.Module, example: torch.Tensor) -> tuple[str, nn.Module]:

@@ -1,6 +1,10 @@
 """The drawing widget's JSON (streamlit-drawable-canvas, i.e. fabric.js objects) as wall shapes."""
 from __future__ import annotations
 
+import torch
+
+from ..walls import wall_mask
+
 
 def shapes_from_canvas(json_data: dict | None, scale: float = 1.0) -> list[dict]:
     """Convert streamlit-drawable-canvas (fabric.js) objects to wall shapes in image pixels;
@@ -26,3 +30,10 @@ def shapes_from_canvas(json_data: dict | None, scale: float = 1.0) -> list[dict]
                 shapes.append({"type": "polygon", "points": points} if closed else
                               {"type": "stroke", "points": points, "width": obj.get("strokeWidth", 10) * scale})
     return shapes
+
+
+def drawn_regions(json_data: dict | None, scale: float, size: int) -> list[torch.Tensor]:
+    """One (size, size) bool mask per drawn shape, in the order drawn; shapes that cover no pixel
+    (a click without a drag) are left out. Malformed shapes raise a CamlabError."""
+    regions = [wall_mask([shape], size, size) for shape in shapes_from_canvas(json_data, scale)]
+    return [region for region in regions if region.any()]

@@ -1,11 +1,15 @@
 """Walls: what a model cannot see or use, computed, drawn or imposed.
 
-- :func:`unseen_region`: the input pixels a model's output provably cannot depend on;
+- :func:`unseen_region` / :func:`analyse_unseen_region`: the input pixels a model's output provably
+  cannot depend on (and how that was established);
+- :class:`FeatureWall`: the paper's wall on any CNN — cells of a layer the rest of the model cannot read;
 - :func:`wall_mask` / :func:`check_wall`: drawn shapes as one boolean pixel mask;
 - :class:`BlindModel`: a model whose input pixels behind a wall are replaced (occlusion).
 """
+from .feature import FeatureWall, snap_to_cells
 from .occlusion import FILLS, BlindModel
 from .regions import check_wall, wall_mask
-from .unseen import unseen_region
+from .unseen import UnseenRegion, analyse_unseen_region, unseen_region
 
-__all__ = ["FILLS", "BlindModel", "check_wall", "unseen_region", "wall_mask"]
+__all__ = ["FILLS", "BlindModel", "FeatureWall", "UnseenRegion", "analyse_unseen_region", "check_wall",
+           "snap_to_cells", "unseen_region", "wall_mask"]

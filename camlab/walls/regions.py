@@ -25,6 +25,8 @@ def wall_mask(shapes: list[dict], height: int, width: int) -> torch.Tensor:
                 cv2.rectangle(canvas, (round(x0), round(y0)), (round(x1), round(y1)), 1, -1)
             elif kind == "polygon":
                 points = np.round(np.asarray(shape["points"], dtype=np.float64)).astype(np.int32)
+                if points.reshape(-1, 2).shape[0] < 3:
+                    raise CamlabError(f"a polygon wall needs at least 3 corners, got {points.reshape(-1, 2).shape[0]}")
                 cv2.fillPoly(canvas, [points.reshape(-1, 2)], 1)
             elif kind == "stroke":
                 points = np.round(np.asarray(shape["points"], dtype=np.float64)).astype(np.int32)

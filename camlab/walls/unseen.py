@@ -1,55 +1,129 @@
-"""The unseen region: input pixels a model's output provably cannot depend on, computed from its structure."""
+"""The unseen region: input pixels a model's output provably cannot depend on.
+
+Found in two steps, and claimed only when both agree:
+
+1. **Structure.** A CPU, float64 copy of the model in which every path from input to output carries
+   a strictly positive weight: weights become |w| (exact zeros stay zero), biases |b| + 1, batch
+   norm's running means 0; every element-wise nonlinearity (module or functional: ReLU, GELU,
+   SiLU, sigmoid, tanh, ...) becomes the identity, every max-pool an average pool over the same
+   windows, softmax the identity (its outputs sum to a constant, which would hide every path), and
+   layer/group norm a positive per-channel scale. On an all-ones input d(sum of outputs)/d(pixel)
+   is then a sum of positive path products: zero exactly when no path reaches the output.
+2. **Evidence.** The claimed pixels are randomised on a few random images; the model's outputs (in
+   eval mode, on its own device and dtype) must be bit-identical. If they are not — an operation
+   the copy misread — no region is claimed, and the reason says so.
+
+A wall holds in eval mode only: in train mode batch norm's batch statistics mix every position.
+"""
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
-_LINEARISED = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.GELU, nn.SiLU, nn.Hardswish, nn.Hardsigmoid,
-               nn.Sigmoid, nn.Tanh, nn.Dropout, nn.ELU)
+from ..device import model_device
+
+_IDENTITIES = {
+    F.relu, F.relu_, torch.relu, torch.relu_, torch.Tensor.relu, torch.Tensor.relu_, F.relu6, F.leaky_relu,
+    F.leaky_relu_, F.gelu, F.silu, F.mish, F.elu, F.selu, F.hardswish, F.hardsigmoid, F.hardtanh, torch.sigmoid,
+    torch.Tensor.sigmoid, F.sigmoid, torch.tanh, torch.Tensor.tanh, F.tanh, F.softmax, torch.softmax,
+    torch.Tensor.softmax, F.log_softmax, torch.log_softmax, torch.Tensor.log_softmax, F.dropout, F.dropout2d,
+}
+_AVERAGE_POOLS = {F.max_pool2d: F.avg_pool2d, F.adaptive_max_pool2d: F.adaptive_avg_pool2d}
+_POOL_KEYWORDS = ("kernel_size", "stride", "padding", "ceil_mode")
 
 
-def _linearised_copy(model: nn.Module) -> nn.Module:
-    """A copy where every path from input to output carries a strictly positive weight.
+class _PositivePaths(TorchFunctionMode):
+    """Routes the functions that would break the positive-path argument to positive stand-ins."""
 
-    Weights become |w| (exact zeros stay zero), biases |b| + 1, nonlinearities identities, and
-    max-pools average pools over the same windows. In this copy d(sum of logits)/d(pixel) is a sum
-    of positive path products, so it is zero exactly when no path connects the pixel to the output.
-    """
-    twin = copy.deepcopy(model).eval()
-    for name, module in list(twin.named_modules()):
-        replacement = None
-        if isinstance(module, _LINEARISED):
-            replacement = nn.Identity()
-        elif isinstance(module, nn.MaxPool2d):
-            replacement = nn.AvgPool2d(module.kernel_size, module.stride, module.padding, module.ceil_mode)
-        elif isinstance(module, nn.AdaptiveMaxPool2d):
-            replacement = nn.AdaptiveAvgPool2d(module.output_size)
-        if replacement is not None and name:
-            parent, _, child = name.rpartition(".")
-            setattr(twin.get_submodule(parent) if parent else twin, child, replacement)
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func in _IDENTITIES:
+            return args[0]
+        if func is F.max_pool2d or getattr(func, "__name__", "") == "_max_pool2d":
+            known = dict(zip(_POOL_KEYWORDS, args[1:]), **{k: kwargs[k] for k in _POOL_KEYWORDS if k in kwargs})
+            return F.avg_pool2d(args[0], known["kernel_size"], known.get("stride") or None, known.get("padding", 0),
+                                known.get("ceil_mode", False))
+        if func is F.adaptive_max_pool2d or getattr(func, "__name__", "") == "adaptive_max_pool2d_with_indices":
+            return F.adaptive_avg_pool2d(args[0], args[1] if len(args) > 1 else kwargs["output_size"])
+        if func in (F.layer_norm, F.group_norm):
+            weight = kwargs.get("weight", args[2] if len(args) > 2 else None)
+            x = args[0]
+            if weight is None:
+                return x
+            shape = [1, -1] + [1] * (x.dim() - 2) if func is F.group_norm else [-1]
+            return x * weight.abs().view(*shape)
+        return func(*args, **kwargs)
+
+
+def _positive_copy(model: nn.Module) -> nn.Module:
+    twin = copy.deepcopy(model).to("cpu", torch.float64).eval()
     with torch.no_grad():
-        for pname, param in twin.named_parameters():
+        for name, param in twin.named_parameters():
             param.abs_()
-            if pname.endswith("bias"):
+            if name.endswith("bias"):
                 param.add_(1)
-        for bname, buffer in twin.named_buffers():
-            if bname.endswith("running_mean"):
+        for name, buffer in twin.named_buffers():
+            if name.endswith("running_mean"):
                 buffer.zero_()
     return twin
 
 
-def unseen_region(model: nn.Module, input_shape: tuple[int, int, int] = (3, 224, 224)) -> torch.Tensor:
-    """Boolean (H, W) mask of input pixels the model's output provably cannot depend on.
+def structural_unseen(model: nn.Module, input_shape: tuple[int, int, int]) -> torch.Tensor:
+    """Step 1 of the module docstring: (H, W) bool, pixels no positive path connects to the output."""
+    twin = _positive_copy(model)
+    x = torch.ones((1, *input_shape), dtype=torch.float64, requires_grad=True)
+    with _PositivePaths():
+        output = twin(x)
+    (grad,) = torch.autograd.grad(output.sum(), x)
+    return grad[0].abs().sum(dim=0) == 0
 
-    Structural receptive-field propagation through a linearised, all-positive copy of the model
-    (see :func:`_linearised_copy`); exact for models built from convolutions, linear layers, pooling
-    and element-wise activations as modules. The model itself is not modified.
-    """
-    device = next(model.parameters()).device
-    twin = _linearised_copy(model).to(device)
-    x = torch.ones((1, *input_shape), device=device, dtype=torch.float64, requires_grad=True)
-    twin = twin.double()
-    (grad,) = torch.autograd.grad(twin(x).sum(), x)
-    return (grad[0].abs().sum(dim=0) == 0).cpu()
+
+@dataclass(frozen=True)
+class UnseenRegion:
+    """The pixels a model's output provably ignores ((H, W) bool, on the CPU), and how that was
+    established — or why no region is claimed."""
+
+    pixels: torch.Tensor
+    reason: str
+
+
+def analyse_unseen_region(model: nn.Module, input_shape: tuple[int, int, int] = (3, 224, 224), trials: int = 3,
+                          seed: int = 0) -> UnseenRegion:
+    """The module docstring's two steps; the model itself is not modified."""
+    try:
+        claimed = structural_unseen(model, input_shape)
+    except (RuntimeError, TypeError, ValueError, KeyError) as exc:  # an operation the copy cannot stand in for
+        empty = torch.zeros(input_shape[1:], dtype=torch.bool)
+        return UnseenRegion(empty, f"not analysed ({type(exc).__name__}: {exc}); no region is claimed")
+    if not claimed.any():
+        return UnseenRegion(claimed, "every pixel reaches the output through some path")
+    device, dtype = model_device(model), next((p.dtype for p in model.parameters()), torch.float32)
+    generator = torch.Generator().manual_seed(seed)
+    images = torch.rand((trials, *input_shape), generator=generator)
+    changed = images.clone()
+    changed[:, :, claimed] = torch.rand(changed[:, :, claimed].shape, generator=generator)
+    training = model.training
+    try:
+        model.eval()
+        with torch.inference_mode():
+            before = model(images.to(device, dtype))
+            after = model(changed.to(device, dtype))
+    finally:
+        model.train(training)
+    if not torch.equal(before, after):
+        largest = float((before - after).abs().max())
+        empty = torch.zeros_like(claimed)
+        return UnseenRegion(empty, f"the structure suggested {int(claimed.sum())} pixels, but randomising them "
+                                   f"changed the output (by up to {largest:.3g}); no region is claimed")
+    return UnseenRegion(claimed, f"no path from these {int(claimed.sum())} pixels reaches the output, and "
+                                 f"randomising them on {trials} random images left the output bit-identical")
+
+
+def unseen_region(model: nn.Module, input_shape: tuple[int, int, int] = (3, 224, 224)) -> torch.Tensor:
+    """(H, W) bool on the CPU: the pixels :func:`analyse_unseen_region` proves the output ignores."""
+    return analyse_unseen_region(model, input_shape).pixels

@@ -1,26 +1,48 @@
-"""pages/2_Walls.py, driven by AppTest."""
+"""pages/2_Walls.py, driven by AppTest (drawing on the canvas is tested in Chromium: tests/test_browser.py)."""
 from tests.pages.apptest import _leakage, _page, _png, _sidebar_radio, _uploader
 
 
-def test_walls_page_measures_the_unseen_region_before_any_wall_is_drawn():
+def _table(app, index: int = 0) -> dict:
+    return app.table[index].value.to_dict()  # {method: {readout: value}}
+
+
+def test_the_masked_model_shows_its_own_unseen_region_with_zero_clicks():
     app = _page("2_Walls")
-    readouts = {m.label.split()[0]: float(m.value) for m in app.metric}
+    readouts = _leakage(app)
     assert set(readouts) == {"gradcam", "gradcam++", "xgradcam", "hirescam", "layercam"}
     assert readouts["layercam"] < 0.01 < readouts["gradcam"]
+    assert "Draw a wall" in app.info[0].value  # no feature wall yet: the model has its own
 
 
-def test_blinding_without_a_wall_asks_for_one_instead_of_failing():
+def test_any_other_model_gets_the_papers_wall_by_default_and_its_readout():
     app = _page("2_Walls")
-    _sidebar_radio(app, "The wall…").set_value("blind").run()
+    next(s for s in app.sidebar.selectbox if s.label == "Model").set_value("baseline_vgg").run()
     assert not app.exception
-    assert "draw a wall first" in app.info[0].value
+    assert not _leakage(app)  # no unseen region of its own
+    rows = _table(app)
+    assert rows["hirescam"]["leakage, walled cells"] == 0 and rows["layercam"]["leakage, walled cells"] == 0
+    assert rows["gradcam"]["leakage, walled cells"] > 0.05  # the headline: Grad-CAM sees through the wall
+    assert any("cannot be read downstream" in m.value for m in app.markdown)
+    assert any(m.label.startswith("p(") and "after walling" in m.label for m in app.metric)
+    assert any("Pixels the walled model provably ignores" in c.value for c in app.caption)
 
 
-def test_walls_page_on_an_uploaded_image_and_an_unwalled_model_asks_for_a_wall():
+def test_another_layer_can_be_walled():
+    app = _page("2_Walls")
+    next(s for s in app.sidebar.selectbox if s.label == "Model").set_value("baseline_vgg").run()
+    walled_layer = next(s for s in app.sidebar.selectbox if s.label == "Walled layer")
+    walled_layer.set_value("features.30").run()
+    assert not app.exception
+    assert any("on `features.30`" in m.value and "28×28 grid" in m.value for m in app.markdown)
+    assert _table(app)["hirescam"]["leakage, walled cells"] == 0
+
+
+def test_occlusion_and_measure_only_ask_for_regions_and_keep_working_on_uploads():
     app = _page("2_Walls")
     _sidebar_radio(app, "Image").set_value("upload").run()
     _uploader(app, "PNG, JPEG or WebP").set_value(("photo.png", _png("RGB"), "image/png")).run()
-    assert not app.exception and _leakage(app)  # the masked model's dead zone is measured on any image
-    next(s for s in app.sidebar.selectbox if s.label == "Model").set_value("baseline_vgg").run()
-    assert not app.exception
-    assert "No wall yet" in app.info[0].value
+    assert not app.exception and _leakage(app)  # the masked model's unseen region, on any image
+    for kind in ("occlusion", "measure only"):
+        _sidebar_radio(app, "Kind of wall").set_value(kind).run()
+        assert not app.exception
+        assert "Draw one or more regions" in app.info[0].value

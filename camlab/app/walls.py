@@ -1,0 +1,148 @@
+"""The Walls page's three kinds of wall, each with its own readout (no Streamlit).
+
+- **feature wall** — the paper's mechanism on the chosen model and layer (:class:`camlab.walls.FeatureWall`):
+  the rest of the model cannot read the walled cells, so any CAM mass there is *leakage*. Read out:
+  each CAM's leakage on the walled cells at layer resolution (the exact criterion) and on the display
+  map, the change in the class probability that walling causes, and the pixel region the walled
+  model provably ignores (usually far smaller than the wall, or empty: receptive fields cross it).
+- **occlusion** — the pixels of each drawn region replaced (zero, mean, blur, noise): the class
+  probability before and after (Drop / Increase) and each map's share inside the region. A faithful
+  map puts its mass where occlusion hurts. Saliency on a visible fill is not leakage.
+- **measure only** — nothing changes; each map's share inside each region: *attention share*.
+
+The model's own unseen region (a walled model's) is always reported on its own, never merged with
+a drawn wall.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+
+from ..engine import Explanation
+from ..metrics.faithfulness import probabilities
+from ..metrics.leakage import l2_share, layer_region_shares, mass_share
+from ..metrics.similarity import spearman
+from ..walls import BlindModel, FeatureWall, UnseenRegion, analyse_unseen_region, check_wall, snap_to_cells
+from .state import ModelEntry, digest, explain_cached, predict
+
+WALL_KINDS = ("feature wall", "occlusion", "measure only")
+# The paper's wall: the head reads the top 5 of 14 feature rows, so the default covers the bottom 9/14.
+DEFAULT_WALL_FRACTION = 9 / 14
+
+
+def default_wall(size: int) -> torch.Tensor:
+    """(size, size) bool: the bottom 9/14 of the image, the paper's wall, for models without their own."""
+    wall = torch.zeros(size, size, dtype=torch.bool)
+    wall[size - round(size * DEFAULT_WALL_FRACTION) :] = True
+    return wall
+
+
+def _grid(entry: ModelEntry, layer: str) -> tuple[int, int]:
+    return tuple(dict(entry.layers)[layer][1:])
+
+
+def walled_cells(entry: ModelEntry, layer: str, wall: torch.Tensor) -> torch.Tensor:
+    """The (h, w) cells of ``layer`` a pixel wall snaps to (see :func:`camlab.walls.snap_to_cells`)."""
+    return snap_to_cells(wall.cpu(), _grid(entry, layer))
+
+
+def cell_footprint(cells: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """(H, W) bool: the pixels the walled cells stand for."""
+    return F.interpolate(cells[None, None].float(), size=size, mode="nearest")[0, 0] > 0
+
+
+@dataclass
+class FeatureWallReadout:
+    """What one feature wall shows: the walled model's maps (at the walled layer) and, per method,
+    ``layer_leakage`` (share of the ReLU'd raw map's L2 norm on the walled cells) and
+    ``display_leakage`` (the same on the display map, over the cells' pixels); the class
+    probability before and after walling; the pixel region the walled model provably ignores."""
+
+    cells: torch.Tensor
+    footprint: torch.Tensor
+    result: Explanation
+    leakage: dict[str, dict[str, float]]
+    target: int
+    p_before: float
+    p_after: float
+    unseen: UnseenRegion
+
+    @property
+    def drop(self) -> float:
+        """Average Drop's term for walling: 100 * max(0, p_before - p_after) / p_before."""
+        return 100 * max(0.0, self.p_before - self.p_after) / max(self.p_before, 1e-12)
+
+    @property
+    def increase(self) -> bool:
+        return self.p_after > self.p_before
+
+
+def feature_wall_readout(entry: ModelEntry, image: torch.Tensor, methods: list[str], layer: str,
+                         wall: torch.Tensor, target: int | None = None) -> FeatureWallReadout:
+    """Wall the cells of ``layer`` under ``wall`` and explain ``target`` (default: the unwalled
+    model's top class) on the walled model; every part is cached per (image, layer, cells)."""
+    logits = predict(entry, image)
+    target = int(logits.argmax()) if target is None else target
+    size = tuple(image.shape[-2:])
+    cells = walled_cells(entry, layer, wall)
+    variant = f"feature:{layer}:{digest(cells)}"
+    with entry.lock:
+        slot = entry.cache.slot(("feature-wall", variant))
+        if "model" not in slot:
+            slot["model"] = FeatureWall(entry.loaded.model, layer, cell_footprint(cells, size))
+            slot["unseen"] = analyse_unseen_region(slot["model"], (3, *size))
+        walled = slot["model"]
+    result = explain_cached(entry, image, methods, layer, target, model=walled, variant=variant)
+    footprint = cell_footprint(cells, size).to(image.device)
+    leakage = {m: {"layer_leakage": float(layer_region_shares(cam.raw, footprint)["l2"][0]),
+                   "display_leakage": float(l2_share(cam.display, footprint)[0])}
+               for m, cam in result.maps.items()}
+    p_before = float(logits.softmax(-1)[target])
+    p_after = float(result.logits[0].softmax(-1)[target])
+    return FeatureWallReadout(cells, footprint, result, leakage, target, p_before, p_after, slot["unseen"])
+
+
+@dataclass
+class OcclusionReadout:
+    """Per drawn region: the class probability with the region occluded and its Drop, and per
+    method the share of the (unoccluded) map's mass inside the region; with three regions or more,
+    each method's rank correlation between its share and the drop across regions."""
+
+    target: int
+    p_before: float
+    p_after: list[float]
+    shares: dict[str, list[float]]
+    correlation: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def drops(self) -> list[float]:
+        return [100 * max(0.0, self.p_before - p) / max(self.p_before, 1e-12) for p in self.p_after]
+
+
+def occlusion_readout(entry: ModelEntry, image: torch.Tensor, result: Explanation, regions: list[torch.Tensor],
+                      fill: str) -> OcclusionReadout:
+    """Occlude each region of ``regions`` in turn (one batch) and compare with ``result``'s maps."""
+    target = int(result.classes[0])
+    size = tuple(image.shape[-2:])
+    occluded = torch.stack([BlindModel(entry.loaded.model, check_wall(region, size), fill).to(image.device)
+                            .blind(image[None])[0] for region in regions])
+    classes = torch.full((len(regions),), target, dtype=torch.long, device=image.device)
+    with entry.lock:
+        after = probabilities(entry.loaded.model, occluded, classes)
+    p_before = float(predict(entry, image).softmax(-1)[target])
+    shares = {m: [float(mass_share(cam.display, region.to(image.device))[0]) for region in regions]
+              for m, cam in result.maps.items()}
+    readout = OcclusionReadout(target, p_before, after.tolist(), shares)
+    if len(regions) >= 3:
+        drops = torch.tensor(readout.drops)[None]
+        readout.correlation = {m: float(spearman(torch.tensor(s)[None], drops)[0]) for m, s in shares.items()}
+    return readout
+
+
+def attention_shares(result: Explanation, regions: list[torch.Tensor]) -> dict[str, list[dict[str, float]]]:
+    """Per method and region: the display map's L2 and mass share inside the region (attention, not leakage)."""
+    return {m: [{"l2": float(l2_share(cam.display, region.to(cam.display.device))[0]),
+                 "mass": float(mass_share(cam.display, region.to(cam.display.device))[0])} for region in regions]
+            for m, cam in result.maps.items()}

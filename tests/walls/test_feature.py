@@ -1,0 +1,99 @@
+"""Feature walls: the paper's wall on any CNN — the output ignores the walled cells, element-wise CAMs are 0 there."""
+import pytest
+import torch
+import torchvision
+from torch import nn
+
+import camlab
+from camlab.errors import CamlabError
+from camlab.walls import FeatureWall, analyse_unseen_region, snap_to_cells
+from tests.nets import TinyNet
+
+
+@pytest.fixture(scope="module")
+def resnet():
+    torch.manual_seed(0)
+    return torchvision.models.resnet18(weights=None, num_classes=10).eval()
+
+
+def _bottom(rows: int, size: int = 64) -> torch.Tensor:
+    wall = torch.zeros(size, size, dtype=torch.bool)
+    wall[size - rows :] = True
+    return wall
+
+
+def test_snapping_walls_cells_at_least_half_covered():
+    wall = torch.zeros(16, 16, dtype=torch.bool)
+    wall[:, :6] = True  # columns 0-5 of 16: cell 0 (0-3) fully, cell 1 (4-7) half
+    cells = snap_to_cells(wall, (4, 4))
+    assert cells[:, :2].all() and not cells[:, 2:].any()
+    wall[:, 5] = False  # now cell 1 is a quarter covered
+    assert not snap_to_cells(wall, (4, 4))[:, 1].any()
+
+
+@pytest.mark.parametrize("layer", ["relu2", "conv2", "relu1"])
+def test_output_ignores_the_walled_cells_of_a_global_pooling_model(layer):
+    model = TinyNet().eval()
+    walled = FeatureWall(model, layer, _bottom(8, 16))
+    assert walled.cells.shape == (16, 16) and walled.cells[8:].all() and not walled.cells[:8].any()
+    captured = {}
+    walled.layer.register_forward_hook(lambda m, i, o: captured.setdefault("out", o))
+    x = torch.rand(2, 3, 16, 16)
+    with torch.no_grad():
+        reference = walled(x)
+        noise = torch.randn_like(captured["out"]) * 100
+        handle = walled.layer.register_forward_hook(lambda m, i, o: o + noise * walled.cells)
+        assert torch.equal(walled(x), reference)  # any activation on walled cells: same output
+        handle.remove()
+    assert not torch.equal(model(x), reference)  # the original model still reads them
+
+
+def test_element_wise_cams_are_zero_on_walled_cells_and_grad_cam_is_not(resnet):
+    walled = FeatureWall(resnet, "layer3", _bottom(40))
+    x = torch.rand(3, 3, 64, 64)
+    result = camlab.explain(walled, x, ["gradcam", "hirescam", "layercam"], target_layer=walled.layer)
+    cells = walled.cells
+    assert result.layer == "model.layer3.layer"
+    for method in ("hirescam", "layercam"):
+        assert (result[method].raw[:, cells] == 0).all(), method
+    assert (result["gradcam"].raw[:, cells] != 0).any()  # channel weights still paint the activations
+
+
+def test_the_model_itself_is_untouched(resnet):
+    before = {k: v.clone() for k, v in resnet.state_dict().items()}
+    layer4 = resnet.layer4
+    walled = FeatureWall(resnet, "layer4", _bottom(40))
+    assert resnet.layer4 is layer4 and walled.layer is layer4
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        assert not torch.equal(walled(x), resnet(x))
+    assert all(torch.equal(v, before[k]) for k, v in resnet.state_dict().items())
+    assert all(not m._forward_hooks for m in resnet.modules())
+
+
+def test_the_pixel_region_behind_a_feature_wall_is_usually_empty(resnet):
+    """Receptive fields cross the wall: walling 5 of 8 rows of layer3 leaves no pixel unread."""
+    walled = FeatureWall(resnet, "layer3", _bottom(40))
+    region = analyse_unseen_region(walled, (3, 64, 64))
+    assert not region.pixels.any() and "every pixel reaches the output" in region.reason
+
+
+def test_flatten_heads_are_walled_too():
+    head = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 16 * 16, 3)).eval()
+    walled = FeatureWall(head, "1", _bottom(8, 16))
+    region = analyse_unseen_region(walled, (3, 16, 16))
+    # one 3x3 conv before the wall: rows 9-15 reach only walled cells
+    assert region.pixels[9:].all() and not region.pixels[:8].any()
+
+
+def test_bad_feature_walls_are_refused_clearly(resnet):
+    with pytest.raises(CamlabError, match="covers no cell of 'layer4'"):
+        FeatureWall(resnet, "layer4", _bottom(2))
+    with pytest.raises(CamlabError, match="covers every cell"):
+        FeatureWall(resnet, "layer4", _bottom(64))
+    with pytest.raises(CamlabError, match="not a spatial"):
+        FeatureWall(resnet, "fc", _bottom(32))
+    with pytest.raises(CamlabError, match="no layer named 'layer5'"):
+        FeatureWall(resnet, "layer5", _bottom(32))
+    with pytest.raises(CamlabError, match=r"\(H, W\) pixel mask"):
+        FeatureWall(resnet, "layer4", torch.ones(1, 64, 64, dtype=torch.bool))
