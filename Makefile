@@ -2,7 +2,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: app test lint bench table screenshots
+.PHONY: app test lint fuzz bench table screenshots
 
 app: $(VENV)/.runtime
 	$(PY) -m streamlit run app.py
@@ -14,6 +14,11 @@ test: $(VENV)/.dev
 
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check .
+
+# Many more random examples of the property-based fuzz suite; outcome counts in artifacts/fuzz_outcomes.json.
+fuzz: $(VENV)/.dev
+	CAMLAB_FUZZ=thorough $(PY) -m pytest tests/test_fuzz.py --hypothesis-show-statistics
+	cat artifacts/fuzz_outcomes.json
 
 # The browser test's page screenshots, copied where README shows them.
 screenshots: $(VENV)/.dev

@@ -88,7 +88,11 @@ except CamlabError as exc:
     st.stop()
 
 heat, zmax = heatmaps(result, shared_scale=scale == "shared")
-readouts = readouts_cached(entry, image, result, target, unseen, steps, layer=layer) if with_readouts else {}
+try:
+    readouts = readouts_cached(entry, image, result, target, unseen, steps, layer=layer) if with_readouts else {}
+except CamlabError as exc:
+    st.error(f"No faithfulness readouts for this view: {exc}")
+    readouts = {}
 
 columns = st.columns(min(3, len(shown)))
 for i, method in enumerate(shown):

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .checks import check_images, run_model, whole_number
 from .context import CAMContext
-from .device import model_device
 from .errors import CamlabError
 from .layers import check_hookable, find_target_layer, resolve_layer
 from .maps import layer_map_to_display, pixel_map_to_display
@@ -81,30 +81,17 @@ def frozen_for_attribution(model: nn.Module, eval_mode: bool = True):
             param.requires_grad_(requires_grad)
 
 
-def _check_inputs(model: nn.Module, images: torch.Tensor) -> None:
-    if not isinstance(images, torch.Tensor):
-        raise CamlabError(f"images must be a torch.Tensor of shape (N, C, H, W), got {type(images).__name__}")
-    if images.dim() != 4:
-        raise CamlabError(
-            f"images must be a 4-D batch (N, C, H, W), got shape {tuple(images.shape)}; "
-            "add a batch dimension with images.unsqueeze(0)"
-        )
-    if not images.is_floating_point():
-        raise CamlabError(f"images must be floating point, got {images.dtype}; convert and normalise first")
-    device = model_device(model)
-    if images.device != device:
-        raise CamlabError(
-            f"the model is on {device} but the images are on {images.device}; move them with images.to('{device}')"
-        )
-
-
 def _check_logits(logits: object, batch: int) -> torch.Tensor:
     if not isinstance(logits, torch.Tensor) or logits.dim() != 2 or logits.shape[0] != batch:
         shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
         raise CamlabError(
             f"the model must be a classifier returning logits of shape (N, classes); it returned {shape}"
         )
+    if not bool(torch.isfinite(logits).all()):
+        raise CamlabError("the model's output is NaN or infinite on these images: check its weights "
+                          "(a model with non-finite weights cannot be explained)")
     return logits
+
 
 
 class CAMEngine:
@@ -119,8 +106,7 @@ class CAMEngine:
         if not isinstance(model, nn.Module):
             raise CamlabError(f"model must be a torch.nn.Module, got {type(model).__name__}")
         check_hookable(model)
-        if chunk_size < 1:
-            raise CamlabError(f"chunk_size must be at least 1, got {chunk_size}")
+        chunk_size = whole_number("chunk_size", chunk_size, 1)
         self.model = model
         self.chunk_size = chunk_size
         self._layer = None if target_layer is None else resolve_layer(model, target_layer)
@@ -154,7 +140,7 @@ class CAMEngine:
         handle = layer.register_forward_hook(capture)
         try:
             with torch.set_grad_enabled(need_grads):
-                logits = _check_logits(self.model(x), images.shape[0])
+                logits = _check_logits(run_model(self.model, x), images.shape[0])
         finally:
             handle.remove()
         if not captured:
@@ -166,6 +152,8 @@ class CAMEngine:
             wrt = [activation, x] if need_input_grads else [activation]
             with torch.enable_grad():
                 score = scorer(logits).sum()
+            if not score.requires_grad:
+                raise CamlabError("the model's output does not depend on the target layer")
             grads = torch.autograd.grad(score, wrt, allow_unused=True)
             if grads[0] is None:
                 raise CamlabError("the model's output does not depend on the target layer")
@@ -184,12 +172,14 @@ class CAMEngine:
         infos = [get_method(name) for name in dict.fromkeys(methods)]
         if not infos:
             raise CamlabError("choose at least one method")
+        if options is not None and not isinstance(options, Mapping):
+            raise CamlabError(f"options must map method names to their options, got {options!r}")
         options = dict(options or {})
         stray = sorted(set(options) - {info.name for info in infos})
         if stray:
             raise CamlabError(f"options given for methods that were not asked for: {', '.join(stray)}")
         settings = {info.name: info.resolve_options(options.get(info.name)) for info in infos}
-        _check_inputs(self.model, images)
+        check_images(self.model, images)
         name, layer = self.layer_for(images)
         size = tuple(images.shape[-2:])
         with frozen_for_attribution(self.model):

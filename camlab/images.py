@@ -1,4 +1,11 @@
-"""Images from files: decoded, converted to RGB and sized for a model, with checks before any work."""
+"""Images from files: decoded, converted to RGB and sized for a model, with checks before any work.
+
+The header is read first: images above :data:`MAX_UPLOAD_PIXELS`, thinner than :data:`MIN_SIDE`
+pixels or longer than :data:`MAX_ASPECT` times their width are refused before any pixel is decoded.
+The centre square is cropped at the original resolution and only then resized, so a tiny file that
+declares a long thin image never becomes a large array. 16-bit and 32-bit grey images are scaled
+by their bit depth (not clipped to white); alpha is dropped; palettes and grey become RGB.
+"""
 from __future__ import annotations
 
 import io
@@ -10,33 +17,70 @@ from PIL import Image, UnidentifiedImageError
 from .errors import CamlabError
 
 MAX_UPLOAD_PIXELS = 40_000_000
+MIN_SIDE = 8
+MAX_ASPECT = 10
+_DECODE_ERRORS = (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError, SyntaxError, EOFError,
+                  TypeError, IndexError, KeyError, ZeroDivisionError, MemoryError, AttributeError)
+
+
+def _to_rgb(picture: Image.Image) -> Image.Image:
+    """8-bit RGB from any Pillow mode; wide grey modes are scaled by their range, not clipped."""
+    if picture.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+        values = np.asarray(picture, dtype=np.float64)
+        if not np.isfinite(values).all():
+            raise CamlabError("the image holds non-finite values")
+        if picture.mode.startswith("I;16"):
+            top = 65535.0
+        elif picture.mode == "F":
+            top = 1.0 if values.min() >= 0 and values.max() <= 1 else max(float(values.max()), 1e-12)
+        else:  # 32-bit integers: the smallest common bit depth that holds the values
+            top = next((float(2 ** bits - 1) for bits in (8, 16, 32) if values.max() <= 2 ** bits - 1), float(values.max()))
+        grey = np.clip(values / top * 255, 0, 255).round().astype(np.uint8)
+        return Image.fromarray(grey, "L").convert("RGB")
+    return picture.convert("RGB")
+
+
+def check_image_size(width: int, height: int) -> None:
+    """Refuse sizes that are too large, too small or too elongated to explain, before decoding."""
+    if width * height > MAX_UPLOAD_PIXELS:
+        raise CamlabError(f"the image is {width}x{height}; the limit is {MAX_UPLOAD_PIXELS:,} pixels")
+    if min(width, height) < MIN_SIDE:
+        raise CamlabError(f"the image is {width}x{height}; both sides must be at least {MIN_SIDE} pixels")
+    if max(width, height) > MAX_ASPECT * min(width, height):
+        raise CamlabError(f"the image is {width}x{height}; its sides may differ by at most {MAX_ASPECT}x "
+                          "(crop it closer to a square first)")
 
 
 def read_image(data: bytes, size: int = 224) -> tuple[torch.Tensor, str]:
     """Decode PNG/JPEG/WebP bytes to a (3, size, size) tensor in [0, 1] and a note on what was done:
-    any mode becomes RGB (alpha dropped, grey replicated), the shorter side is resized to ``size``
-    and the centre cropped."""
+    any mode becomes RGB (alpha dropped, grey replicated), the centre square is cropped and resized
+    to ``size``. Anything that cannot be read this way is a :class:`CamlabError`."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise CamlabError(f"an image file is bytes, got {type(data).__name__}")
+    if isinstance(size, bool) or not isinstance(size, int) or not MIN_SIDE <= size <= 4096:
+        raise CamlabError(f"the image size must be a whole number of pixels in [{MIN_SIDE}, 4096], got {size!r}")
     try:
-        Image.MAX_IMAGE_PIXELS = MAX_UPLOAD_PIXELS
-        with Image.open(io.BytesIO(data)) as opened:
-            if opened.width * opened.height > MAX_UPLOAD_PIXELS:
-                raise CamlabError(f"the image is {opened.width}x{opened.height}; the limit is {MAX_UPLOAD_PIXELS:,} pixels")
+        with Image.open(io.BytesIO(bytes(data))) as opened:
             mode, original = opened.mode, opened.size
+            check_image_size(*original)
             transparent = "A" in mode or "transparency" in opened.info
-            picture = opened.convert("RGB")
-    except (UnidentifiedImageError, Image.DecompressionBombError, OSError) as exc:
+            side = min(original)
+            left, top = (original[0] - side) // 2, (original[1] - side) // 2
+            square = opened.crop((left, top, left + side, top + side))
+            picture = _to_rgb(square)
+            if side != size:
+                picture = picture.resize((size, size), Image.BILINEAR)
+            array = np.asarray(picture).copy()
+    except CamlabError:
+        raise
+    except _DECODE_ERRORS as exc:  # Pillow reports broken files through many exception types
         raise CamlabError(f"could not read this file as an image (PNG, JPEG or WebP): {exc}") from exc
-    scale = size / min(picture.size)
-    picture = picture.resize((max(size, round(picture.width * scale)), max(size, round(picture.height * scale))),
-                             Image.BILINEAR)
-    left, top = (picture.width - size) // 2, (picture.height - size) // 2
-    picture = picture.crop((left, top, left + size, top + size))
     note = f"{original[0]}x{original[1]} {mode}"
     if mode != "RGB":
         note += " converted to RGB" + (" (transparency dropped)" if transparent else "")
     if original != (size, size):
-        note += f", resized and centre-cropped to {size}x{size}"
-    return torch.from_numpy(np.asarray(picture).copy()).permute(2, 0, 1).float() / 255, note
+        note += f", centre-cropped and resized to {size}x{size}"
+    return torch.from_numpy(array).permute(2, 0, 1).float() / 255, note
 
 
 def load_image(data: bytes, size: int = 224) -> torch.Tensor:

@@ -6,6 +6,7 @@ import difflib
 import torch
 from torch import nn
 
+from .checks import run_model
 from .device import model_device
 from .errors import CamlabError
 
@@ -70,7 +71,7 @@ def spatial_layers(model: nn.Module, example: torch.Tensor) -> list[tuple[str, t
             handles.append(module.register_forward_hook(record(name, module)))
     try:
         with torch.no_grad():
-            model(example)
+            run_model(model, example)
     finally:
         for handle in handles:
             handle.remove()
@@ -97,7 +98,7 @@ def layer_output_shape(model: nn.Module, layer: nn.Module, input_shape: tuple[in
     try:
         model.eval()
         with torch.inference_mode():
-            model(torch.zeros((1, *input_shape), device=model_device(model)))
+            run_model(model, torch.zeros((1, *input_shape), device=model_device(model)))
     finally:
         handle.remove()
         model.train(training)

@@ -67,17 +67,41 @@ def is_torchscript(path: Path) -> bool:
     """TorchScript archives are zip files holding compiled code next to the tensors."""
     if not zipfile.is_zipfile(path):
         return False
-    with zipfile.ZipFile(path) as archive:
-        return any(name.endswith("constants.pkl") or "/code/" in name for name in archive.namelist())
-
-
-def load_state_dict(model: nn.Module, state: dict, name: str) -> None:
-    """``model.load_state_dict(state)`` with a short, clear error naming the file when it does not fit."""
     try:
-        model.load_state_dict(state)
-    except RuntimeError as exc:
-        first = str(exc).split("\n")[1:3]
-        raise CamlabError(f"{name} does not fit the architecture: {' '.join(s.strip() for s in first)}") from exc
+        with zipfile.ZipFile(path) as archive:
+            return any(name.endswith("constants.pkl") or "/code/" in name for name in archive.namelist())
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise CamlabError(f"{path.name} is a damaged zip archive ({exc})") from exc
+
+
+MAX_PARAMETERS = 600_000_000  # far above any classifier camlab explains on one machine
+
+
+def fitted_model(build: Callable[[], nn.Module], state: dict, name: str) -> nn.Module:
+    """``build()`` with ``state`` loaded, after checking on the ``meta`` device (no memory) that
+    every tensor's name and shape fit and every weight is finite, so a file that does not fit never
+    allocates the model its config describes."""
+    if not isinstance(state, dict) or not state or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CamlabError(f"{name} does not hold a state_dict of tensors")
+    with torch.device("meta"):
+        skeleton = build()
+    size = sum(p.numel() for p in skeleton.parameters())
+    if size > MAX_PARAMETERS:
+        raise CamlabError(f"{name} describes a model of {size:,} parameters; the limit is {MAX_PARAMETERS:,}")
+    expected = {k: tuple(v.shape) for k, v in skeleton.state_dict().items()}
+    given = {k: tuple(v.shape) for k, v in state.items()}
+    problems = [f"missing {k}" for k in expected if k not in given][:2]
+    problems += [f"unexpected {k}" for k in given if k not in expected][:2]
+    problems += [f"{k} is {given[k]} in the file but {expected[k]} in the architecture"
+                 for k in expected if k in given and given[k] != expected[k]][:2]
+    if problems:
+        raise CamlabError(f"{name} does not fit the architecture: {'; '.join(problems)}")
+    for key, value in state.items():
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            raise CamlabError(f"{name} holds NaN or infinite weights ({key}); such a model cannot be explained")
+    model = build()
+    model.load_state_dict(state)
+    return model
 
 
 def load_model_file(path: str | Path, device: str | torch.device = "cpu",
@@ -89,7 +113,11 @@ def load_model_file(path: str | Path, device: str | torch.device = "cpu",
     if not path.is_file():
         raise CamlabError(f"no checkpoint at {path}")
     if is_torchscript(path):
-        model = torch.jit.load(str(path), map_location=device)
+        try:
+            model = torch.jit.load(str(path), map_location=device)
+        except (RuntimeError, ValueError, OSError, KeyError, AttributeError) as exc:  # a broken or foreign archive
+            raise CamlabError(f"{path.name} looks like TorchScript but cannot be loaded ({type(exc).__name__}: "
+                              f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''})") from exc
         return LoadedModel(model.eval(), path.stem, "torchscript", [], None, model_card(path))
     payload = read_payload(path, device)
     if isinstance(payload, dict) and payload.get("format") in (formats or {}):
@@ -101,9 +129,8 @@ def load_model_file(path: str | Path, device: str | torch.device = "cpu",
                 f"{path.name} is a bare state_dict; name the file after its architecture "
                 f"({', '.join(TORCHVISION_MODELS)}) so camlab knows what to build"
             )
-        num_classes = _num_classes(payload)
-        model = torchvision_model(arch, num_classes)
-        load_state_dict(model, payload, path.name)
+        num_classes = _num_classes(payload, path.name)
+        model = fitted_model(lambda: torchvision_model(arch, num_classes), payload, path.name)
         return LoadedModel(with_input_normalisation(model).to(device).eval(), path.stem, arch,
                            [str(i) for i in range(num_classes)], DEFAULT_LAYERS[arch])
     raise CamlabError(f"{path.name} holds a {type(payload).__name__}, not a state_dict or camlab checkpoint")
@@ -117,9 +144,11 @@ def read_payload(path: Path, device: str | torch.device) -> object:
         raise CamlabError(f"{path.name} is not a PyTorch checkpoint ({type(exc).__name__}: {exc})") from exc
 
 
-def _num_classes(state: dict) -> int:
-    last_weight = [v for k, v in state.items() if k.endswith("weight") and v.dim() == 2][-1]
-    return last_weight.shape[0]
+def _num_classes(state: dict, name: str) -> int:
+    weights = [v for k, v in state.items() if k.endswith("weight") and v.dim() == 2]
+    if not weights:
+        raise CamlabError(f"{name} has no 2-D weight, so it holds no classifier head")
+    return weights[-1].shape[0]
 
 
 def torchvision_model(arch: str, num_classes: int = 1000) -> nn.Module:

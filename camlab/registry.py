@@ -73,6 +73,8 @@ class MethodInfo:
 
     def resolve_options(self, given: Mapping[str, object] | None) -> dict[str, object]:
         """The method's options with ``given`` applied; unknown names and non-finite numbers are refused."""
+        if given is not None and not isinstance(given, Mapping):
+            raise CamlabError(f"options for {self.name} must be a dict of option names to values, got {given!r}")
         given = dict(given or {})
         unknown = sorted(set(given) - set(self.options))
         if unknown:

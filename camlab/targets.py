@@ -1,11 +1,13 @@
 """Turning the user's ``targets`` argument into a scorer over logits."""
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
 
+from .checks import check_classes, whole_number
 from .errors import CamlabError
 
 TargetSpec = None | int | Sequence[int] | torch.Tensor | Callable[[torch.Tensor], torch.Tensor]
@@ -36,23 +38,26 @@ class TargetScorer:
 
 
 def resolve_targets(targets: TargetSpec, logits: torch.Tensor) -> TargetScorer:
-    """``None``: each image's top class; int: that class for all; list/tensor: one per image; callable."""
+    """``None``: each image's top class; int: that class for all; list/tensor: one per image; callable.
+    Class indices must be whole numbers within the model's classes (2.7 is refused, not rounded)."""
     batch, num_classes = logits.shape
     if targets is None:
         return TargetScorer(classes=logits.argmax(dim=1))
     if callable(targets) and not isinstance(targets, torch.Tensor):
         return TargetScorer(classes=None, fn=targets)
-    if isinstance(targets, bool):
-        raise CamlabError("targets must be a class index, a list of them, a callable or None, not a bool")
-    if isinstance(targets, int):
-        classes = torch.full((batch,), targets, dtype=torch.long, device=logits.device)
-    else:
-        try:
-            classes = torch.as_tensor(targets, dtype=torch.long, device=logits.device).flatten()
-        except (TypeError, ValueError, RuntimeError) as exc:
-            raise CamlabError(f"targets {targets!r} are not class indices") from exc
-        if classes.numel() != batch:
-            raise CamlabError(f"got {classes.numel()} targets for a batch of {batch} images")
-    if bool(((classes < 0) | (classes >= num_classes)).any()):
-        raise CamlabError(f"target classes must lie in [0, {num_classes - 1}], got {classes.tolist()}")
-    return TargetScorer(classes=classes)
+    if isinstance(targets, numbers.Integral) and not isinstance(targets, bool):
+        whole_number("the target class", targets, 0, num_classes - 1)
+        return TargetScorer(classes=torch.full((batch,), int(targets), dtype=torch.long, device=logits.device))
+    if isinstance(targets, (bool, float, str, bytes)) or isinstance(targets, numbers.Real):
+        raise CamlabError(f"targets must be class indices (whole numbers), a list of them, a callable or None; "
+                          f"got {targets!r}")
+    try:
+        raw = targets if isinstance(targets, torch.Tensor) else torch.as_tensor(list(targets))
+    except (TypeError, ValueError, RuntimeError, OverflowError) as exc:
+        raise CamlabError(f"targets {targets!r} are not class indices") from exc
+    if raw.is_floating_point() or raw.is_complex() or raw.dtype == torch.bool:
+        raise CamlabError(f"targets must be whole class indices, got {raw.dtype} values {raw.flatten().tolist()[:8]}")
+    classes = raw.flatten().to(device=logits.device, dtype=torch.long)
+    if classes.numel() != batch:
+        raise CamlabError(f"got {classes.numel()} targets for a batch of {batch} images")
+    return TargetScorer(classes=check_classes(classes, batch, num_classes))

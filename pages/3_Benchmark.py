@@ -4,6 +4,7 @@ import io
 
 import streamlit as st
 
+from camlab import CamlabError
 from camlab.app.figures import bar_chart, insertion_deletion_figure, scatter_chart
 from camlab.app.state import run_evaluation
 from camlab.app.widgets import FAST_CAMS, SLOW_CAMS, method_label, page_setup, shipped_picker
@@ -33,10 +34,13 @@ if not methods or not groups:
 if st.button("Run the benchmark", type="primary"):
     bar = st.progress(0.0, text="starting…")
     dataset = StackedDataset(variant, split, size=entry.loaded.input_size, length=count)
-    outcome = run_evaluation(entry, dataset, methods, tuple(groups), steps,
-                             on_batch=lambda done, total: bar.progress(done / total, text=f"{done}/{total} images"))
+    try:
+        outcome = run_evaluation(entry, dataset, methods, tuple(groups), steps,
+                                 on_batch=lambda done, total: bar.progress(done / total, text=f"{done}/{total} images"))
+        st.session_state["benchmark"] = (settings, outcome)
+    except CamlabError as exc:
+        st.error(f"The benchmark could not run: {exc}")
     bar.empty()
-    st.session_state["benchmark"] = (settings, outcome)
 
 stored = st.session_state.get("benchmark")
 if stored is None:

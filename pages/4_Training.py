@@ -1,6 +1,7 @@
 """Training: a standard model next to one trained with the guided-gradient regulariser."""
 import streamlit as st
 
+from camlab import CamlabError
 from camlab.app.state import explain_cached, fine_tune, gradient_agreement, predict, readouts_cached
 from camlab.app.widgets import FAST_CAMS, image_picker, page_setup, shipped_picker
 from camlab.render import overlay
@@ -68,9 +69,12 @@ if st.button("Train", type="primary"):
         bar.progress(done / total, text=f"step {done}/{total}: loss {stats['loss']:.3f}, "
                      f"CE {stats['ce']:.3f}, distance {stats['grad_distance']:.3f}")
 
-    tuned, run = fine_tune(standard, steps, weight, learning_rate, where, on_step=report)
+    try:
+        tuned, run = fine_tune(standard, steps, weight, learning_rate, where, on_step=report)
+        st.session_state["trained"] = {"entry": tuned, **run}
+    except CamlabError as exc:
+        st.error(f"The run could not train: {exc}")
     bar.empty()
-    st.session_state["trained"] = {"entry": tuned, **run}
 trained = st.session_state.get("trained")
 if trained:
     before, after = trained["before"], trained["after"]

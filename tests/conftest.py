@@ -1,8 +1,10 @@
+import os
 import warnings
 
 import pytest
 import torch
 import torchvision
+from hypothesis import settings
 
 warnings.filterwarnings("ignore", category=UserWarning)
 
@@ -26,3 +28,10 @@ def resnet18():
 def images64():
     torch.manual_seed(1)
     return torch.randn(4, 3, 64, 64)
+
+
+# Property-based fuzzing (tests/test_fuzz.py): a fixed, quick set of examples in CI; `make fuzz`
+# (CAMLAB_FUZZ=thorough) draws many more, at random.
+settings.register_profile("ci", max_examples=30, derandomize=True, database=None, print_blob=True)
+settings.register_profile("thorough", max_examples=400, database=None, print_blob=True)
+settings.load_profile(os.environ.get("CAMLAB_FUZZ", "ci"))

@@ -1,6 +1,7 @@
 """Image files: any mode and format becomes RGB at the model's size; bad files a clear error."""
 import io
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -35,7 +36,31 @@ def test_read_image_explains_conversions():
     Image.new("RGBA", (320, 240), (10, 20, 30, 0)).save(buffer, format="PNG")
     image, note = read_image(buffer.getvalue(), 64)
     assert image.shape == (3, 64, 64)
-    assert note == "320x240 RGBA converted to RGB (transparency dropped), resized and centre-cropped to 64x64"
+    assert note == "320x240 RGBA converted to RGB (transparency dropped), centre-cropped and resized to 64x64"
     buffer = io.BytesIO()
     Image.new("RGB", (64, 64)).save(buffer, format="PNG")
     assert read_image(buffer.getvalue(), 64)[1] == "64x64 RGB"
+
+
+def test_thin_and_elongated_images_are_refused_before_decoding():
+    for size in ((1, 10000), (10000, 1), (40000, 1), (4000, 100)):
+        buffer = io.BytesIO()
+        Image.new("L", size).save(buffer, format="PNG")  # a few hundred bytes each
+        with pytest.raises(CamlabError, match="at least 8 pixels|differ by at most 10x"):
+            read_image(buffer.getvalue(), 224)
+
+
+def test_sixteen_bit_images_keep_their_brightness():
+    grey = (np.random.default_rng(0).random((64, 64)) * 255).astype(np.uint8)
+    eight, sixteen = io.BytesIO(), io.BytesIO()
+    Image.fromarray(grey, "L").save(eight, format="PNG")
+    Image.fromarray((grey.astype(np.uint16) * 257).astype("<u2")).save(sixteen, format="PNG")
+    a, b = read_image(eight.getvalue(), 64)[0], read_image(sixteen.getvalue(), 64)[0]
+    assert abs(float(a.mean()) - float(b.mean())) < 0.01 and torch.allclose(a, b, atol=1 / 255)
+
+
+def test_bad_arguments_are_clear_errors():
+    with pytest.raises(CamlabError, match="bytes"):
+        read_image("not bytes")
+    with pytest.raises(CamlabError, match=r"whole number of pixels in \[8, 4096\]"):
+        read_image(b"x", 10**6)

@@ -29,7 +29,7 @@ def test_targets_none_int_list_and_callable(images):
 
 
 def test_bad_targets_are_refused(images):
-    with pytest.raises(CamlabError, match=r"lie in \[0, 4\]"):
+    with pytest.raises(CamlabError, match=r"in \[0, 4\], got 9"):
         camlab.explain(TinyNet(), images, ["gradcam"], target_layer="relu2", targets=9)
     with pytest.raises(CamlabError, match="got 2 targets for a batch of 3"):
         camlab.explain(TinyNet(), images, ["gradcam"], target_layer="relu2", targets=[0, 1])

@@ -3,12 +3,21 @@ from __future__ import annotations
 
 import torch
 
+from ..errors import CamlabError
 from ..walls import wall_mask
 
 
 def shapes_from_canvas(json_data: dict | None, scale: float = 1.0) -> list[dict]:
     """Convert streamlit-drawable-canvas (fabric.js) objects to wall shapes in image pixels;
-    ``scale`` is image pixels per canvas pixel."""
+    ``scale`` is image pixels per canvas pixel. JSON that is not the widget's gives a CamlabError."""
+    try:
+        return _shapes(json_data, scale)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        raise CamlabError(f"the drawing could not be read ({type(exc).__name__}: {exc}); clear the canvas and "
+                          "draw again") from exc
+
+
+def _shapes(json_data: dict | None, scale: float) -> list[dict]:
     shapes = []
     for obj in (json_data or {}).get("objects", []):
         kind = str(obj.get("type", "")).lower()  # fabric.js 6 writes "Rect", older versions "rect"

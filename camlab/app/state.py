@@ -79,11 +79,8 @@ def model_entry(loaded: LoadedModel, key: str, device: str | torch.device) -> Mo
     size = loaded.input_size
     model = loaded.model.to(device)
     blank = torch.zeros(1, 3, size, size, device=device)
-    try:
-        layers = spatial_layers(model, blank)
-        unseen = unseen_region(model, (3, size, size)).to(device)
-    except RuntimeError as exc:  # shape and dtype mismatches inside the model's own forward
-        raise CamlabError(f"{loaded.name} does not run on a (1, 3, {size}, {size}) image: {exc}") from exc
+    layers = spatial_layers(model, blank)  # a model that cannot run on such an image fails here, clearly
+    unseen = unseen_region(model, (3, size, size)).to(device)
     if not layers:
         raise CamlabError(f"{loaded.name} has no layer with a spatial (C, H, W) output, so no CAM applies")
     # The first backward pays one-off kernel set-up (~0.6 s on CPU); pay it while loading.

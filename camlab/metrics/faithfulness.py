@@ -26,6 +26,7 @@ import torch
 from torch import nn
 from torchvision.transforms.functional import gaussian_blur
 
+from ..checks import check_classes, check_images, check_maps, run_model, whole_number
 from ..errors import CamlabError
 from ..models import IMAGENET_MEAN
 from .controls import COVERAGES, top_fraction
@@ -64,12 +65,16 @@ def fill_image(images: torch.Tensor, fill: str, mean: Sequence[float] = IMAGENET
 def scores(model: nn.Module, images: torch.Tensor, classes: torch.Tensor, chunk: int = 64,
            ) -> tuple[torch.Tensor, torch.Tensor]:
     """Softmax probability of ``classes[i]`` on ``images[i]`` and the predicted class, in chunks."""
+    chunk = whole_number("chunk", chunk, 1)
+    classes = check_classes(classes, images.shape[0])
     probs, top = [], []
     with torch.inference_mode():
         for start in range(0, images.shape[0], chunk):
             # Channels-last lets oneDNN/cuDNN use their NHWC kernels (~1.35x on the shipped VGG, 2-core CPU).
             batch = images[start : start + chunk].contiguous(memory_format=torch.channels_last)
-            softmax = model(batch).softmax(dim=1)
+            softmax = run_model(model, batch).softmax(dim=1)
+            if start == 0:  # checked before any gather: on CUDA a bad index poisons the whole context
+                check_classes(classes, images.shape[0], softmax.shape[1])
             probs.append(softmax.gather(1, classes[start : start + chunk, None])[:, 0])
             top.append(softmax.argmax(dim=1))
     return torch.cat(probs), torch.cat(top)
@@ -95,6 +100,7 @@ def confidence_metrics(model: nn.Module, images: torch.Tensor, maps: torch.Tenso
     clean and explanation-masked probabilities and the class predicted on the masked image; means
     over images give the usual scores. Pass ``clean`` (the probabilities on the unmasked images)
     to save a forward when it is known."""
+    maps = check_maps(maps, like=check_images(model, images))
     masked = _masked(images, maps, space, mean)
     clean = probabilities(model, images, classes) if clean is None else clean
     explained, predicted = scores(model, masked, classes)
@@ -107,6 +113,7 @@ def fixed_coverage_metrics(model: nn.Module, images: torch.Tensor, maps: torch.T
                            clean: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     """Average Drop and Increase in Confidence with each map binarised to its top k% pixels,
     per image, keys ``average_drop@k`` and ``increase_in_confidence@k``."""
+    maps = check_maps(maps, like=check_images(model, images))
     clean = probabilities(model, images, classes) if clean is None else clean
     out = {}
     for k in coverages:
@@ -139,8 +146,9 @@ def insertion_deletion(model: nn.Module, images: torch.Tensor, maps: torch.Tenso
                        steps: int = 32, chunk: int = 64, deletion_fill: str = "black", insertion_start: str = "blur",
                        mean=IMAGENET_MEAN) -> dict[str, torch.Tensor]:
     """RISE insertion and deletion curves (N, steps + 1) and their areas (N,); see the module docstring."""
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise CamlabError(f"steps must be a whole number of at least 1, got {steps!r}")
+    steps = whole_number("steps", steps, 1, 1024)
+    chunk = whole_number("chunk", chunk, 1)
+    maps = check_maps(maps, like=check_images(model, images))
     n, _, h, w = images.shape
     order = maps.flatten(1).argsort(dim=1, descending=True, stable=True)
     rank = torch.empty_like(order)

@@ -17,6 +17,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
+from ..checks import check_maps
 from ..errors import CamlabError
 from ..maps import minmax
 
@@ -24,15 +25,29 @@ _EPS = 1e-12
 
 
 def _region_like(maps: torch.Tensor, region: torch.Tensor) -> torch.Tensor:
-    region = torch.as_tensor(region, device=maps.device)
-    if region.shape[-2:] != maps.shape[-2:]:
-        raise CamlabError(f"the region is {tuple(region.shape[-2:])} but the maps are {tuple(maps.shape[-2:])}")
+    check_maps(maps)
+    if not isinstance(region, torch.Tensor) or region.dim() not in (2, 3):
+        shape = tuple(region.shape) if isinstance(region, torch.Tensor) else type(region).__name__
+        raise CamlabError(f"a region is an (H, W) or (N, H, W) mask, got {shape}")
+    region = region.to(maps.device)
+    if region.shape[-2:] != maps.shape[-2:] or (region.dim() == 3 and region.shape[0] not in (1, maps.shape[0])):
+        raise CamlabError(f"the region is {tuple(region.shape)} but the maps are {tuple(maps.shape)}")
+    if region.is_floating_point() and not bool(((region >= 0) & (region <= 1)).all()):
+        raise CamlabError("a region's values must lie in [0, 1] (a mask, or the share of each cell inside it)")
     return region.to(maps.dtype).expand_as(maps)
+
+
+def _unit(maps: torch.Tensor) -> torch.Tensor:
+    """Each map divided by its maximum: the shares are scale-free, and this keeps norms of maps with
+    huge values from overflowing to inf."""
+    top = maps.flatten(1).amax(dim=1).clamp(min=torch.finfo(maps.dtype).tiny)
+    return maps / top.view(-1, *([1] * (maps.dim() - 1)))
 
 
 def l2_share(maps: torch.Tensor, region: torch.Tensor) -> torch.Tensor:
     """||S inside the region||_2 / ||S||_2 per image."""
     region = _region_like(maps, region)
+    maps = _unit(maps)
     inside = (maps * region).flatten(1).norm(dim=1)
     return inside / maps.flatten(1).norm(dim=1).clamp(min=_EPS)
 
@@ -40,6 +55,7 @@ def l2_share(maps: torch.Tensor, region: torch.Tensor) -> torch.Tensor:
 def mass_share(maps: torch.Tensor, region: torch.Tensor) -> torch.Tensor:
     """sum(S inside the region) / sum(S) per image."""
     region = _region_like(maps, region)
+    maps = _unit(maps)
     return (maps * region).flatten(1).sum(1) / maps.flatten(1).sum(1).clamp(min=_EPS)
 
 

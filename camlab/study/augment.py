@@ -52,6 +52,10 @@ class AugmentConfig:
     def as_dict(self) -> dict:
         return asdict(self)
 
+    def scaled(self, factor: float) -> AugmentConfig:
+        """Every probability times ``factor`` (a curriculum ramps augmentation in this way)."""
+        return AugmentConfig(**{k: v * factor for k, v in asdict(self).items()})
+
 
 NO_AUGMENTATION = AugmentConfig(**{k: 0.0 for k in AugmentConfig.__dataclass_fields__})
 

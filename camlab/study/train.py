@@ -122,12 +122,16 @@ def mean_gradient_distance(model, dataset, distance: str = "cosine", batch_size:
 
 def train(model: WallVGG, dataset: StackedDataset, epochs: int, batch_size: int, lr: float, seed: int,
           guided_grad_reg: float = 0.0, distance: str = "cosine", augmentation: AugmentConfig = NO_AUGMENTATION,
-          progress: bool = True, on_step=None) -> list[dict]:
+          progress: bool = True, on_step=None, clean_share: float = 0.075, ramp_share: float = 0.3) -> list[dict]:
     """Adam with cosine decay; the wall is re-applied after every step. Returns per-epoch stats.
 
     ``dataset`` must yield object masks (``StackedDataset(..., masks=True)``): the augmentation
     softens targets by the object evidence left (:mod:`camlab.study.augment`), judged only on the
-    pixels this model can see. ``on_step(done, total, stats)`` reports each optimiser step to a UI.
+    pixels this model can see. The first ``clean_share`` of the steps see clean images, then the
+    augmentation ramps in linearly over the next ``ramp_share``: a small VGG trained from scratch
+    needs ~75 clean steps to leave the "uniform on everything" solution, and heavy augmentation from
+    the first step kept it there (measured: cross-entropy at ln 8 for all 2000 steps).
+    ``on_step(done, total, stats)`` reports each optimiser step to a UI.
     """
     generator = torch.Generator().manual_seed(seed)
     changes = torch.Generator().manual_seed(seed + 1)
@@ -147,7 +151,9 @@ def train(model: WallVGG, dataset: StackedDataset, epochs: int, batch_size: int,
         bar = tqdm(loader, desc=f"epoch {epoch + 1}/{epochs}", disable=not progress)
         for index, (images, labels, objects) in enumerate(bar):
             images, labels = images.to(device), labels.to(device)
-            images, targets = augment(images, labels, objects, pool, augmentation, changes, classes, seen)
+            done = epoch * len(loader) + index
+            ramp = min(1.0, max(0.0, (done - clean_share * total_steps) / max(1.0, ramp_share * total_steps)))
+            images, targets = augment(images, labels, objects, pool, augmentation.scaled(ramp), changes, classes, seen)
             images = images.contiguous(memory_format=torch.channels_last)
             loss, ce, dist = training_loss(model, images, targets, labels, guided_grad_reg, distance)
             optimiser.zero_grad(set_to_none=True)
@@ -160,7 +166,7 @@ def train(model: WallVGG, dataset: StackedDataset, epochs: int, batch_size: int,
                 sums[key] += value
             bar.set_postfix(loss=f"{step['loss']:.3f}", ce=f"{step['ce']:.3f}")
             if on_step is not None:
-                on_step(epoch * len(loader) + index + 1, total_steps, step)
+                on_step(done + 1, total_steps, step)
         stats = {k: v / len(loader) for k, v in sums.items()}
         stats["epoch"] = epoch + 1
         history.append(stats)
@@ -289,8 +295,10 @@ def main(argv=None) -> None:
     train_set = StackedDataset(args.data, "train", length=args.train_size, seed=args.seed, masks=True)
     test_set = StackedDataset(args.data, "test", length=args.test_size, seed=args.seed)
     start = time.perf_counter()
+    # A fine-tune starts from a model that already learned: no clean warm-up, no ramp.
+    warm_up = {"clean_share": 0.0, "ramp_share": 0.0} if args.init else {}
     history = train(model, train_set, args.epochs, args.batch_size, args.lr, args.seed, args.guided_grad_reg,
-                    args.grad_distance, augmentation, progress=not args.no_progress)
+                    args.grad_distance, augmentation, progress=not args.no_progress, **warm_up)
     seconds = time.perf_counter() - start
     test_accuracy = accuracy(model, test_set)
     grad_distance = mean_gradient_distance(model, StackedDataset(args.data, "test", length=128, seed=args.seed),

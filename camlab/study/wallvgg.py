@@ -7,8 +7,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..checks import finite_number, whole_number
 from ..errors import CamlabError
-from ..models import LoadedModel, Normalize, load_model_file, load_state_dict, model_card
+from ..models import LoadedModel, Normalize, fitted_model, load_model_file, model_card
 
 CHECKPOINT_FORMAT = "camlab-checkpoint-v1"
 # VGG16 configuration "D" without its last max-pool; the last conv is the paper's 512 -> 256.
@@ -29,6 +30,18 @@ class WallVGGConfig:
     # a CPU does not start learning without it. In eval mode it is a per-channel affine map, so the
     # wall is unaffected (``unseen_region`` proves it for every shipped model).
     batch_norm: bool = False
+
+    def __post_init__(self):
+        whole_number("num_classes", self.num_classes, 1, 100_000)
+        finite_number("width", self.width, 1 / 64, 4)
+        whole_number("hidden", self.hidden, 1, 65_536)
+        finite_number("dropout", self.dropout, 0, 0.99)
+        size = whole_number("input_size", self.input_size, 32, 1024)
+        if size % 16:
+            raise CamlabError(f"input_size must be a multiple of 16 (four max-pools), got {size}")
+        whole_number("masked_rows", self.masked_rows, 0, size // 16 - 1)
+        if not isinstance(self.batch_norm, bool):
+            raise CamlabError(f"batch_norm must be true or false, got {self.batch_norm!r}")
 
     @property
     def feature_size(self) -> int:
@@ -51,8 +64,6 @@ class WallVGG(nn.Module):
 
     def __init__(self, config: WallVGGConfig = WallVGGConfig()):
         super().__init__()
-        if not 0 <= config.masked_rows < config.feature_size:
-            raise CamlabError(f"masked_rows must lie in [0, {config.feature_size - 1}], got {config.masked_rows}")
         self.config = config
         self.normalize = Normalize()
         layers: list[nn.Module] = []
@@ -127,17 +138,28 @@ def save_checkpoint(path: str | Path, model: WallVGG, architecture: str, class_n
 
 
 def _load_camlab(path: Path, payload: dict, device) -> LoadedModel:
-    arch = payload.get("architecture")
+    missing = [key for key in ("architecture", "config", "class_names", "state_dict") if key not in payload]
+    if missing:
+        raise CamlabError(f"{path.name} is a camlab checkpoint without {', '.join(missing)}; re-save it with "
+                          "camlab.study.save_checkpoint")
+    arch = payload["architecture"]
     if arch not in ARCHITECTURES:
-        raise CamlabError(f"{path.name}: unknown architecture {arch!r}")
+        raise CamlabError(f"{path.name}: unknown architecture {arch!r}; known: {', '.join(ARCHITECTURES)}")
+    if not isinstance(payload["config"], dict):
+        raise CamlabError(f"{path.name}: the config is a {type(payload['config']).__name__}, not a dict")
     try:
         config = WallVGGConfig(**payload["config"])
     except TypeError as exc:
         raise CamlabError(f"{path.name}: bad model config ({exc})") from exc
-    model = WallVGG(config)
-    load_state_dict(model, payload["state_dict"], path.name)
+    except CamlabError as exc:
+        raise CamlabError(f"{path.name}: bad model config: {exc}") from exc
+    names = payload["class_names"]
+    if not isinstance(names, (list, tuple)) or len(names) != config.num_classes:
+        count = len(names) if isinstance(names, (list, tuple)) else type(names).__name__
+        raise CamlabError(f"{path.name} names {count} classes for a model with {config.num_classes} outputs")
+    model = fitted_model(lambda: WallVGG(config), payload["state_dict"], path.name)
     model.apply_wall()
-    return LoadedModel(model.to(device).eval(), path.stem, arch, list(payload["class_names"]),
+    return LoadedModel(model.to(device).eval(), path.stem, arch, [str(name) for name in names],
                        model.default_layer, model_card(path), config.input_size)
 
 

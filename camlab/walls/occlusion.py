@@ -10,25 +10,48 @@ from ..errors import CamlabError
 FILLS = ("zero", "mean", "blur", "noise")
 
 
+def box_sum(t: torch.Tensor, radius: int) -> torch.Tensor:
+    """Sum of ``t`` (N, C, H, W) over the (2r+1)^2 window around each pixel, clipped to the image,
+    from a summed-area table: the same cost for any radius."""
+    table = F.pad(t.cumsum(-1).cumsum(-2), (1, 0, 1, 0))
+    height, width = t.shape[-2:]
+    rows = torch.arange(height, device=t.device)
+    cols = torch.arange(width, device=t.device)
+    top, bottom = (rows - radius).clamp(0, height)[:, None], (rows + radius + 1).clamp(0, height)[:, None]
+    left, right = (cols - radius).clamp(0, width)[None], (cols + radius + 1).clamp(0, width)[None]
+    return (table[..., bottom, right] - table[..., top, right] - table[..., bottom, left] + table[..., top, left])
+
+
 class BlindModel(nn.Module):
     """Wraps a model so it cannot see behind a wall: walled pixels are replaced before it runs.
 
     Fills: ``zero`` (black), ``mean`` (a constant colour, e.g. the dataset mean), ``noise``
-    (uniform noise from a fixed seed), ``blur`` (a blur of the *visible* pixels only, a normalised
-    convolution, so no walled value leaks in). In every case the output is a function of the
-    visible pixels alone.
+    (uniform noise from a fixed seed, drawn once), ``blur`` (the average of the *visible* pixels in
+    a ``blur_kernel`` square, a normalised box filter, so no walled value leaks in). In every case
+    the output is a function of the visible pixels alone. ``wall`` is (H, W): images must be that size.
     """
 
     def __init__(self, model: nn.Module, wall: torch.Tensor, fill: str = "zero",
                  mean: tuple[float, float, float] = (0.5, 0.5, 0.5), seed: int = 0, blur_kernel: int = 31):
         super().__init__()
+        if not isinstance(model, nn.Module):
+            raise CamlabError(f"model must be a torch.nn.Module, got {type(model).__name__}")
         if fill not in FILLS:
             raise CamlabError(f"unknown fill {fill!r}; choose one of {', '.join(FILLS)}")
-        self.model, self.fill = model, fill
-        self.blur_kernel, self.seed = blur_kernel | 1, seed
-        wall = torch.as_tensor(wall).bool()
-        self.register_buffer("wall", wall[None, None].float())
-        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1))
+        wall = torch.as_tensor(wall)
+        if wall.dim() != 2 or min(wall.shape) < 1:
+            raise CamlabError(f"the wall must be an (H, W) mask, got shape {tuple(wall.shape)}")
+        mean = torch.as_tensor(mean, dtype=torch.float32).flatten()
+        if mean.numel() != 3 or not torch.isfinite(mean).all():
+            raise CamlabError(f"the mean fill needs 3 finite channel values, got {mean.tolist()}")
+        longest = max(wall.shape)
+        if isinstance(blur_kernel, bool) or not isinstance(blur_kernel, int) or not 1 <= blur_kernel <= 2 * longest + 1:
+            raise CamlabError(f"blur_kernel must be a whole number in [1, {2 * longest + 1}] pixels, got {blur_kernel!r}")
+        self.model, self.fill, self.blur_radius = model, fill, blur_kernel // 2
+        self.register_buffer("wall", wall.bool()[None, None].float())
+        self.register_buffer("mean", mean.view(1, 3, 1, 1))
+        noise = torch.rand(3, *wall.shape, generator=torch.Generator().manual_seed(int(seed)))
+        self.register_buffer("noise", noise[None] if fill == "noise" else torch.zeros(1, 3, 1, 1))
 
     def _fill(self, x: torch.Tensor) -> torch.Tensor:
         if self.fill == "zero":
@@ -36,17 +59,19 @@ class BlindModel(nn.Module):
         if self.fill == "mean":
             return self.mean.to(x.dtype).expand_as(x)
         if self.fill == "noise":
-            generator = torch.Generator(device="cpu").manual_seed(self.seed)
-            return torch.rand(x.shape[1:], generator=generator).to(x)[None].expand_as(x)
+            return self.noise.to(x.dtype).expand_as(x)
         visible = 1 - self.wall.to(x.dtype)
-        k = self.blur_kernel
-        box = torch.ones(1, 1, k, k, dtype=x.dtype, device=x.device)
-        summed = F.conv2d((x * visible).flatten(0, 1)[:, None], box, padding=k // 2).view_as(x)
-        weight = F.conv2d(visible, box, padding=k // 2)
+        summed = box_sum(x * visible, self.blur_radius)
+        weight = box_sum(visible, self.blur_radius)
         average = (x * visible).sum((2, 3), keepdim=True) / visible.sum().clamp(min=1)
-        return torch.where(weight > 0, summed / weight.clamp(min=1e-6), average)
+        return torch.where(weight > 0.5, summed / weight.clamp(min=1), average)
 
     def blind(self, x: torch.Tensor) -> torch.Tensor:
+        """The images with the walled pixels replaced by the fill."""
+        if not isinstance(x, torch.Tensor) or x.dim() != 4 or x.shape[1] != 3 or x.shape[-2:] != self.wall.shape[-2:]:
+            shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+            raise CamlabError(f"the wall is {tuple(self.wall.shape[-2:])}, so images must be (N, 3, "
+                              f"{self.wall.shape[-2]}, {self.wall.shape[-1]}); got {shape}")
         wall = self.wall.to(x.dtype)
         return torch.where(wall > 0, self._fill(x), x)
 

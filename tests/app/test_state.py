@@ -143,7 +143,7 @@ def test_gradient_agreement_is_lower_for_the_regularised_model(sample):
 
 def test_models_that_cannot_be_explained_are_refused_at_load():
     grey = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.Flatten(), torch.nn.LazyLinear(2))
-    with pytest.raises(CamlabError, match=r"does not run on a \(1, 3, 32, 32\) image"):
+    with pytest.raises(CamlabError, match=r"cannot run on images of shape \(1, 3, 32, 32\)"):
         model_entry(LoadedModel(grey, "grey", "custom", ["a", "b"], None, input_size=32), "grey", "cpu")
     flat = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 32 * 32, 2))
     with pytest.raises(CamlabError, match="no layer with a spatial"):
