@@ -17,7 +17,16 @@ from camlab.app.state import (
     scalar_readouts,
     top_classes,
 )
-from camlab.app.widgets import FAST_CAMS, PIXEL_METHODS, SLOW_CAMS, image_picker, method_label, model_picker, page_setup
+from camlab.app.widgets import (
+    FAST_CAMS,
+    PIXEL_METHODS,
+    SLOW_CAMS,
+    image_picker,
+    method_label,
+    model_picker,
+    page_setup,
+    weights_warning,
+)
 from camlab.export import manifest, maps_npz, overlay_png
 
 where = page_setup("Explore — can CAMs see through walls?")
@@ -29,11 +38,12 @@ st.write(
 entry = model_picker(where)
 if entry is None:
     st.stop()
+weights_warning(entry)
 loaded, unseen = entry.loaded, entry.unseen
 picked = image_picker(loaded.input_size)
 if picked is None:
     st.stop()
-image, image_source = picked
+image, image_source = picked.image, picked.source
 image = image.to(where)
 
 methods = st.sidebar.multiselect("Methods", FAST_CAMS + SLOW_CAMS + PIXEL_METHODS, format_func=method_label,

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from .reshape import LayerLayout
 from .targets import TargetScorer
 
 
@@ -15,8 +16,10 @@ class CAMContext:
     """Everything one batch's methods may read. Tensors live on the model's device.
 
     ``activations`` and ``gradients`` are the target layer's output and d(score)/d(output)
-    from the single shared forward/backward; ``input_gradients`` is d(score)/d(input) from
-    the same backward when a pixel-space method asked for it.
+    from the single shared forward/backward, read as (N, C, h, w) maps; ``input_gradients`` is
+    d(score)/d(input) from the same backward when a pixel-space method asked for it;
+    ``layer_output`` is the layer's output as the model produced it and ``layout`` how it reads as
+    maps and back (:mod:`camlab.reshape`), for methods that feed changed maps to the rest of the model.
     """
 
     model: nn.Module
@@ -29,6 +32,8 @@ class CAMContext:
     gradients: torch.Tensor | None = None
     input_gradients: torch.Tensor | None = None
     chunk_size: int = 64
+    layer_output: torch.Tensor | None = None
+    layout: LayerLayout = LayerLayout("maps")
     _cache: dict[str, object] = field(default_factory=dict, repr=False)
 
     @property

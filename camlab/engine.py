@@ -15,6 +15,7 @@ from .errors import CamlabError
 from .layers import check_hookable, find_target_layer, resolve_layer
 from .maps import layer_map_to_display, pixel_map_to_display
 from .registry import MethodInfo, get_method
+from .reshape import LayerLayout, Reshape, layout_for
 from .targets import TargetSpec, resolve_targets
 
 
@@ -102,32 +103,33 @@ class CAMEngine:
     >>> result["gradcam"].display.shape  # (N, H, W)
     """
 
-    def __init__(self, model: nn.Module, target_layer: str | nn.Module | None = None, chunk_size: int = 64):
+    def __init__(self, model: nn.Module, target_layer: str | nn.Module | None = None, chunk_size: int = 64,
+                 reshape: Reshape = None):
         if not isinstance(model, nn.Module):
             raise CamlabError(f"model must be a torch.nn.Module, got {type(model).__name__}")
         check_hookable(model)
         chunk_size = whole_number("chunk_size", chunk_size, 1)
         self.model = model
         self.chunk_size = chunk_size
+        self.reshape = reshape  # how the layer's output reads as maps: camlab.reshape
         self._layer = None if target_layer is None else resolve_layer(model, target_layer)
 
     def layer_for(self, images: torch.Tensor) -> tuple[str, nn.Module]:
         if self._layer is None:
             with frozen_for_attribution(self.model):
-                self._layer = find_target_layer(self.model, images)
+                self._layer = find_target_layer(self.model, images, self.reshape)
         return self._layer
 
     def _shared_pass(
         self, images: torch.Tensor, layer: nn.Module, infos: Sequence[MethodInfo], targets: TargetSpec
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None, object]:
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None, object, LayerLayout]:
         need_input_grads = any(info.needs_input_gradients for info in infos)
         need_grads = need_input_grads or any(info.needs_gradients for info in infos)
         captured: list[torch.Tensor] = []
+        layouts: list[LayerLayout] = []
 
         def capture(_module, _inputs, output):
-            if not isinstance(output, torch.Tensor) or output.dim() != 4:
-                shape = tuple(output.shape) if isinstance(output, torch.Tensor) else type(output).__name__
-                raise CamlabError(f"the target layer must output a (N, C, H, W) map, it output {shape}")
+            layouts.append(layout_for(output, self.reshape))  # unreadable outputs fail here, before any backward
             if captured:
                 raise CamlabError("the target layer runs more than once per forward; pick a layer that runs once")
             activation = output if output.requires_grad or not need_grads else output.detach().requires_grad_()
@@ -145,7 +147,7 @@ class CAMEngine:
             handle.remove()
         if not captured:
             raise CamlabError("the target layer did not run during the forward pass")
-        activation = captured[0]
+        activation, layout = captured[0], layouts[0]
         scorer = resolve_targets(targets, logits.detach())
         gradients = input_gradients = None
         if need_grads:
@@ -157,9 +159,9 @@ class CAMEngine:
             grads = torch.autograd.grad(score, wrt, allow_unused=True)
             if grads[0] is None:
                 raise CamlabError("the model's output does not depend on the target layer")
-            gradients = grads[0]
+            gradients = layout.to_map(grads[0])
             input_gradients = grads[1] if need_input_grads else None
-        return logits.detach(), activation.detach(), gradients, input_gradients, scorer
+        return logits.detach(), activation.detach(), gradients, input_gradients, scorer, layout
 
     def explain(
         self, images: torch.Tensor, methods: Sequence[str] = ("gradcam",), targets: TargetSpec = None,
@@ -184,18 +186,21 @@ class CAMEngine:
         size = tuple(images.shape[-2:])
         with frozen_for_attribution(self.model):
             start = time.perf_counter()
-            logits, activations, gradients, input_gradients, scorer = self._shared_pass(images, layer, infos, targets)
+            logits, output, gradients, input_gradients, scorer, layout = self._shared_pass(images, layer, infos, targets)
             shared_seconds = time.perf_counter() - start
             ctx = CAMContext(
                 model=self.model, inputs=images.detach(), layer_name=name, layer=layer, logits=logits,
-                scorer=scorer, activations=activations, gradients=gradients,
-                input_gradients=input_gradients, chunk_size=self.chunk_size,
+                scorer=scorer, activations=layout.to_map(output), gradients=gradients,
+                input_gradients=input_gradients, chunk_size=self.chunk_size, layer_output=output, layout=layout,
             )
             maps = {}
             for info in infos:
                 start = time.perf_counter()
                 with torch.no_grad() if not info.pixel_space else contextlib.nullcontext():
                     raw = info.compute(ctx, **settings[info.name]).detach()
+                if not bool(torch.isfinite(raw).all()):
+                    raise CamlabError(f"{info.name} gave NaN or infinite values at layer {name!r} for these images; "
+                                      "try another method or layer")
                 display = pixel_map_to_display(raw) if info.pixel_space else layer_map_to_display(raw, size)
                 maps[info.name] = CAMMap(info.name, raw, display, time.perf_counter() - start, shared_seconds)
         return Explanation(maps=maps, logits=logits, classes=scorer.classes, layer=name,
@@ -210,6 +215,9 @@ def explain(
     targets: TargetSpec = None,
     chunk_size: int = 64,
     options: Mapping[str, Mapping[str, object]] | None = None,
+    reshape: Reshape = None,
 ) -> Explanation:
-    """Explain a batch with several methods in one call (see :class:`CAMEngine`)."""
-    return CAMEngine(model, target_layer, chunk_size=chunk_size).explain(images, methods, targets, options)
+    """Explain a batch with several methods in one call (see :class:`CAMEngine`; ``reshape``:
+    :mod:`camlab.reshape`, for transformer tokens and channels-last layers)."""
+    return CAMEngine(model, target_layer, chunk_size=chunk_size, reshape=reshape).explain(images, methods, targets,
+                                                                                            options)

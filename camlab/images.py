@@ -61,20 +61,25 @@ def read_image(data: bytes, size: int = 224) -> tuple[torch.Tensor, str]:
         raise CamlabError(f"the image size must be a whole number of pixels in [{MIN_SIDE}, 4096], got {size!r}")
     try:
         with Image.open(io.BytesIO(bytes(data))) as opened:
-            mode, original = opened.mode, opened.size
-            check_image_size(*original)
-            transparent = "A" in mode or "transparency" in opened.info
-            side = min(original)
-            left, top = (original[0] - side) // 2, (original[1] - side) // 2
-            square = opened.crop((left, top, left + side, top + side))
-            picture = _to_rgb(square)
-            if side != size:
-                picture = picture.resize((size, size), Image.BILINEAR)
-            array = np.asarray(picture).copy()
+            check_image_size(*opened.size)
+            return prepare_picture(opened, size)
     except CamlabError:
         raise
     except _DECODE_ERRORS as exc:  # Pillow reports broken files through many exception types
         raise CamlabError(f"could not read this file as an image (PNG, JPEG or WebP): {exc}") from exc
+
+
+def prepare_picture(opened: Image.Image, size: int) -> tuple[torch.Tensor, str]:
+    """A Pillow image as a (3, size, size) tensor in [0, 1] (centre square cropped at its own
+    resolution, then resized) and a note on what was done."""
+    mode, original = opened.mode, opened.size
+    transparent = "A" in mode or "transparency" in opened.info
+    side = min(original)
+    left, top = (original[0] - side) // 2, (original[1] - side) // 2
+    picture = _to_rgb(opened.crop((left, top, left + side, top + side)))
+    if side != size:
+        picture = picture.resize((size, size), Image.BILINEAR)
+    array = np.asarray(picture).copy()
     note = f"{original[0]}x{original[1]} {mode}"
     if mode != "RGB":
         note += " converted to RGB" + (" (transparency dropped)" if transparent else "")

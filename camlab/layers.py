@@ -9,6 +9,7 @@ from torch import nn
 from .checks import run_model
 from .device import model_device
 from .errors import CamlabError
+from .reshape import Reshape, layout_for
 
 _POOLING = (nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)
 
@@ -41,8 +42,9 @@ def check_hookable(model: nn.Module) -> None:
                           "load the weights as a camlab checkpoint or a torchvision-style state_dict instead")
 
 
-def spatial_layers(model: nn.Module, example: torch.Tensor) -> list[tuple[str, tuple[int, ...]]]:
-    """Layers whose output is a 4-D map with more than one position, in order of completion.
+def spatial_layers(model: nn.Module, example: torch.Tensor, reshape: Reshape = None) -> list[tuple[str, tuple[int, ...]]]:
+    """Layers whose output reads as a (C, h, w) map with more than one position under ``reshape``
+    (:mod:`camlab.reshape`), with that map's shape, in order of completion.
 
     Pooling layers (and containers that merely return a pooling output) are left out: a CAM is
     read off features, not off their pooled summary. Layers run more than once per forward are
@@ -61,8 +63,13 @@ def spatial_layers(model: nn.Module, example: torch.Tensor) -> list[tuple[str, t
                 return
             if isinstance(module, _POOLING):
                 pooled.append(output)
-            elif output.dim() == 4 and output.shape[-1] * output.shape[-2] > 1:
-                order.append((name, output))
+                return
+            try:
+                grid = layout_for(output, reshape).to_map(output[:1])
+            except CamlabError:
+                return
+            if grid.dim() == 4 and grid.shape[-1] * grid.shape[-2] > 1:
+                order.append((name, output, tuple(grid.shape[1:])))
 
         return hook
 
@@ -75,11 +82,7 @@ def spatial_layers(model: nn.Module, example: torch.Tensor) -> list[tuple[str, t
     finally:
         for handle in handles:
             handle.remove()
-    return [
-        (name, tuple(out.shape[1:]))
-        for name, out in order
-        if calls[name] == 1 and not any(out is p for p in pooled)
-    ]
+    return [(name, shape) for name, out, shape in order if calls[name] == 1 and not any(out is p for p in pooled)]
 
 
 def layer_output_shape(model: nn.Module, layer: nn.Module, input_shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -107,9 +110,9 @@ def layer_output_shape(model: nn.Module, layer: nn.Module, input_shape: tuple[in
     return shapes[0]
 
 
-def find_target_layer(model: nn.Module, example: torch.Tensor) -> tuple[str, nn.Module]:
+def find_target_layer(model: nn.Module, example: torch.Tensor, reshape: Reshape = None) -> tuple[str, nn.Module]:
     """The last spatial feature layer, found by a dry run on ``example`` (one image is enough)."""
-    candidates = spatial_layers(model, example[:1])
+    candidates = spatial_layers(model, example[:1], reshape)
     if not candidates:
         raise CamlabError("no layer of this model outputs a spatial (N, C, H, W) map; pass target_layer")
     return resolve_layer(model, candidates[-1][0])

@@ -19,13 +19,18 @@ from .errors import CamlabError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-TORCHVISION_MODELS = ("vgg16", "resnet18", "resnet50", "mobilenet_v3_large", "efficientnet_b0", "convnext_tiny")
-# Where each architecture's CAM is read by default.
+TORCHVISION_MODELS = ("vgg16", "resnet18", "resnet50", "mobilenet_v3_large", "efficientnet_b0", "convnext_tiny",
+                      "vit_b_16", "swin_t")
+# Where each architecture's CAM is read by default: the last spatial features (for ViT, the input
+# of the last block's attention, as pytorch-grad-cam's ViT recipe; for Swin, its final norm).
 DEFAULT_LAYERS = {
     "vgg16": "features.29",
     "resnet18": "layer4", "resnet50": "layer4", "mobilenet_v3_large": "features",
     "efficientnet_b0": "features", "convnext_tiny": "features",
+    "vit_b_16": "encoder.layers.encoder_layer_11.ln_1", "swin_t": "norm",
 }
+# How those layers' outputs read as maps (camlab.reshape): ViT gives tokens, Swin channels-last maps.
+RESHAPES = {"vit_b_16": "tokens", "swin_t": "nhwc"}
 
 
 class Normalize(nn.Module):
@@ -52,6 +57,7 @@ class LoadedModel:
     default_layer: str | None
     card: dict = field(default_factory=dict)
     input_size: int = 224
+    reshape: str | None = None  # how the model's layers read as maps (camlab.reshape)
 
 
 FormatLoader = Callable[[Path, dict, "str | torch.device"], LoadedModel]
@@ -132,7 +138,7 @@ def load_model_file(path: str | Path, device: str | torch.device = "cpu",
         num_classes = _num_classes(payload, path.name)
         model = fitted_model(lambda: torchvision_model(arch, num_classes), payload, path.name)
         return LoadedModel(with_input_normalisation(model).to(device).eval(), path.stem, arch,
-                           [str(i) for i in range(num_classes)], DEFAULT_LAYERS[arch])
+                           [str(i) for i in range(num_classes)], DEFAULT_LAYERS[arch], reshape=RESHAPES.get(arch))
     raise CamlabError(f"{path.name} holds a {type(payload).__name__}, not a state_dict or camlab checkpoint")
 
 
@@ -166,7 +172,7 @@ def with_input_normalisation(model: nn.Module) -> nn.Module:
 
 
 def torchvision_weights_path(arch: str) -> Path:
-    """Where torchvision caches the default ImageNet weights for ``arch``."""
+    """Where torchvision caches the default ImageNet weights for ``arch`` (``$TORCH_HOME/hub/checkpoints``)."""
     import torchvision
 
     weights = torchvision.models.get_model_weights(arch).DEFAULT
@@ -174,31 +180,86 @@ def torchvision_weights_path(arch: str) -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / filename
 
 
-def load_torchvision(arch: str, device: str | torch.device = "cpu", pretrained: bool = True,
-                     allow_download: bool = False) -> LoadedModel:
-    """A torchvision classifier by name, with ImageNet weights from the local torch cache.
+def _offline_message(arch: str, target: Path, url: str, reason: str) -> str:
+    return (f"{arch}'s ImageNet weights are not in the torch cache and could not be downloaded ({reason}). "
+            f"On a machine with internet, fetch the file with:  curl -L --create-dirs -o {target} {url}  "
+            "(or load the model once there, then copy the file), and load again.")
 
-    Downloads only when ``allow_download`` is set; offline, a missing file is a clear error
-    that says where to put it. ``pretrained=False`` gives random weights (for tests and demos).
-    """
+
+def download_torchvision_weights(arch: str, on_progress: Callable[[int, int], None] | None = None,
+                                 timeout: float = 20.0) -> Path:
+    """Download ``arch``'s default ImageNet weights into the torch cache, reporting
+    ``on_progress(bytes done, bytes total)``; the file's SHA-256 must start with the hash in its name.
+    Offline or interrupted: a CamlabError with the path and the one command that fetches the file."""
+    import hashlib
+    import urllib.error
+    import urllib.request
+
+    import torchvision
+
+    url = torchvision.models.get_model_weights(arch).DEFAULT.url
+    target = torchvision_weights_path(arch)
+    partial = target.with_name(target.name + ".partial")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        digest = hashlib.sha256()
+        with urllib.request.urlopen(url, timeout=timeout) as response, partial.open("wb") as out:
+            total, done = int(response.headers.get("Content-Length") or 0), 0
+            while chunk := response.read(1 << 20):
+                out.write(chunk)
+                digest.update(chunk)
+                done += len(chunk)
+                if on_progress is not None:
+                    on_progress(done, total)
+    except (urllib.error.URLError, OSError, TimeoutError) as exc:
+        partial.unlink(missing_ok=True)
+        raise CamlabError(_offline_message(arch, target, url, str(getattr(exc, "reason", exc)))) from exc
+    expected = target.stem.rsplit("-", 1)[-1]
+    if not digest.hexdigest().startswith(expected):
+        partial.unlink(missing_ok=True)
+        raise CamlabError(f"the download of {url} does not match its checksum ({expected}); try again")
+    partial.replace(target)
+    return target
+
+
+def load_torchvision(arch: str, device: str | torch.device = "cpu", pretrained: bool = True,
+                     allow_download: bool = True, on_progress: Callable[[int, int], None] | None = None) -> LoadedModel:
+    """A torchvision classifier by name. ``pretrained``: ImageNet weights from the torch cache,
+    downloaded there first when missing and ``allow_download`` (with ``on_progress`` reports, or a
+    progress bar on the terminal); offline, a clear error with the path and the command that fetches
+    them. ``pretrained=False`` gives random weights, for tests and demos: its maps mean nothing."""
     import torchvision
 
     if arch not in TORCHVISION_MODELS:
         raise CamlabError(f"unknown torchvision model {arch!r}; choose one of {', '.join(TORCHVISION_MODELS)}")
     model = torchvision_model(arch)
     class_names = [str(i) for i in range(1000)]
+    card = {"weights": "random (untrained): its maps mean nothing"}
     if pretrained:
         weights = torchvision.models.get_model_weights(arch).DEFAULT
         class_names = list(weights.meta["categories"])
         target = torchvision_weights_path(arch)
-        if target.exists():
-            model.load_state_dict(torch.load(target, map_location="cpu", weights_only=True))
-        elif allow_download:
-            try:
-                model.load_state_dict(weights.get_state_dict(progress=False))
-            except Exception as exc:  # network errors come in many types
-                raise CamlabError(f"could not download {arch} weights ({exc}); put the file at {target}") from exc
-        else:
-            raise CamlabError(f"{arch} weights are not available offline; put the file at {target}")
+        if not target.exists():
+            if not allow_download:
+                raise CamlabError(_offline_message(arch, target, weights.url, "downloads are off"))
+            download_torchvision_weights(arch, on_progress or _terminal_progress(arch))
+        try:
+            model.load_state_dict(weights.get_state_dict(progress=False))  # torchvision's own path, from the cache
+        except Exception as exc:  # torch.load reports a damaged file through many exception types
+            raise CamlabError(f"the cached weights file {target} is damaged ({type(exc).__name__}); delete it and "
+                              "load again to download a fresh copy") from exc
+        card = {"weights": f"ImageNet ({weights.name}), {target.name}"}
     return LoadedModel(with_input_normalisation(model).to(device).eval(), arch, arch, class_names,
-                       DEFAULT_LAYERS[arch])
+                       DEFAULT_LAYERS[arch], card, reshape=RESHAPES.get(arch))
+
+
+def _terminal_progress(arch: str) -> Callable[[int, int], None]:
+    from tqdm import tqdm
+
+    bar = tqdm(desc=f"{arch} weights", unit="B", unit_scale=True)
+
+    def update(done: int, total: int) -> None:
+        bar.total = total or None
+        bar.update(done - bar.n)
+
+    return update

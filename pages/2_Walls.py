@@ -8,7 +8,7 @@ from camlab.app.canvas import drawn_regions
 from camlab.app.figures import bar_chart, scatter_chart
 from camlab.app.state import explain_cached, region_rows, widget_key
 from camlab.app.walls import WALL_KINDS, attention_shares, default_wall, feature_wall_readout, occlusion_readout
-from camlab.app.widgets import FAST_CAMS, image_picker, model_picker, page_setup
+from camlab.app.widgets import FAST_CAMS, image_picker, model_picker, page_setup, weights_warning
 from camlab.render import WHITE, YELLOW, draw_outline, outlined, overlay
 from camlab.walls import FILLS
 
@@ -24,11 +24,12 @@ st.write(
 entry = model_picker(where)
 if entry is None:
     st.stop()
+weights_warning(entry)
 size = entry.loaded.input_size
 picked = image_picker(size, default_index=1)
 if picked is None:
     st.stop()
-image = picked[0].to(where)
+image = picked.image.to(where)
 methods = st.sidebar.multiselect("Methods", FAST_CAMS, default=["gradcam", "gradcam++", "xgradcam", "hirescam", "layercam"])
 kind = st.sidebar.radio("Kind of wall", WALL_KINDS, help="feature wall: cells of a layer nobody downstream reads; "
                         "occlusion: pixels replaced; measure only: nothing changes")

@@ -1,4 +1,7 @@
 import os
+import tempfile
+import urllib.error
+import urllib.request
 import warnings
 
 import pytest
@@ -7,6 +10,18 @@ import torchvision
 from hypothesis import settings
 
 warnings.filterwarnings("ignore", category=UserWarning)
+
+# Tests never download: torch's cache is an empty temporary folder, and opening a URL fails at once
+# the way an offline machine does (tests that check downloads install their own fake).
+os.environ["TORCH_HOME"] = tempfile.mkdtemp(prefix="camlab-torch-home-")
+
+
+@pytest.fixture(autouse=True)
+def offline(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise urllib.error.URLError("the test suite is offline")
+
+    monkeypatch.setattr(urllib.request, "urlopen", refuse)
 
 
 def _seeded(arch: str) -> torch.nn.Module:

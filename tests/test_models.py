@@ -1,10 +1,19 @@
 """Model files and torchvision models: state_dicts by name, TorchScript refused, weights offline."""
+import hashlib
+import io
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
 import pytest
 import torch
+import torchvision
 
 import camlab
+import camlab.models
 from camlab.errors import CamlabError
-from camlab.models import load_model_file, load_torchvision
+from camlab.models import download_torchvision_weights, load_model_file, load_torchvision, torchvision_weights_path
 from camlab.study.wallvgg import masked_vgg
 
 
@@ -22,9 +31,73 @@ def test_user_state_dict_and_torchscript_load(tmp_path):
         camlab.explain(load_model_file(tmp_path / "model.ts").model, torch.rand(1, 3, 32, 32), ["gradcam"])
 
 
-def test_torchvision_weights_offline_give_a_clear_message(tmp_path, monkeypatch):
-    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
-    with pytest.raises(CamlabError, match="not available offline; put the file at"):
+def test_offline_the_message_names_the_file_and_the_command_that_fetches_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    target = tmp_path / "hub" / "checkpoints" / "resnet18-f37072fd.pth"
+    assert torchvision_weights_path("resnet18") == target
+    with pytest.raises(CamlabError, match=f"could not be downloaded .*curl -L --create-dirs -o {target} https://"):
         load_torchvision("resnet18")
+    with pytest.raises(CamlabError, match="downloads are off"):
+        load_torchvision("resnet18", allow_download=False)
     random = load_torchvision("resnet18", pretrained=False)
-    assert random.model(torch.rand(1, 3, 64, 64)).shape == (1, 1000)
+    assert random.model(torch.rand(1, 3, 64, 64)).shape == (1, 1000) and random.card["weights"].startswith("random")
+
+
+def _weights_file(arch: str) -> bytes:
+    torch.manual_seed(0)
+    buffer = io.BytesIO()
+    torch.save(torchvision.models.get_model(arch, weights=None).state_dict(), buffer)
+    return buffer.getvalue()
+
+
+def test_weights_in_the_cache_load_through_torchvisions_own_path(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    data = _weights_file("resnet18")
+    torchvision_weights_path("resnet18").parent.mkdir(parents=True)
+    torchvision_weights_path("resnet18").write_bytes(data)
+    loaded = load_torchvision("resnet18")
+    reference = torch.load(io.BytesIO(data), weights_only=True)
+    assert torch.equal(loaded.model.fc.weight, reference["fc.weight"])
+    assert loaded.class_names[1] == "goldfish" and loaded.card["weights"].startswith("ImageNet")
+    torchvision_weights_path("resnet18").write_bytes(data[: len(data) // 3])  # damaged
+    with pytest.raises(CamlabError, match="resnet18-f37072fd.pth is damaged .* delete it"):
+        load_torchvision("resnet18")
+
+
+class _Response(io.BytesIO):
+    def __init__(self, data: bytes):
+        super().__init__(data)
+        self.headers = {"Content-Length": str(len(data))}
+
+
+def test_online_the_weights_download_with_progress_and_a_checksum(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    data = _weights_file("resnet18")
+    served = {}
+
+    def fake_urlopen(url, timeout):
+        served["url"] = url
+        return _Response(data)
+
+    monkeypatch.setattr(urllib.request, "urlopen", fake_urlopen)
+    seen = []
+    with pytest.raises(CamlabError, match="does not match its checksum"):  # random weights are not the real file
+        download_torchvision_weights("resnet18", lambda done, total: seen.append((done, total)))
+    assert served["url"].endswith("resnet18-f37072fd.pth") and seen[-1] == (len(data), len(data))
+    assert not torchvision_weights_path("resnet18").exists()  # nothing half-written is left behind
+    expected = hashlib.sha256(data).hexdigest()[:8]
+    monkeypatch.setattr(camlab.models, "torchvision_weights_path",
+                        lambda arch: tmp_path / "hub" / "checkpoints" / f"resnet18-{expected}.pth")
+    path = download_torchvision_weights("resnet18")
+    assert path.read_bytes() == data
+
+
+def test_camlab_is_installed_with_its_commands(tmp_path):
+    done = subprocess.run([sys.executable, "-c", "import camlab, sys; print(camlab.__file__)"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, "import camlab must work from any directory (make installs it editable)"
+    commands = Path(sys.executable).parent
+    for command in ("camlab-train", "camlab-evaluate", "camlab-table1", "camlab-bench"):
+        help_text = subprocess.run([str(commands / command), "--help"], cwd=tmp_path, capture_output=True, text=True,
+                                   timeout=120)
+        assert help_text.returncode == 0 and "usage" in help_text.stdout

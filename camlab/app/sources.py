@@ -13,6 +13,7 @@ from ..study.wallvgg import load_checkpoint
 from .state import ModelEntry, model_entry
 
 MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
+RESULTS_DIR = Path(__file__).resolve().parents[2] / "docs" / "results"
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ts")
 MAX_CHECKPOINT_BYTES = 600 * 1024 * 1024
 
@@ -30,7 +31,8 @@ def open_shipped(name_or_path: str, device: str | torch.device) -> ModelEntry:
 
 
 def open_torchvision(arch: str, device: str | torch.device, pretrained: bool = True) -> ModelEntry:
-    """A torchvision classifier; ImageNet weights only from the local cache (never downloaded)."""
+    """A torchvision classifier; ImageNet weights from the torch cache (fetch them first with
+    :func:`camlab.models.download_torchvision_weights` to show progress)."""
     return model_entry(load_torchvision(arch, device, pretrained=pretrained),
                        f"torchvision:{arch}:{pretrained}", device)
 

@@ -7,14 +7,17 @@ would name the main page after its file ("app"), and :func:`page_setup` draws th
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import streamlit as st
 import torch
 
 from ..device import resolve_device
 from ..errors import CamlabError
 from ..images import read_image
-from ..models import TORCHVISION_MODELS
+from ..models import TORCHVISION_MODELS, download_torchvision_weights, torchvision_weights_path
 from ..registry import list_methods
+from ..samples import PHOTOGRAPHS, photograph
 from ..study.data import DEFAULT_LENGTHS, VARIANTS, StackedDataset
 from .sources import open_shipped, open_torchvision, open_uploaded, shipped_models
 from .state import ModelEntry
@@ -75,8 +78,13 @@ def model_picker(device: str) -> ModelEntry | None:
             return shipped_picker(device)
         if source == "torchvision":
             arch = st.sidebar.selectbox("torchvision model", TORCHVISION_MODELS)
-            random = st.sidebar.checkbox("random weights", help="ImageNet weights load only from the local "
-                                         "torch cache; nothing is downloaded")
+            random = st.sidebar.checkbox("random weights", help="untrained: nothing to download, and the maps "
+                                         "mean nothing")
+            if not random and not torchvision_weights_path(arch).exists():
+                bar = st.progress(0.0, text=f"Downloading {arch}'s ImageNet weights…")
+                download_torchvision_weights(arch, lambda done, total: bar.progress(
+                    min(1.0, done / total) if total else 0.0, text=f"Downloading {arch}: {done / 2**20:.0f} MiB"))
+                bar.empty()
             return torchvision_model(arch, device, not random)
         file = st.sidebar.file_uploader("Checkpoint (.pt, .pth, .ts)", type=["pt", "pth", "ts"],
                                         help="a camlab checkpoint, TorchScript, or a torchvision state_dict "
@@ -90,14 +98,30 @@ def model_picker(device: str) -> ModelEntry | None:
         return None
 
 
-def image_picker(size: int, default_index: int = 0) -> tuple[torch.Tensor, str] | None:
-    """A generated sample or an uploaded picture as (3, size, size) in [0, 1], with a description."""
-    source = st.sidebar.radio("Image", ["sample", "upload"], horizontal=True)
+class PickedImage(NamedTuple):
+    """The picked image (3, H, W) in [0, 1], where it came from, and its objects' pixels when the
+    generator drew it (None for uploads)."""
+
+    image: torch.Tensor
+    source: str
+    objects: torch.Tensor | None = None
+
+
+def image_picker(size: int, default_index: int = 0) -> PickedImage | None:
+    """A generated sample or an uploaded picture, None (with a message shown) when there is none."""
+    source = st.sidebar.radio("Image", ["sample", "photograph", "upload"], horizontal=True,
+                              help="sample: the generated shapes the shipped models know; photograph: "
+                              "scikit-image's public-domain pictures, for ImageNet models")
+    if source == "photograph":
+        name = st.sidebar.selectbox("Photograph", list(PHOTOGRAPHS))
+        image, note = photograph(name, size)
+        st.sidebar.caption(note)
+        return PickedImage(image, f"photograph {name}")
     if source == "sample":
         variant = st.sidebar.selectbox("Dataset", VARIANTS)
         index = int(st.sidebar.number_input("Test image", 0, DEFAULT_LENGTHS["test"] - 1, default_index))
-        image, _ = StackedDataset(variant, "test", size=size)[index]
-        return image, f"{variant} test #{index}"
+        image, _, objects = StackedDataset(variant, "test", size=size, masks=True)[index]
+        return PickedImage(image, f"{variant} test #{index}", objects)
     file = st.sidebar.file_uploader("PNG, JPEG or WebP", type=["png", "jpg", "jpeg", "webp"])
     if file is None:
         st.info("Upload an image in the sidebar, or pick a sample.")
@@ -108,7 +132,15 @@ def image_picker(size: int, default_index: int = 0) -> tuple[torch.Tensor, str] 
         st.error(f"Could not use this image: {exc}")
         return None
     st.sidebar.caption(note)
-    return image, f"upload {file.name} ({note})"
+    return PickedImage(image, f"upload {file.name} ({note})")
+
+
+def weights_warning(entry: ModelEntry) -> None:
+    """Say so when a model's weights are random: its maps mean nothing."""
+    weights = entry.loaded.card.get("weights", "")
+    if weights.startswith("random"):
+        st.warning(f"{entry.loaded.name} has random weights: its maps and readouts mean nothing until pretrained "
+                   "weights are loaded (untick *random weights*; they download once when the machine is online).")
 
 
 def method_label(name: str) -> str:

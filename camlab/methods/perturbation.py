@@ -117,8 +117,9 @@ def ablationcam(ctx: CAMContext) -> torch.Tensor:
     channel k is ablated.
 
     Ablation value as in pytorch-grad-cam: 0 when the image's activations have minimum 0 (post-ReLU
-    layers), else (minimum - 1e7). pytorch-grad-cam lowers that value by another 1e7 for each
-    further row of a batch; we use one value, which gives identical scores whenever a ReLU or
+    layers), else (minimum - 1e7); 0 for transformer tokens and channels-last maps, whose
+    normalised features make -1e7 overflow in attention. pytorch-grad-cam lowers that value by
+    another 1e7 for each further row of a batch; we use one value, which gives identical scores whenever a ReLU or
     max-pool follows. Only the layers after the target layer are re-run when torch.fx can split
     the model there; otherwise the whole model runs with the target output replaced.
     """
@@ -126,6 +127,8 @@ def ablationcam(ctx: CAMContext) -> torch.Tensor:
     n, k = acts.shape[:2]
     low = acts.flatten(1).amin(dim=1)
     ablation_value = torch.where(low == 0, torch.zeros_like(low), low - 1e7)
+    if ctx.layout.kind != "maps":  # transformer features (after a LayerNorm): 0 is neutral, -1e7 overflows attention
+        ablation_value = torch.zeros_like(low)
     tail = ctx.cached("tail", lambda: build_tail(ctx.model, ctx.layer_name))
     scores = torch.empty(n * k, device=acts.device, dtype=acts.dtype)
     for chunk in _pair_chunks(torch.arange(n * k, device=acts.device), ctx.chunk_size):
@@ -133,7 +136,7 @@ def ablationcam(ctx: CAMContext) -> torch.Tensor:
         ablated = acts[image].clone()
         ablated[torch.arange(chunk.numel(), device=acts.device), channel] = ablation_value[image, None, None]
         run = tail if tail is not None else _full_model_tail(ctx, image)
-        scores[chunk] = ctx.scorer(run(ablated), rows=image)
+        scores[chunk] = ctx.scorer(run(ctx.layout.to_output(ablated, ctx.layer_output[image])), rows=image)
     original = ctx.scores[:, None]
     weights = (original - scores.view(n, k)) / original
     return weighted_sum(weights, acts)

@@ -7,17 +7,18 @@ import torch
 from torch import nn
 
 from ..engine import explain
+from ..reshape import Reshape
 from .similarity import spearman, ssim
 
 
 def cascading_randomisation(model: nn.Module, images: torch.Tensor, method: str, target_layer: str,
-                            classes: torch.Tensor, seed: int = 0) -> list[dict[str, float | str]]:
+                            classes: torch.Tensor, seed: int = 0, reshape: Reshape = None) -> list[dict[str, float | str]]:
     """Re-initialise the model's parametrised layers from the output down, cumulatively, and compare
     each randomised model's map with the trained model's, as Adebayo et al. do: mean over images of
     the Spearman rank correlation (average ranks for ties) of the display maps (``rank``) and of the
     signed raw maps (``rank_raw``), and the SSIM of the display maps (``ssim``). A method that
     explains *this* model decorrelates quickly. One entry per randomised layer, output side first."""
-    reference = explain(model, images, [method], target_layer, targets=classes)[method]
+    reference = explain(model, images, [method], target_layer, targets=classes, reshape=reshape)[method]
     twin = copy.deepcopy(model)
     generator = torch.Generator().manual_seed(seed)
     layers = [(name, m) for name, m in twin.named_modules() if hasattr(m, "reset_parameters") and
@@ -28,7 +29,7 @@ def cascading_randomisation(model: nn.Module, images: torch.Tensor, method: str,
             for param in module.parameters(recurse=False):
                 # Noise drawn on the CPU from one seed, so every device randomises alike.
                 param.copy_(torch.randn(param.shape, generator=generator).to(param) * param.std().clamp(min=1e-3))
-        randomised = explain(twin, images, [method], target_layer, targets=classes)[method]
+        randomised = explain(twin, images, [method], target_layer, targets=classes, reshape=reshape)[method]
         report.append({
             "layer": name,
             "rank": float(spearman(reference.display, randomised.display).mean()),
