@@ -61,3 +61,25 @@ def histogram(values: list[float], x_title: str, y_title: str, bins: int = 20, h
     figure = go.Figure(go.Histogram(x=values, nbinsx=bins))
     figure.update_layout(xaxis_title=x_title, yaxis_title=y_title, height=height)
     return figure
+
+
+def sweep_figure(rows: list[dict], height: int = 360):
+    """Accuracy against the gradient/guided distance (mean +- std over held-out images), one point per λ."""
+    figure = go.Figure(go.Scatter(
+        x=[r["distance_mean"] for r in rows], y=[100 * r["accuracy"] for r in rows],
+        error_x={"type": "data", "array": [r["distance_std"] for r in rows]}, mode="markers+text+lines",
+        text=[f"λ={r['lambda']:g}" for r in rows], textposition="top center"))
+    figure.update_layout(title="The regulariser's trade-off (held-out test images)", height=height,
+                         xaxis_title="gradient / guided-gradient distance (lower: more readable)",
+                         yaxis_title="test accuracy (%)")
+    return figure
+
+
+def training_curve(steps: list[dict], height: int = 300):
+    """Cross-entropy, gradient distance and batch accuracy per optimiser step of a short run."""
+    figure = go.Figure()
+    x = list(range(1, len(steps) + 1))
+    for key, name in (("ce", "cross-entropy"), ("grad_distance", "gradient distance"), ("batch_accuracy", "batch accuracy")):
+        figure.add_scatter(x=x, y=[s[key] for s in steps], name=name, mode="lines+markers")
+    figure.update_layout(xaxis_title="step", height=height, margin={"t": 20})
+    return figure

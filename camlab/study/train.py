@@ -80,14 +80,15 @@ def guided_gradient_distance(model, x: torch.Tensor, labels: torch.Tensor, dista
 
 def training_loss(model, images: torch.Tensor, targets: torch.Tensor, labels: torch.Tensor,
                   guided_grad_reg: float = 0.0, distance: str = "cosine"):
-    """(total, cross-entropy, gradient distance): soft-target cross-entropy in train mode, plus
-    ``guided_grad_reg`` times :func:`guided_gradient_distance` when it is positive."""
+    """(total, cross-entropy, gradient distance, logits): soft-target cross-entropy in train mode,
+    plus ``guided_grad_reg`` times :func:`guided_gradient_distance` when it is positive."""
     model.train()
-    ce = soft_cross_entropy(model(images), targets)
+    logits = model(images)
+    ce = soft_cross_entropy(logits, targets)
     if guided_grad_reg <= 0:
-        return ce, ce, torch.zeros((), device=ce.device)
+        return ce, ce, torch.zeros((), device=ce.device), logits
     dist = guided_gradient_distance(model, images, labels, distance)
-    return ce + guided_grad_reg * dist, ce, dist
+    return ce + guided_grad_reg * dist, ce, dist, logits
 
 
 def featureless_pool(variant: str, size: int, count: int = 256, seed: int = 0) -> torch.Tensor:
@@ -147,7 +148,7 @@ def train(model: WallVGG, dataset: StackedDataset, epochs: int, batch_size: int,
     classes = model.config.num_classes
     model.to(memory_format=torch.channels_last)  # oneDNN's NHWC kernels: ~1.4x per step on a 2-core CPU
     for epoch in range(epochs):
-        sums = {"loss": 0.0, "ce": 0.0, "grad_distance": 0.0}
+        sums = {"loss": 0.0, "ce": 0.0, "grad_distance": 0.0, "batch_accuracy": 0.0}
         bar = tqdm(loader, desc=f"epoch {epoch + 1}/{epochs}", disable=not progress)
         for index, (images, labels, objects) in enumerate(bar):
             images, labels = images.to(device), labels.to(device)
@@ -155,13 +156,14 @@ def train(model: WallVGG, dataset: StackedDataset, epochs: int, batch_size: int,
             ramp = min(1.0, max(0.0, (done - clean_share * total_steps) / max(1.0, ramp_share * total_steps)))
             images, targets = augment(images, labels, objects, pool, augmentation.scaled(ramp), changes, classes, seen)
             images = images.contiguous(memory_format=torch.channels_last)
-            loss, ce, dist = training_loss(model, images, targets, labels, guided_grad_reg, distance)
+            loss, ce, dist, logits = training_loss(model, images, targets, labels, guided_grad_reg, distance)
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
             schedule.step()
             model.apply_wall()
-            step = {"loss": float(loss.detach()), "ce": float(ce.detach()), "grad_distance": float(dist.detach())}
+            step = {"loss": float(loss.detach()), "ce": float(ce.detach()), "grad_distance": float(dist.detach()),
+                    "batch_accuracy": float((logits.argmax(1) == labels).float().mean())}
             for key, value in step.items():
                 sums[key] += value
             bar.set_postfix(loss=f"{step['loss']:.3f}", ce=f"{step['ce']:.3f}")
