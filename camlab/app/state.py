@@ -79,12 +79,12 @@ def model_entry(loaded: LoadedModel, key: str, device: str | torch.device) -> Mo
     size = loaded.input_size
     model = loaded.model.to(device)
     blank = torch.zeros(1, 3, size, size, device=device)
-    layers = spatial_layers(model, blank)  # a model that cannot run on such an image fails here, clearly
+    layers = spatial_layers(model, blank, loaded.reshape)  # a model that cannot run on such an image fails here
     unseen = unseen_region(model, (3, size, size)).to(device)
     if not layers:
         raise CamlabError(f"{loaded.name} has no layer with a spatial (C, H, W) output, so no CAM applies")
     # The first backward pays one-off kernel set-up (~0.6 s on CPU); pay it while loading.
-    CAMEngine(model, loaded.default_layer or layers[-1][0]).explain(blank, ["gradcam"])
+    CAMEngine(model, loaded.default_layer or layers[-1][0], reshape=loaded.reshape).explain(blank, ["gradcam"])
     return ModelEntry(loaded, unseen, threading.Lock(), key, layers)
 
 
@@ -154,7 +154,8 @@ def explain_cached(entry: ModelEntry, image: torch.Tensor, methods: list[str], l
         missing = [m for m in methods if m not in slot["maps"]]
         shared_seconds = 0.0
         if missing or "logits" not in slot:
-            result = CAMEngine(model or entry.loaded.model, module).explain(image[None], missing or methods[:1], target)
+            engine = CAMEngine(model or entry.loaded.model, module, reshape=entry.loaded.reshape)
+            result = engine.explain(image[None], missing or methods[:1], target)
             slot.update(logits=result.logits, classes=result.classes)
             slot["maps"].update({m: result[m] for m in missing})
             shared_seconds = result.shared_seconds
@@ -179,7 +180,8 @@ def faithfulness(model: nn.Module, image: torch.Tensor, maps: dict[str, torch.Te
     stacked = torch.stack([maps[n] for n in names])
     controls = {name: control_maps(kind, stacked[:1]) for name, kind in CONTROL_ROWS.items()}
     random = controls["control: random"]
-    matched = matched_control(stacked, seed=0)
+    # one placement for every method, so their matched controls differ only in the values placed
+    matched = torch.cat([matched_control(one[None], seed=0) for one in stacked])
     every = torch.cat([stacked, *controls.values(), matched])
     rows = [*names, *controls, *(f"{n} (matched)" for n in names)]
     images = image[None].expand(len(every), -1, -1, -1)
@@ -257,6 +259,7 @@ def run_evaluation(entry: ModelEntry, dataset, methods: list[str], groups: tuple
     region = entry.unseen if entry.unseen.any() else None
     with entry.lock:
         return evaluate(entry.loaded.model, default_layer(entry), dataset, methods, groups, batch_size=8,
+                        reshape=entry.loaded.reshape,
                         region=region, steps=steps, progress=False, on_batch=on_batch)
 
 
