@@ -46,6 +46,7 @@ from .metrics.faithfulness import CONFIDENCE, confidence_metrics, fixed_coverage
 from .metrics.leakage import layer_region_shares, region_shares
 from .metrics.sanity import cascading_randomisation
 from .registry import get_method
+from .reshape import Reshape
 
 METRIC_GROUPS = ("leakage", "confidence", "coverage", "insdel", "sanity")
 DEFAULT_GROUPS = ("leakage", "confidence", "coverage", "insdel")
@@ -74,6 +75,7 @@ class Evaluation:
     curves: dict[str, dict[str, list[float]]]
     images: int
     comparisons: dict[str, list[Comparison]] = field(default_factory=dict)
+    processes: int = 1  # how many processes computed it (``torch.distributed.run``)
 
 
 def compare(metric: str, control: str, ours: torch.Tensor, theirs: torch.Tensor) -> Comparison:
@@ -91,27 +93,36 @@ def evaluate(model: nn.Module, layer: str | None, dataset: Dataset, methods: Seq
              on_batch: Callable[[int, int], None] | None = None,
              options: Mapping[str, Mapping[str, object]] | None = None, controls: bool = True,
              coverages: Sequence[float] = COVERAGES, deletion_fill: str = "black", insertion_start: str = "blur",
-             seed: int = 0) -> Evaluation:
+             seed: int = 0, reshape: Reshape = None) -> Evaluation:
     """Means over ``dataset`` (items ``(image, label)``) per method and control; the maps explain
     each image's top class. ``region`` is the (H, W) mask leakage is measured in; ``on_batch(done,
-    total)`` reports progress to a UI. See the module docstring for groups, controls and comparisons."""
+    total)`` reports progress to a UI. See the module docstring for groups, controls and comparisons.
+
+    Under ``torch.distributed.run`` (process group initialised) process r computes the batches
+    b with b mod world_size = r; every process returns the same Evaluation, equal to one process's."""
     unknown = sorted(set(metric_groups) - set(METRIC_GROUPS))
     if unknown:
         raise CamlabError(f"unknown metric group(s) {', '.join(unknown)}; choose from {', '.join(METRIC_GROUPS)}")
     coverages = [check_coverage(k) for k in coverages]
-    engine = CAMEngine(model, layer)
+    engine = CAMEngine(model, layer, reshape=reshape)
     faithful = {"confidence", "coverage", "insdel"} & set(metric_groups)
-    values: dict[str, dict[str, list[torch.Tensor]]] = defaultdict(lambda: defaultdict(list))
-    curve_sums: dict[str, dict[str, torch.Tensor]] = defaultdict(dict)
+    rank, processes = _process_group()
+    # per batch, so batches computed by several processes join in the order one process meets them
+    values: dict[int, dict[str, dict[str, torch.Tensor]]] = defaultdict(lambda: defaultdict(dict))
+    curve_sums: dict[int, dict[str, dict[str, torch.Tensor]]] = defaultdict(lambda: defaultdict(dict))
     sanity: dict[str, dict[str, float]] = {}
     seconds: dict[str, float] = defaultdict(float)
-    count = 0
     device = model_device(model)
-    for images, _ in tqdm(DataLoader(dataset, batch_size=batch_size), desc="evaluate", disable=not progress):
+    total_batches = math.ceil(len(dataset) / batch_size)
+    mine = range(rank, total_batches, processes)
+    loader = DataLoader(dataset, batch_sampler=[range(b * batch_size, min((b + 1) * batch_size, len(dataset)))
+                                                for b in mine])
+    done = 0
+    for batch, (images, _) in zip(mine, tqdm(loader, desc="evaluate", disable=not progress or rank != 0)):
         images = images.to(device)
         result = engine.explain(images, methods, options=options)
         classes = result.classes
-        placement_seed = seed + count  # one random placement per batch, shared by every control
+        placement_seed = seed + batch * batch_size  # one random placement per batch, shared by every control
         rows = {m: result[m].display for m in methods}
         if controls and faithful:
             like = next(iter(rows.values()))
@@ -119,49 +130,83 @@ def evaluate(model: nn.Module, layer: str | None, dataset: Dataset, methods: Seq
         clean = probabilities(model, images, classes) if faithful else None
         for row, maps in rows.items():
             is_method = row in result.maps
-            store = values[row]
+            store = values[batch][row]
             if "leakage" in metric_groups and region is not None and is_method:
-                for key, value in region_shares(maps, region).items():
-                    store[f"leakage_{key}"].append(value)
+                store.update({f"leakage_{key}": value for key, value in region_shares(maps, region).items()})
                 if not get_method(row).pixel_space:
-                    for key, value in layer_region_shares(result[row].raw, region).items():
-                        store[f"layer_leakage_{key}"].append(value)
+                    store.update({f"layer_leakage_{key}": value
+                                  for key, value in layer_region_shares(result[row].raw, region).items()})
             if "confidence" in metric_groups:
-                store["map_mean"].append(maps.flatten(1).mean(1))  # the map's coverage, which Drop rewards
+                store["map_mean"] = maps.flatten(1).mean(1)  # the map's coverage, which Drop rewards
                 conf = confidence_metrics(model, images, maps, classes, space, clean=clean)
-                for key in (*CONFIDENCE, "masked_class"):
-                    store[key].append(conf[key])
+                store.update({key: conf[key] for key in (*CONFIDENCE, "masked_class")})
                 if controls and is_method:
                     matched = confidence_metrics(model, images, matched_control(maps, placement_seed), classes, space,
                                                  clean=clean)
-                    for key in CONFIDENCE:
-                        store[f"{key}_matched"].append(matched[key])
+                    store.update({f"{key}_matched": matched[key] for key in CONFIDENCE})
             constant = row in ("control: all-zero", "control: all-ones")  # no ordering to binarise or sweep
             if "coverage" in metric_groups and not constant:
-                for key, value in fixed_coverage_metrics(model, images, maps, classes, coverages, space,
-                                                         clean=clean).items():
-                    store[key].append(value)
+                store.update(fixed_coverage_metrics(model, images, maps, classes, coverages, space, clean=clean))
             if "insdel" in metric_groups and not constant:
                 curves = insertion_deletion(model, images, maps, classes, steps, deletion_fill=deletion_fill,
                                             insertion_start=insertion_start)
                 for kind in ("insertion", "deletion"):
-                    store[f"{kind}_auc"].append(curves[f"{kind}_auc"])
-                    total = curves[f"{kind}_curve"].sum(dim=0)
-                    curve_sums[row][kind] = curve_sums[row].get(kind, 0) + total
-            if "sanity" in metric_groups and is_method and row not in sanity:  # first batch only (slow)
-                cascade = cascading_randomisation(model, images, row, result.layer, classes)
+                    store[f"{kind}_auc"] = curves[f"{kind}_auc"]
+                    curve_sums[batch][row][kind] = curves[f"{kind}_curve"].sum(dim=0)
+            if "sanity" in metric_groups and is_method and batch == 0:  # first batch only (slow)
+                cascade = cascading_randomisation(model, images, row, result.layer, classes, reshape=reshape)
                 sanity[row] = {f"sanity_{key}_{end}": cascade[index][key] for end, index in (("top", 0), ("all", -1))
                                for key in ("rank", "rank_raw", "ssim")}
             if is_method:
                 seconds[row] += result[row].total_seconds
-        count += len(images)
+        done += len(images)
         if on_batch is not None:
-            on_batch(count, len(dataset))
-    return _summarise(values, curve_sums, sanity, seconds, count, controls, coverages)
+            on_batch(done, len(mine) * batch_size if processes > 1 else len(dataset))
+    shards = _to_host({"values": values, "curves": curve_sums, "sanity": sanity, "seconds": seconds})
+    if processes > 1:
+        gathered: list = [None] * processes
+        torch.distributed.all_gather_object(gathered, shards)
+    else:
+        gathered = [shards]
+    merged = _merge(gathered)
+    if len(merged["values"]) != total_batches:
+        raise CamlabError(f"{len(merged['values'])} of {total_batches} batches came back from {processes} processes")
+    return _summarise(merged, len(dataset), controls, coverages, processes)
 
 
-def _summarise(values, curve_sums, sanity, seconds, count, controls, coverages) -> Evaluation:
-    per_image = {row: {key: torch.cat(chunks).cpu() for key, chunks in metrics.items()} for row, metrics in values.items()}
+def _process_group() -> tuple[int, int]:
+    """This process's rank and the number of processes when launched by ``torch.distributed.run``."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
+
+
+def _to_host(shards):
+    """Plain dicts of CPU tensors: what travels between processes (one copy per batch, after the loop)."""
+    if isinstance(shards, torch.Tensor):
+        return shards.cpu()
+    if isinstance(shards, dict):
+        return {key: _to_host(value) for key, value in shards.items()}
+    return shards
+
+
+def _merge(gathered: list[dict]) -> dict:
+    merged = {"values": {}, "curves": {}, "sanity": {}, "seconds": defaultdict(float)}
+    for shard in gathered:
+        merged["values"].update(shard["values"])
+        merged["curves"].update(shard["curves"])
+        merged["sanity"].update(shard["sanity"])
+        for row, spent in shard["seconds"].items():
+            merged["seconds"][row] += spent
+    return merged
+
+
+def _summarise(merged, count, controls, coverages, processes) -> Evaluation:
+    batches = sorted(merged["values"])
+    rows = list(dict.fromkeys(row for b in batches for row in merged["values"][b]))
+    per_image = {row: {key: torch.cat([merged["values"][b][row][key] for b in batches])
+                       for key in merged["values"][batches[0]].get(row, {})} for row in rows}
+    sanity, seconds = merged["sanity"], merged["seconds"]
     table: dict[str, dict[str, float]] = {}
     for row, metrics in per_image.items():
         table[row] = {k: float(v.float().mean()) for k, v in metrics.items() if k != "masked_class"}
@@ -187,8 +232,13 @@ def _summarise(values, curve_sums, sanity, seconds, count, controls, coverages) 
                 if key in metrics and key in random:
                     found.append(compare(key, "random", metrics[key], random[key]))
             comparisons[row] = found
-    curves = {row: {kind: (total / count).tolist() for kind, total in pair.items()} for row, pair in curve_sums.items()}
-    return Evaluation(table, curves, count, comparisons)
+    curves = {}
+    for row in rows:
+        kinds = merged["curves"].get(batches[0], {}).get(row, {})
+        if kinds:
+            curves[row] = {kind: (sum(merged["curves"][b][row][kind] for b in batches) / count).tolist()
+                           for kind in kinds}
+    return Evaluation(table, curves, count, comparisons, processes)
 
 
 def to_rows(results: dict) -> tuple[list[str], list[list]]:

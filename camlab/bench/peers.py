@@ -1,46 +1,75 @@
-"""Benchmark camlab against pytorch-grad-cam on the same model and images, in one run.
+"""Benchmark camlab against pytorch-grad-cam and torchcam on the same model and images, in one run.
 
-    python -m camlab.bench                 # VGG16 (random weights), 224x224, batch 1, CPU
-    python -m camlab.bench --skip-scorecam # only the shared-pass comparison
+    camlab-bench                      # VGG16 (random weights), 224x224, batch 1, CPU
+    camlab-bench --skip-scorecam      # only the gradient CAMs
+    camlab-bench --device cuda        # times are taken after torch.cuda.synchronize()
 
-(a) the six shared-pass CAMs in one camlab call vs six separate grad-cam calls;
-(b) Score-CAM vs grad-cam's ScoreCAM.
-Prints median seconds and the speed-up ratios. Needs the test extras (grad-cam).
+(a) the six shared-pass CAMs in one camlab call vs six grad-cam calls;
+(b) the four gradient CAMs all three libraries have (Grad-CAM, Grad-CAM++, XGrad-CAM, Layer-CAM):
+    one camlab call vs four grad-cam calls vs four torchcam calls;
+(c) Score-CAM in each library.
+Then the agreement of every compared map: the largest absolute difference between camlab's and the
+peer's map for the same image and class (display maps for grad-cam; layer-resolution maps after
+ReLU and min-max for torchcam, which returns those). Needs the test extras (grad-cam, torchcam).
 """
 from __future__ import annotations
 
 import argparse
 import statistics
 import time
+from collections.abc import Callable
 
 import torch
 import torchvision
 
 from ..engine import explain
+from ..maps import minmax
 from ..methods import SHARED_PASS_CAMS
 
+COMMON_GRADIENT_CAMS = ("gradcam", "gradcam++", "xgradcam", "layercam")
 
-def _timed(fn, repeats: int, warm_up: bool = True) -> float:
-    if warm_up:  # allocator, oneDNN primitive caches
+# Where torchcam 0.5.0 defines a method differently, so its maps cannot agree with camlab's or grad-cam's:
+TORCHCAM_DIFFERS = {
+    "gradcam++": "its alpha divides a boolean-indexed copy in place, so alpha stays grad² "
+                 "(weights Σ grad²·ReLU(grad)); the paper's denominator is never applied",
+    "scorecam": "weights are softmax over channels of (masked logit − unmasked logit), "
+                "not of the masked images' class probabilities",
+}
+
+
+def _synchronise(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _timed(fn: Callable[[], object], device: torch.device, repeats: int, warm_up: bool = True) -> float:
+    """Median wall time of ``fn`` over ``repeats`` runs, the device drained before and after each."""
+    if warm_up:  # allocator, oneDNN primitive caches, cuDNN autotuning
         fn()
     times = []
     for _ in range(repeats):
+        _synchronise(device)
         start = time.perf_counter()
         fn()
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
+        _synchronise(device)
         times.append(time.perf_counter() - start)
     return statistics.median(times)
 
 
+def _layer_maps(raw: torch.Tensor) -> torch.Tensor:
+    """camlab's signed layer map as torchcam returns it: ReLU, then min-max per image."""
+    return minmax(raw.clamp(min=0))
+
+
 def main(argv=None) -> None:
     from pytorch_grad_cam import EigenCAM, GradCAM, GradCAMPlusPlus, HiResCAM, LayerCAM, ScoreCAM, XGradCAM
+    from torchcam import methods as torchcam
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", type=int, default=224)
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--skip-scorecam", action="store_true")
     parser.add_argument("--chunk-size", type=int, default=64)
     args = parser.parse_args(argv)
@@ -50,29 +79,68 @@ def main(argv=None) -> None:
     model = torchvision.models.vgg16(weights=None).eval().to(device)
     images = torch.rand(args.batch, 3, args.size, args.size, device=device)
     layer_name, layer = "features.29", model.features[29]
-    references = [GradCAM, GradCAMPlusPlus, XGradCAM, LayerCAM, HiResCAM, EigenCAM]
+    grad_cam_classes = {"gradcam": GradCAM, "gradcam++": GradCAMPlusPlus, "xgradcam": XGradCAM,
+                        "layercam": LayerCAM, "hirescam": HiResCAM, "eigencam": EigenCAM, "scorecam": ScoreCAM}
+    torchcam_classes = {"gradcam": torchcam.GradCAM, "gradcam++": torchcam.GradCAMpp, "xgradcam": torchcam.XGradCAM,
+                        "layercam": torchcam.LayerCAM, "scorecam": torchcam.ScoreCAM}
+    shape = (3, args.size, args.size)
 
-    def grad_cam_six():
-        for cls in references:
-            with cls(model=model, target_layers=[layer]) as cam:
-                cam(images, targets=None)
+    def grad_cam(method: str) -> torch.Tensor:
+        with grad_cam_classes[method](model=model, target_layers=[layer]) as cam:
+            if method == "scorecam":
+                cam.batch_size = args.chunk_size
+            return torch.from_numpy(cam(images, targets=None))
 
-    ours = _timed(lambda: explain(model, images, SHARED_PASS_CAMS, target_layer=layer_name), args.repeats)
-    theirs = _timed(grad_cam_six, args.repeats)
-    print(f"(a) six CAMs ({', '.join(SHARED_PASS_CAMS)}), VGG16 {args.size}px batch {args.batch} on {device}:")
-    print(f"    camlab {ours:.3f} s   grad-cam {theirs:.3f} s   ratio {theirs / ours:.1f}x")
+    def torchcam_map(method: str, classes: list[int]) -> torch.Tensor:
+        options = {"batch_size": args.chunk_size} if method == "scorecam" else {}
+        with torchcam_classes[method](model, layer_name, input_shape=shape, **options) as cam:
+            scores = model(images)
+            return cam(classes, scores)[0]
 
+    ours = explain(model, images, list(SHARED_PASS_CAMS), target_layer=layer_name)
+    classes = ours.classes.tolist()
+    print(f"VGG16 (random weights), {args.size}px, batch {args.batch}, {device}, "
+          f"torch {torch.__version__}, {torch.get_num_threads()} threads; median of {args.repeats} after a warm-up")
+
+    camlab_six = _timed(lambda: explain(model, images, SHARED_PASS_CAMS, target_layer=layer_name), device, args.repeats)
+    grad_cam_six = _timed(lambda: [grad_cam(m) for m in SHARED_PASS_CAMS], device, args.repeats)
+    print(f"(a) six CAMs ({', '.join(SHARED_PASS_CAMS)}): camlab {camlab_six:.3f} s, "
+          f"grad-cam {grad_cam_six:.3f} s ({grad_cam_six / camlab_six:.1f}x)")
+
+    camlab_four = _timed(lambda: explain(model, images, COMMON_GRADIENT_CAMS, target_layer=layer_name), device,
+                         args.repeats)
+    grad_cam_four = _timed(lambda: [grad_cam(m) for m in COMMON_GRADIENT_CAMS], device, args.repeats)
+    torchcam_four = _timed(lambda: [torchcam_map(m, classes) for m in COMMON_GRADIENT_CAMS], device, args.repeats)
+    print(f"(b) four CAMs ({', '.join(COMMON_GRADIENT_CAMS)}): camlab {camlab_four:.3f} s, "
+          f"grad-cam {grad_cam_four:.3f} s ({grad_cam_four / camlab_four:.1f}x), "
+          f"torchcam {torchcam_four:.3f} s ({torchcam_four / camlab_four:.1f}x)")
+
+    compared = list(COMMON_GRADIENT_CAMS)
     if not args.skip_scorecam:
-        def grad_cam_score():
-            with ScoreCAM(model=model, target_layers=[layer]) as cam:
-                cam.batch_size = 16  # grad-cam's default
-                cam(images, targets=None)
+        # One run each: 512 VGG16 forwards per image are minutes on a small CPU; (a) and (b) warmed up.
+        maps = {}
+        score = {
+            "camlab": _timed(lambda: maps.update(camlab=explain(model, images, ["scorecam"], target_layer=layer_name,
+                                                                chunk_size=args.chunk_size)["scorecam"]),
+                             device, 1, warm_up=False),
+            "grad-cam": _timed(lambda: maps.update(grad_cam=grad_cam("scorecam")), device, 1, warm_up=False),
+            "torchcam": _timed(lambda: maps.update(torchcam=torchcam_map("scorecam", classes)), device, 1,
+                               warm_up=False),
+        }
+        print(f"(c) Score-CAM, {args.chunk_size} masked images per forward: camlab {score['camlab']:.2f} s, "
+              f"grad-cam {score['grad-cam']:.2f} s ({score['grad-cam'] / score['camlab']:.1f}x), "
+              f"torchcam {score['torchcam']:.2f} s ({score['torchcam'] / score['camlab']:.1f}x)")
+        ours.maps["scorecam"] = maps["camlab"]
+        compared.append("scorecam")
+    peer_maps = {"scorecam": (maps["grad_cam"], maps["torchcam"])} if not args.skip_scorecam else {}
 
-        # One run each: 512 VGG16 forwards per image are minutes on a small CPU; part (a) warmed up.
-        ours = _timed(lambda: explain(model, images, ["scorecam"], target_layer=layer_name,
-                                      chunk_size=args.chunk_size), 1, warm_up=False)
-        theirs = _timed(grad_cam_score, 1, warm_up=False)
-        print(f"(b) Score-CAM: camlab {ours:.2f} s   grad-cam {theirs:.2f} s   ratio {theirs / ours:.1f}x")
+    print("agreement, largest |camlab − peer| over the batch:")
+    for method in compared:
+        display, layer_maps = peer_maps.get(method) or (grad_cam(method), torchcam_map(method, classes))
+        vs_grad_cam = (ours[method].display.cpu() - display).abs().max().item()
+        vs_torchcam = (_layer_maps(ours[method].raw) - layer_maps).abs().max().item()
+        note = f"  (torchcam differs by definition: {TORCHCAM_DIFFERS[method]})" if method in TORCHCAM_DIFFERS else ""
+        print(f"    {method:10s} grad-cam {vs_grad_cam:.1e}   torchcam {vs_torchcam:.1e}{note}")
 
 
 if __name__ == "__main__":

@@ -5,15 +5,24 @@
 
 Metric groups and their columns: see :mod:`camlab.evaluation`. Leakage is measured in the model's
 own unseen region, or in that of ``--region-from`` (to compare an unwalled twin on the same band).
+
+Several processes share the images (gloo on CPU, NCCL with one GPU per process) and write the table
+one process writes; the report says how many computed it:
+
+    python -m torch.distributed.run --nproc_per_node=2 -m camlab.study.evaluate --model models/masked_vgg.pt
 """
 from __future__ import annotations
 
 import argparse
 import csv
+import os
 from pathlib import Path
+
+import torch
 
 from ..evaluation import DEFAULT_GROUPS, METRIC_GROUPS, comparison_rows, comparisons_markdown, evaluate, to_markdown, to_rows
 from ..metrics.controls import COVERAGES
+from ..device import resolve_device
 from ..metrics.faithfulness import FILLS, MASKING_SPACES
 from ..registry import REGISTRY
 from ..walls import unseen_region
@@ -41,24 +50,43 @@ def main(argv=None) -> None:
     parser.add_argument("--no-controls", action="store_true", help="skip the control maps and comparisons")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--out", default=None, help="path prefix for .csv and .md (default results/<model>-<data>)")
+    parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
     args = parser.parse_args(argv)
-    loaded = load_checkpoint(args.model)
+    device = resolve_device(args.device)
+    distributed = "WORLD_SIZE" in os.environ  # launched by torch.distributed.run
+    if distributed:
+        if device.type == "cuda":
+            device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
+            torch.cuda.set_device(device)
+        torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    try:
+        _evaluate(args, device)
+    finally:
+        if distributed:
+            torch.distributed.destroy_process_group()
+
+
+def _evaluate(args, device: torch.device) -> None:
+    loaded = load_checkpoint(args.model, device)
     methods = list(REGISTRY) if args.methods == ["all"] else args.methods
     groups = {"all": METRIC_GROUPS, "default": DEFAULT_GROUPS}.get(args.metrics[0], tuple(args.metrics))
     size = loaded.input_size
     region_model = load_checkpoint(args.region_from).model if args.region_from else loaded.model
-    region = unseen_region(region_model, (3, size, size))
+    region = unseen_region(region_model, (3, size, size)).to(device)
     data = StackedDataset(args.data, args.split, size=size, length=args.images)
     outcome = evaluate(loaded.model, loaded.default_layer, data, methods, groups, args.batch_size,
                        region if region.any() else None, args.space, args.steps, controls=not args.no_controls,
                        coverages=args.coverages, deletion_fill=args.deletion_fill, insertion_start=args.insertion_start)
+    if outcome.processes > 1 and torch.distributed.get_rank() != 0:
+        return  # rank 0 writes the one report
     out = Path(args.out or f"results/{loaded.name}-{args.data}")
     out.parent.mkdir(parents=True, exist_ok=True)
     for suffix, (header, rows) in (("", to_rows(outcome.table)), ("-comparisons", comparison_rows(outcome))):
         with out.with_name(out.name + suffix).with_suffix(".csv").open("w", newline="") as handle:
             csv.writer(handle).writerows([header, *rows])
     markdown = (f"{loaded.name} on {args.data}/{args.split}, {outcome.images} images, masking space {args.space}, "
-                f"deletion to {args.deletion_fill}, insertion from {args.insertion_start}\n\n" + to_markdown(outcome.table))
+                f"deletion to {args.deletion_fill}, insertion from {args.insertion_start}; "
+                f"computed by {outcome.processes} process{'es' if outcome.processes > 1 else ''}\n\n" + to_markdown(outcome.table))
     if outcome.comparisons:
         markdown += "\n\nAgainst the controls (difference ± 95% half-width; ✓ beats the control):\n\n"
         markdown += comparisons_markdown(outcome)

@@ -1,11 +1,13 @@
-"""camlab's methods against the reference implementations pytorch-grad-cam and captum."""
+"""camlab's methods against the reference implementations pytorch-grad-cam, torchcam and captum."""
 import pytest
 import torch
 from captum.attr import GuidedBackprop
+from torchcam import methods as torchcam
 from pytorch_grad_cam import AblationCAM, EigenCAM, GradCAM, GradCAMPlusPlus, HiResCAM, LayerCAM, ScoreCAM, XGradCAM
 
 import camlab
-from camlab.maps import layer_map_to_display
+from camlab.bench.peers import TORCHCAM_DIFFERS
+from camlab.maps import layer_map_to_display, minmax
 
 REFERENCES = {
     "gradcam": GradCAM, "gradcam++": GradCAMPlusPlus, "xgradcam": XGradCAM, "layercam": LayerCAM,
@@ -97,3 +99,32 @@ def test_vanilla_gradient_matches_autograd(resnet18, images64):
     x = images64.clone().requires_grad_()
     (expected,) = torch.autograd.grad(resnet18(x)[:, 3].sum(), x)
     assert torch.allclose(result["gradient"].raw, expected, atol=1e-6)
+
+
+TORCHCAM = {"gradcam": torchcam.GradCAM, "gradcam++": torchcam.GradCAMpp, "xgradcam": torchcam.XGradCAM,
+            "layercam": torchcam.LayerCAM, "scorecam": torchcam.ScoreCAM}
+
+
+@pytest.mark.parametrize("arch", CASES)
+@pytest.mark.parametrize("method", [m for m in TORCHCAM if m not in TORCHCAM_DIFFERS])
+def test_layer_maps_match_torchcam(arch, method, ours, vgg16, resnet18, images64):
+    """torchcam returns ReLU'd, min-max maps at layer resolution for the classes it is given."""
+    model = {"vgg16": vgg16, "resnet18": resnet18}[arch]
+    result = ours[arch][method]
+    with TORCHCAM[method](model, CASES[arch], input_shape=tuple(images64.shape[1:])) as cam:
+        scores = model(images64)
+        reference = cam(scores.argmax(1).tolist(), scores)[0]  # camlab explained the top classes
+    assert reference.shape == result.raw.shape
+    assert (minmax(result.raw.clamp(min=0)) - reference).abs().max() < 1e-4
+
+
+@pytest.mark.parametrize("method", sorted(TORCHCAM_DIFFERS))
+def test_torchcam_differs_where_the_bench_says_it_does(method, ours, resnet18, images64):
+    """The definitions in TORCHCAM_DIFFERS are real: the maps disagree by far more than rounding."""
+    images = _images("resnet18", method, images64)
+    result = ours["resnet18"][method]
+    with TORCHCAM[method](resnet18, "layer4", input_shape=tuple(images.shape[1:])) as cam:
+        with torch.set_grad_enabled(method != "scorecam"):
+            scores = resnet18(images)
+            reference = cam(scores.argmax(1).tolist(), scores)[0]
+    assert (minmax(result.raw.clamp(min=0)) - reference).abs().max() > 1e-3

@@ -19,3 +19,27 @@ def test_evaluate_command_writes_csv_and_markdown(tmp_path):
     table = {row[0]: dict(zip(rows[0], row)) for row in rows[1:]}
     assert float(table["hirescam"]["leakage_l2"]) < 0.01 < float(table["gradcam"]["leakage_l2"])
     assert "| conceptor-gradcam |" in out.with_suffix(".md").read_text()
+
+
+def test_two_processes_write_the_table_one_process_writes(tmp_path):
+    """torch.distributed.run with gloo: batches shared by two processes, gathered and written by rank 0."""
+    import os
+    import subprocess
+    import sys
+
+    common = ["-m", "camlab.study.evaluate", "--model", str(MODELS / "masked_vgg.pt"), "--images", "6",
+              "--batch-size", "2", "--steps", "4", "--methods", "gradcam", "hirescam", "--device", "cpu"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}  # same arithmetic in every process
+    subprocess.run([sys.executable, *common, "--out", str(tmp_path / "one")], check=True, env=env, timeout=300)
+    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                    *common, "--out", str(tmp_path / "two")], check=True, env=env, timeout=300)
+    for suffix in ("", "-comparisons"):
+        one = list(csv.reader((tmp_path / f"one{suffix}.csv").open()))
+        two = list(csv.reader((tmp_path / f"two{suffix}.csv").open()))
+        assert one[0] == two[0] and [r[0] for r in one] == [r[0] for r in two]
+        for a, b in zip(one[1:], two[1:]):
+            for column, x, y in zip(one[0], a, b):
+                if column != "seconds_per_image":
+                    assert x == y or abs(float(x) - float(y)) < 1e-6, (column, x, y)
+    assert "computed by 2 processes" in (tmp_path / "two.md").read_text()
+    assert "computed by 1 process\n" in (tmp_path / "one.md").read_text()
