@@ -20,9 +20,9 @@ from pathlib import Path
 
 import torch
 
+from ..device import resolve_device
 from ..evaluation import DEFAULT_GROUPS, METRIC_GROUPS, comparison_rows, comparisons_markdown, evaluate, to_markdown, to_rows
 from ..metrics.controls import COVERAGES
-from ..device import resolve_device
 from ..metrics.faithfulness import FILLS, MASKING_SPACES
 from ..registry import REGISTRY
 from ..walls import unseen_region
@@ -86,7 +86,8 @@ def _evaluate(args, device: torch.device) -> None:
             csv.writer(handle).writerows([header, *rows])
     markdown = (f"{loaded.name} on {args.data}/{args.split}, {outcome.images} images, masking space {args.space}, "
                 f"deletion to {args.deletion_fill}, insertion from {args.insertion_start}; "
-                f"computed by {outcome.processes} process{'es' if outcome.processes > 1 else ''}\n\n" + to_markdown(outcome.table))
+                f"computed by {outcome.processes} process{'es' if outcome.processes > 1 else ''}\n\n"
+                + to_markdown(outcome.table))
     if outcome.comparisons:
         markdown += "\n\nAgainst the controls (difference ± 95% half-width; ✓ beats the control):\n\n"
         markdown += comparisons_markdown(outcome)

@@ -2,8 +2,8 @@
 import pytest
 import torch
 from captum.attr import GuidedBackprop
-from torchcam import methods as torchcam
 from pytorch_grad_cam import AblationCAM, EigenCAM, GradCAM, GradCAMPlusPlus, HiResCAM, LayerCAM, ScoreCAM, XGradCAM
+from torchcam import methods as torchcam
 
 import camlab
 from camlab.bench.peers import TORCHCAM_DIFFERS
