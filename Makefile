@@ -2,7 +2,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: app test lint fuzz bench table screenshots
+.PHONY: app test lint fuzz bench bench-app table screenshots
 
 app: $(VENV)/.runtime
 	$(PY) -m streamlit run app.py
@@ -33,6 +33,11 @@ screenshots: $(VENV)/.dev
 
 bench: $(VENV)/.dev
 	$(VENV)/bin/camlab-bench
+
+# The app in headless Chromium: strokes and widget changes until every readout settles (p50/p95).
+bench-app: $(VENV)/.dev
+	bash scripts/install_chromium.sh
+	$(VENV)/bin/camlab-bench-app --out docs/results/app_latency.json
 
 table: $(VENV)/.runtime
 	$(VENV)/bin/camlab-table1 --out docs/walls_table.md

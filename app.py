@@ -53,10 +53,6 @@ layer_names = [name for name, _ in entry.layers]
 layer = st.sidebar.selectbox("Target layer", layer_names, index=layer_names.index(default_layer(entry)),
                              format_func=lambda n: f"{n} {dict(entry.layers)[n]}")
 typed = st.sidebar.text_input("…or type a layer name", help="dotted module name, e.g. features.40")
-scale = st.sidebar.radio("Colour scale", ["per map", "shared"], horizontal=True,
-                         help="per map: each map min-max scaled to [0, 1]. shared: every map in its method's own "
-                         "units (ReLU, upsampled) on one range — compare methods of one family")
-alpha = st.sidebar.slider("Heatmap opacity", 0.0, 1.0, 0.5)
 with_readouts = st.sidebar.toggle("Faithfulness readouts", value=True,
                                   help="Average Drop / Increase / Gain and insertion/deletion AUC for this image")
 steps = st.sidebar.select_slider("Insertion/deletion steps", [4, 8, 16, 32], value=8, disabled=not with_readouts)
@@ -97,35 +93,58 @@ except CamlabError as exc:
     st.error(str(exc))
     st.stop()
 
-heat, zmax = heatmaps(result, shared_scale=scale == "shared")
 try:
     readouts = readouts_cached(entry, image, result, target, unseen, steps, layer=layer) if with_readouts else {}
 except CamlabError as exc:
     st.error(f"No faithfulness readouts for this view: {exc}")
     readouts = {}
 
-columns = st.columns(min(3, len(shown)))
-for i, method in enumerate(shown):
-    with columns[i % len(columns)]:
-        st.plotly_chart(heatmap_figure(image, heat[method], method, alpha, zmax, unseen), key=f"figure-{method}",
-                        config={"displayModeBar": False})
-        row = readouts.get(method, {})
-        if unseen.any():
-            value = row.get("leakage_l2") if row else None
-            st.metric(f"{method} leakage ‖S·W‖/‖S‖", f"{value:.3f}" if value is not None else "—",
-                      help="share of the map's L2 norm inside the unseen region")
-        seconds = f"{1000 * result[method].total_seconds:.0f} ms"
-        if row:
-            st.caption(f"AD {row['average_drop']:.1f} (matched control {row['average_drop_matched']:.1f}) · "
-                       f"AD@20% {row['average_drop@20']:.1f} · IC {row['increase_in_confidence']:.0f} · "
-                       f"AG {row['average_gain']:.1f} · ins {row['insertion_auc']:.3f} · "
-                       f"del {row['deletion_auc']:.3f} · {seconds}")
-            for note in row["notes"]:
-                st.warning(note, icon=":material/warning:")
-        else:
-            st.caption(seconds)
-        st.download_button("overlay PNG", overlay_png(image, result[method].display[0], alpha, unseen),
-                           file_name=f"{loaded.name}-{method}.png", mime="image/png", key=f"png-{method}")
+
+@st.fragment
+def maps_view() -> None:
+    """The heatmaps and what depends on how they are drawn: changing the scale or the opacity reruns only this."""
+    left, right = st.columns(2)
+    scale = left.radio("Colour scale", ["per map", "shared"], horizontal=True,
+                       help="per map: each map min-max scaled to [0, 1]. shared: every map in its method's own "
+                       "units (ReLU, upsampled) on one range — compare methods of one family")
+    alpha = right.slider("Heatmap opacity", 0.0, 1.0, 0.5)
+    heat, zmax = heatmaps(result, shared_scale=scale == "shared")
+    has_unseen = bool(unseen.any())
+    columns = st.columns(min(3, len(shown)))
+    for i, method in enumerate(shown):
+        with columns[i % len(columns)]:
+            st.plotly_chart(heatmap_figure(image, heat[method], method, alpha, zmax, unseen), key=f"figure-{method}",
+                            config={"displayModeBar": False})
+            row = readouts.get(method, {})
+            if has_unseen:
+                value = row.get("leakage_l2") if row else None
+                st.metric(f"{method} leakage ‖S·W‖/‖S‖", f"{value:.3f}" if value is not None else "—",
+                          help="share of the map's L2 norm inside the unseen region")
+            seconds = f"{1000 * result[method].total_seconds:.0f} ms"
+            if row:
+                st.caption(f"AD {row['average_drop']:.1f} (matched control {row['average_drop_matched']:.1f}) · "
+                           f"AD@20% {row['average_drop@20']:.1f} · IC {row['increase_in_confidence']:.0f} · "
+                           f"AG {row['average_gain']:.1f} · ins {row['insertion_auc']:.3f} · "
+                           f"del {row['deletion_auc']:.3f} · {seconds}")
+                for note in row["notes"]:
+                    st.warning(note, icon=":material/warning:")
+            else:
+                st.caption(seconds)
+            st.download_button("overlay PNG", overlay_png(image, result[method].display[0], alpha, unseen),
+                               file_name=f"{loaded.name}-{method}.png", mime="image/png", key=f"png-{method}")
+
+    metrics = scalar_readouts(readouts)
+    record = manifest(model=loaded.name, architecture=loaded.architecture, layer=layer, target_class=target,
+                      class_name=loaded.class_names[target], methods=shown, metrics=metrics, image=image_source,
+                      device=where, extra_versions={"streamlit": st.__version__}, colour_scale=scale,
+                      insertion_deletion_steps=steps, seconds={m: result[m].total_seconds for m in shown})
+    left, right = st.columns(2)
+    left.download_button("raw maps (.npz)", maps_npz(result), file_name=f"{loaded.name}-maps.npz",
+                         mime="application/octet-stream")
+    right.download_button("manifest (.json)", record, file_name=f"{loaded.name}-manifest.json", mime="application/json")
+
+
+maps_view()
 
 if readouts:
     st.subheader("Readouts for this image, next to the controls")
@@ -136,13 +155,3 @@ if readouts:
     curves = {m: {"insertion": r["insertion_curve"], "deletion": r["deletion_curve"]}
               for m, r in readouts.items() if "insertion_curve" in r}
     st.plotly_chart(insertion_deletion_figure(curves), key="curves")
-
-metrics = scalar_readouts(readouts)
-record = manifest(model=loaded.name, architecture=loaded.architecture, layer=layer, target_class=target,
-                  class_name=loaded.class_names[target], methods=shown, metrics=metrics, image=image_source,
-                  device=where, extra_versions={"streamlit": st.__version__}, colour_scale=scale,
-                  insertion_deletion_steps=steps, seconds={m: result[m].total_seconds for m in shown})
-left, right = st.columns(2)
-left.download_button("raw maps (.npz)", maps_npz(result), file_name=f"{loaded.name}-maps.npz",
-                     mime="application/octet-stream")
-right.download_button("manifest (.json)", record, file_name=f"{loaded.name}-manifest.json", mime="application/json")

@@ -45,101 +45,108 @@ if not methods:
     st.info("Pick at least one method in the sidebar.")
     st.stop()
 
-own_wall = entry.unseen.any()
-default = default_wall(size).to(where) if kind == "feature wall" and not own_wall else None
-background = outlined(image, entry.unseen, WHITE)
-if default is not None:
-    draw_outline(background, default, YELLOW)
-left, right = st.columns(2)  # the canvas keeps its pixel size, so its column must fit it
-with left:
-    st.caption("Draw walls here; undo, redo and clear are in the canvas toolbar."
-               + (" Until you draw, the paper's wall (bottom 9/14) stands in, outlined in yellow." if default is not None
-                  else ""))
-    canvas = st_canvas(fill_color="rgba(255, 221, 0, 0.3)", stroke_width=12, stroke_color="#ffdd00",
-                       background_image=Image.fromarray(background).resize((CANVAS, CANVAS)), drawing_mode=mode,
-                       height=CANVAS, width=CANVAS, key=f"walls-{widget_key(entry, image)}")
-try:
-    regions = [region.to(where) for region in drawn_regions(canvas.json_data, size / CANVAS, size)]
-except CamlabError as exc:
-    st.error(f"That wall cannot be used: {exc}")
-    regions = []
-union = None
-for region in regions:
-    union = region if union is None else union | region
 
-with right:
+@st.fragment
+def walls_view() -> None:
+    """The canvas and everything a stroke changes: a stroke reruns only this part of the page."""
+    own_wall = entry.unseen.any()
+    default = default_wall(size).to(where) if kind == "feature wall" and not own_wall else None
+    background = outlined(image, entry.unseen, WHITE)
+    if default is not None:
+        draw_outline(background, default, YELLOW)
+    left, right = st.columns(2)  # the canvas keeps its pixel size, so its column must fit it
+    with left:
+        st.caption("Draw walls here; undo, redo and clear are in the canvas toolbar."
+                   + (" Until you draw, the paper's wall (bottom 9/14) stands in, outlined in yellow." if default is not None
+                      else ""))
+        canvas = st_canvas(fill_color="rgba(255, 221, 0, 0.3)", stroke_width=12, stroke_color="#ffdd00",
+                           background_image=Image.fromarray(background).resize((CANVAS, CANVAS)), drawing_mode=mode,
+                           height=CANVAS, width=CANVAS, key=f"walls-{widget_key(entry, image)}")
     try:
-        if kind == "feature wall":
-            wall = union if union is not None else default
-            if wall is None:
-                st.info("Draw a wall: its cells become unreadable for the rest of the model.")
-                shown, outline = explain_cached(entry, image, methods), None
-            else:
-                readout = feature_wall_readout(entry, image, methods, layer, wall)
-                shown, outline = readout.result, readout.footprint
-                walled = int(readout.cells.sum())
-                st.markdown(f"**Feature wall on `{layer}`**: {walled} of {readout.cells.numel()} cells "
-                            f"({readout.cells.shape[0]}×{readout.cells.shape[1]} grid) cannot be read downstream.")
-                name = entry.loaded.class_names[readout.target]
-                st.metric(f"p({name}) after walling", f"{readout.p_after:.3f}", f"{readout.p_after - readout.p_before:+.3f}",
-                          help=f"before walling {readout.p_before:.3f}; Drop {readout.drop:.1f}")
-                st.plotly_chart(bar_chart({m: r["layer_leakage"] for m, r in readout.leakage.items()},
-                                          "Leakage on the walled cells (layer resolution)"))
-                st.table({m: {"leakage, walled cells": round(r["layer_leakage"], 4),
-                              "leakage, display map": round(r["display_leakage"], 4)} for m, r in readout.leakage.items()})
-                unseen_pixels = int(readout.unseen.pixels.sum())
-                if unseen_pixels:
-                    st.caption(f"Pixels the walled model provably ignores: {unseen_pixels} "
-                               f"({100 * unseen_pixels / readout.unseen.pixels.numel():.0f}% of the image) — "
-                               f"{readout.unseen.reason}. Display leakage includes the bilinear upsampling's "
-                               "bleed across the wall's edge; the layer-resolution number is the exact one.")
-                else:
-                    st.caption(f"Pixels the walled model provably ignores: none — {readout.unseen.reason}. Walling "
-                               "cells is not walling pixels: the cells beside the wall still see across it "
-                               "(the paper walls 9 of 14 rows and only 54 of 224 pixel rows become unseen).")
-        else:
-            shown = explain_cached(entry, image, methods)
-            outline = union
-            if not regions:
-                st.info("Draw one or more regions on the image.")
-            elif kind == "occlusion":
-                readout = occlusion_readout(entry, image, shown, regions, fill)
-                name = entry.loaded.class_names[readout.target]
-                st.markdown(f"**Occlusion with {fill}**: p({name}) = {readout.p_before:.3f} on the whole image.")
-                st.metric("Drop, region 1", f"{readout.drops[0]:.1f}", help="100 · max(0, p before − p after) / p before")
-                st.table({f"region {i + 1}": {"p after": round(p, 4), "Drop": round(d, 1),
-                                              **{f"{m} share": round(readout.shares[m][i], 3) for m in methods}}
-                          for i, (p, d) in enumerate(zip(readout.p_after, readout.drops))})
-                st.plotly_chart(scatter_chart({f"{m} · region {i + 1}": (readout.shares[m][i], readout.drops[i])
-                                               for m in methods for i in range(len(regions))},
-                                              "Map share inside a region vs Drop when it is occluded",
-                                              "share of the map's mass inside", "Drop (points)"))
-                if readout.correlation:
-                    st.caption("Rank correlation of share and Drop across regions: " + ", ".join(
-                        f"{m} {rho:+.2f}" for m, rho in readout.correlation.items()))
-            else:
-                shares = attention_shares(shown, regions)
-                st.markdown("**Attention share** (nothing is walled: this is where each map looks, not leakage)")
-                st.table({f"{m}": {f"region {i + 1}": round(s["l2"], 3) for i, s in enumerate(rows)}
-                          for m, rows in shares.items()})
-                for m, rows in shares.items():
-                    st.metric(f"{m} attention share", f"{rows[0]['l2']:.3f}", help="‖S inside region 1‖₂ / ‖S‖₂")
+        regions = [region.to(where) for region in drawn_regions(canvas.json_data, size / CANVAS, size)]
     except CamlabError as exc:
-        st.error(str(exc))
-        st.stop()
+        st.error(f"That wall cannot be used: {exc}")
+        regions = []
+    union = None
+    for region in regions:
+        union = region if union is None else union | region
 
-if own_wall:
-    st.subheader("The model's own unseen region")
-    st.caption("This model cannot use the white-outlined pixels at all (computed and verified at load). "
-               "Leakage of each map of the unwalled input:")
-    original = explain_cached(entry, image, methods)
-    own = region_rows(original, entry.unseen)
-    columns = st.columns(len(methods))
-    for column, method in zip(columns, methods):
-        column.metric(f"{method} leakage", f"{own[method]['leakage_l2']:.3f}", help="‖S in the unseen region‖₂ / ‖S‖₂")
+    with right:
+        try:
+            if kind == "feature wall":
+                wall = union if union is not None else default
+                if wall is None:
+                    st.info("Draw a wall: its cells become unreadable for the rest of the model.")
+                    shown, outline = explain_cached(entry, image, methods), None
+                else:
+                    readout = feature_wall_readout(entry, image, methods, layer, wall)
+                    shown, outline = readout.result, readout.footprint
+                    walled = int(readout.cells.sum())
+                    st.markdown(f"**Feature wall on `{layer}`**: {walled} of {readout.cells.numel()} cells "
+                                f"({readout.cells.shape[0]}×{readout.cells.shape[1]} grid) cannot be read downstream.")
+                    name = entry.loaded.class_names[readout.target]
+                    st.metric(f"p({name}) after walling", f"{readout.p_after:.3f}", f"{readout.p_after - readout.p_before:+.3f}",
+                              help=f"before walling {readout.p_before:.3f}; Drop {readout.drop:.1f}")
+                    st.plotly_chart(bar_chart({m: r["layer_leakage"] for m, r in readout.leakage.items()},
+                                              "Leakage on the walled cells (layer resolution)"))
+                    st.table({m: {"leakage, walled cells": round(r["layer_leakage"], 4),
+                                  "leakage, display map": round(r["display_leakage"], 4)} for m, r in readout.leakage.items()})
+                    unseen_pixels = int(readout.unseen.pixels.sum())
+                    if unseen_pixels:
+                        st.caption(f"Pixels the walled model provably ignores: {unseen_pixels} "
+                                   f"({100 * unseen_pixels / readout.unseen.pixels.numel():.0f}% of the image) — "
+                                   f"{readout.unseen.reason}. Display leakage includes the bilinear upsampling's "
+                                   "bleed across the wall's edge; the layer-resolution number is the exact one.")
+                    else:
+                        st.caption(f"Pixels the walled model provably ignores: none — {readout.unseen.reason}. Walling "
+                                   "cells is not walling pixels: the cells beside the wall still see across it "
+                                   "(the paper walls 9 of 14 rows and only 54 of 224 pixel rows become unseen).")
+            else:
+                shown = explain_cached(entry, image, methods)
+                outline = union
+                if not regions:
+                    st.info("Draw one or more regions on the image.")
+                elif kind == "occlusion":
+                    readout = occlusion_readout(entry, image, shown, regions, fill)
+                    name = entry.loaded.class_names[readout.target]
+                    st.markdown(f"**Occlusion with {fill}**: p({name}) = {readout.p_before:.3f} on the whole image.")
+                    st.metric("Drop, region 1", f"{readout.drops[0]:.1f}", help="100 · max(0, p before − p after) / p before")
+                    st.table({f"region {i + 1}": {"p after": round(p, 4), "Drop": round(d, 1),
+                                                  **{f"{m} share": round(readout.shares[m][i], 3) for m in methods}}
+                              for i, (p, d) in enumerate(zip(readout.p_after, readout.drops))})
+                    st.plotly_chart(scatter_chart({f"{m} · region {i + 1}": (readout.shares[m][i], readout.drops[i])
+                                                   for m in methods for i in range(len(regions))},
+                                                  "Map share inside a region vs Drop when it is occluded",
+                                                  "share of the map's mass inside", "Drop (points)"))
+                    if readout.correlation:
+                        st.caption("Rank correlation of share and Drop across regions: " + ", ".join(
+                            f"{m} {rho:+.2f}" for m, rho in readout.correlation.items()))
+                else:
+                    shares = attention_shares(shown, regions)
+                    st.markdown("**Attention share** (nothing is walled: this is where each map looks, not leakage)")
+                    st.table({f"{m}": {f"region {i + 1}": round(s["l2"], 3) for i, s in enumerate(rows)}
+                              for m, rows in shares.items()})
+                    for m, rows in shares.items():
+                        st.metric(f"{m} attention share", f"{rows[0]['l2']:.3f}", help="‖S inside region 1‖₂ / ‖S‖₂")
+        except CamlabError as exc:
+            st.error(str(exc))
+            return
 
-columns = st.columns(min(5, len(methods)))
-for i, method in enumerate(methods):
-    picture = overlay(image, shown[method].display[0], alpha, entry.unseen, WHITE)
-    with columns[i % len(columns)]:
-        st.image(draw_outline(picture, outline, YELLOW), caption=method)
+    if own_wall:
+        st.subheader("The model's own unseen region")
+        st.caption("This model cannot use the white-outlined pixels at all (computed and verified at load). "
+                   "Leakage of each map of the unwalled input:")
+        original = explain_cached(entry, image, methods)
+        own = region_rows(original, entry.unseen)
+        columns = st.columns(len(methods))
+        for column, method in zip(columns, methods):
+            column.metric(f"{method} leakage", f"{own[method]['leakage_l2']:.3f}", help="‖S in the unseen region‖₂ / ‖S‖₂")
+
+    columns = st.columns(min(5, len(methods)))
+    for i, method in enumerate(methods):
+        picture = overlay(image, shown[method].display[0], alpha, entry.unseen, WHITE)
+        with columns[i % len(columns)]:
+            st.image(draw_outline(picture, outline, YELLOW), caption=method)
+
+
+walls_view()

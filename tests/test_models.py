@@ -97,7 +97,7 @@ def test_camlab_is_installed_with_its_commands(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, "import camlab must work from any directory (make installs it editable)"
     commands = Path(sys.executable).parent
-    for command in ("camlab-train", "camlab-evaluate", "camlab-table1", "camlab-bench"):
+    for command in ("camlab-train", "camlab-evaluate", "camlab-table1", "camlab-bench", "camlab-bench-app"):
         help_text = subprocess.run([str(commands / command), "--help"], cwd=tmp_path, capture_output=True, text=True,
                                    timeout=120)
         assert help_text.returncode == 0 and "usage" in help_text.stdout

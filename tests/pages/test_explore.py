@@ -38,9 +38,10 @@ def test_explore_reruns_on_method_and_class_changes():
 
 def test_explore_shared_colour_scale_and_pixel_methods_render():
     app = _page()
-    _sidebar_radio(app, "Colour scale").set_value("shared").run()
+    next(r for r in app.radio if r.label == "Colour scale").set_value("shared").run()  # in the maps' fragment
     app.sidebar.multiselect[0].set_value(["gradcam", "hirescam", "gradient"]).run()
     assert not app.exception
+    assert next(r for r in app.radio if r.label == "Colour scale").value == "shared"
     assert len(app.get("plotly_chart")) == 4
 
 
