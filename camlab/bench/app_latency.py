@@ -5,10 +5,10 @@
 
 Measured per action: from the end of a stroke (mouse up on the Walls canvas) or a widget change
 (Explore's colour-scale radio, which reruns only the maps' fragment) until the app's script state
-is back to "not running" with no stale element left, i.e. every readout settled. First render: from navigation until the page's readouts
-are on screen, once the server has the model cached (a first visit warms it up and is reported
-apart). Prints p50/p95 and writes every sample as JSON. Needs the test extras (playwright) and
-Debian's chromium.
+is back to "not running" with no stale element left, i.e. every readout settled. First render:
+from navigation until the page's readouts are on screen, once the server has the model cached
+(a first visit warms it up and is reported apart). Prints p50/p95 and writes every sample as
+JSON. Needs the test extras (playwright) and Debian's chromium.
 """
 from __future__ import annotations
 
