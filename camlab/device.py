@@ -1,6 +1,8 @@
 """Device choice: CUDA when present, CPU otherwise, with clear errors for bad requests."""
 from __future__ import annotations
 
+import time
+
 import torch
 
 from .errors import CamlabError
@@ -35,3 +37,29 @@ def model_device(model: torch.nn.Module) -> torch.device:
     for tensor in model.buffers():
         return tensor.device
     return torch.device("cpu")
+
+
+class Stopwatch:
+    """Intervals timed on ``device`` without a host sync per interval: CUDA events on a GPU (the
+    kernels' own time, read after one synchronisation in :meth:`seconds`), ``perf_counter`` on the CPU."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.cuda = device.type == "cuda"
+        self._marks: list = []
+
+    def mark(self) -> int:
+        """Record a point in time (queued on the GPU's stream); returns its index."""
+        if self.cuda:
+            event = torch.cuda.Event(enable_timing=True)
+            event.record()
+            self._marks.append(event)
+        else:
+            self._marks.append(time.perf_counter())
+        return len(self._marks) - 1
+
+    def seconds(self, start: int, end: int) -> float:
+        """Seconds between two marks; on a GPU this waits for the later one."""
+        if self.cuda:
+            self._marks[end].synchronize()
+            return self._marks[start].elapsed_time(self._marks[end]) / 1000
+        return self._marks[end] - self._marks[start]

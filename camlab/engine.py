@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -11,6 +10,7 @@ from torch import nn
 
 from .checks import check_images, run_model, whole_number
 from .context import CAMContext
+from .device import Stopwatch
 from .errors import CamlabError
 from .layers import check_hookable, find_target_layer, resolve_layer
 from .maps import layer_map_to_display, pixel_map_to_display
@@ -184,25 +184,32 @@ class CAMEngine:
         check_images(self.model, images)
         name, layer = self.layer_for(images)
         size = tuple(images.shape[-2:])
+        clock = Stopwatch(images.device)
         with frozen_for_attribution(self.model):
-            start = time.perf_counter()
+            shared_start = clock.mark()
             logits, output, gradients, input_gradients, scorer, layout = self._shared_pass(images, layer, infos, targets)
-            shared_seconds = time.perf_counter() - start
+            shared_end = clock.mark()
             ctx = CAMContext(
                 model=self.model, inputs=images.detach(), layer_name=name, layer=layer, logits=logits,
                 scorer=scorer, activations=layout.to_map(output), gradients=gradients,
                 input_gradients=input_gradients, chunk_size=self.chunk_size, layer_output=output, layout=layout,
             )
-            maps = {}
+            computed = {}
             for info in infos:
-                start = time.perf_counter()
+                start = clock.mark()
                 with torch.no_grad() if not info.pixel_space else contextlib.nullcontext():
                     raw = info.compute(ctx, **settings[info.name]).detach()
-                if not bool(torch.isfinite(raw).all()):
-                    raise CamlabError(f"{info.name} gave NaN or infinite values at layer {name!r} for these images; "
-                                      "try another method or layer")
                 display = pixel_map_to_display(raw) if info.pixel_space else layer_map_to_display(raw, size)
-                maps[info.name] = CAMMap(info.name, raw, display, time.perf_counter() - start, shared_seconds)
+                computed[info.name] = (raw, display, start, clock.mark())
+        # one host sync for every method's check, after all the work is queued
+        finite = torch.stack([torch.isfinite(raw).all() for raw, *_ in computed.values()]).tolist()
+        broken = [method for method, ok in zip(computed, finite) if not ok]
+        if broken:
+            raise CamlabError(f"{', '.join(broken)} gave NaN or infinite values at layer {name!r} for these images; "
+                              "try another method or layer")
+        shared_seconds = clock.seconds(shared_start, shared_end)
+        maps = {method: CAMMap(method, raw, display, clock.seconds(start, end), shared_seconds)
+                for method, (raw, display, start, end) in computed.items()}
         return Explanation(maps=maps, logits=logits, classes=scorer.classes, layer=name,
                            shared_seconds=shared_seconds)
 

@@ -26,3 +26,45 @@ def test_cuda_request_on_a_cpu_machine_is_explained():
     with pytest.raises(CamlabError, match="no usable CUDA GPU"):
         camlab.resolve_device("cuda")
     assert camlab.resolve_device(None).type == "cpu"
+
+
+def test_cpu_stopwatch_times_intervals_between_marks():
+    clock = camlab.device.Stopwatch(torch.device("cpu"))
+    start = clock.mark()
+    sum(range(10_000))
+    assert 0 < clock.seconds(start, clock.mark()) < 1
+
+
+cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+@cuda
+def test_every_method_on_cuda_matches_the_cpu(images):
+    from camlab.registry import REGISTRY
+
+    model = TinyNet().eval()
+    methods = [m for m in REGISTRY if m != "randomcam"]
+    on_cpu = camlab.explain(model, images, methods, targets=1)
+    on_gpu = camlab.explain(model.cuda(), images.cuda(), methods, targets=1)
+    for method in methods:
+        assert on_gpu[method].raw.device.type == "cuda"
+        assert torch.allclose(on_gpu[method].display.cpu(), on_cpu[method].display, atol=1e-4), method
+        assert on_gpu[method].seconds >= 0 and on_gpu[method].shared_seconds > 0
+
+
+@cuda
+def test_a_class_out_of_range_is_refused_before_it_reaches_the_gpu(images):
+    model = TinyNet().eval().cuda()
+    with pytest.raises(CamlabError, match="class"):
+        camlab.explain(model, images.cuda(), ["gradcam"], targets=10**6)
+    assert camlab.explain(model, images.cuda(), ["gradcam"], targets=0)["gradcam"].raw.isfinite().all()
+
+
+@cuda
+def test_evaluation_and_readouts_run_on_cuda():
+    from camlab.evaluation import evaluate
+
+    data = [(torch.rand(3, 16, 16), 0) for _ in range(4)]
+    outcome = evaluate(TinyNet().eval().cuda(), None, data, ["gradcam", "hirescam"], batch_size=2, steps=4,
+                       progress=False)
+    assert outcome.images == 4 and 0 <= outcome.table["gradcam"]["average_drop"] <= 100
