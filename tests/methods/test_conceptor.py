@@ -4,7 +4,14 @@ import torch
 
 import camlab
 from camlab.errors import CamlabError
-from camlab.methods.conceptor import conceptor, conceptor_and, conceptor_not, conceptor_or, weighted_correlation
+from camlab.methods.conceptor import (
+    DEFAULT_APERTURE,
+    conceptor,
+    conceptor_and,
+    conceptor_not,
+    conceptor_or,
+    weighted_correlation,
+)
 from tests.nets import TinyNet
 
 
@@ -43,9 +50,9 @@ def test_the_aperture_is_an_option_of_explain():
     model, images = TinyNet().eval(), torch.rand(2, 3, 16, 16)
     default = camlab.explain(model, images, ["conceptorcam"], target_layer="relu2")["conceptorcam"].raw
     same = camlab.explain(model, images, ["conceptorcam"], target_layer="relu2",
-                          options={"conceptorcam": {"aperture": 4.0}})["conceptorcam"].raw
-    narrow = camlab.explain(model, images, ["conceptorcam"], target_layer="relu2",
-                            options={"conceptorcam": {"aperture": 0.25}})["conceptorcam"].raw
-    assert torch.equal(default, same) and not torch.allclose(default, narrow)
+                          options={"conceptorcam": {"aperture": DEFAULT_APERTURE}})["conceptorcam"].raw
+    other = camlab.explain(model, images, ["conceptorcam"], target_layer="relu2",
+                           options={"conceptorcam": {"aperture": 8 * DEFAULT_APERTURE}})["conceptorcam"].raw
+    assert torch.equal(default, same) and not torch.allclose(default, other)
     with pytest.raises(CamlabError, match="aperture must be a positive number"):
         camlab.explain(model, images, ["conceptorcam"], target_layer="relu2", options={"conceptorcam": {"aperture": 0}})
