@@ -231,7 +231,8 @@ def _summarise(merged, count, controls, coverages, processes) -> Evaluation:
             for key in [f"average_drop@{k:g}" for k in coverages] + ["insertion_auc", "deletion_auc"]:
                 if key in metrics and key in random:
                     found.append(compare(key, "random", metrics[key], random[key]))
-            comparisons[row] = found
+            if found:  # metric groups without a control (sanity alone) compare nothing
+                comparisons[row] = found
     curves = {}
     for row in rows:
         kinds = merged["curves"].get(batches[0], {}).get(row, {})
