@@ -1,21 +1,25 @@
 """Plotly figures for the app's pages: heatmaps with hover values, bars, scatters and curves."""
 from __future__ import annotations
 
+import base64
+
 import plotly.graph_objects as go
 import torch
 
-from ..render import outlined
+from ..render import outlined, png_bytes
 
 
 def heatmap_figure(image: torch.Tensor, heat: torch.Tensor, title: str = "", opacity: float = 0.5,
                    zmax: float | None = None, region: torch.Tensor | None = None, height: int = 340):
     """A plotly figure: the image (region outlined) under a hoverable heatmap. ``zmax`` fixes the
     colour range to [0, zmax] so several figures share one scale; None scales to this map."""
-    base = outlined(image, region)
+    # The picture travels as one PNG: plotly draws a `source` image directly, while `z` pixels are
+    # serialised and rasterised in the browser (most of a rerun's time on a small CPU).
+    base = "data:image/png;base64," + base64.b64encode(png_bytes(outlined(image, region))).decode()
     values = heat.detach().cpu().numpy()
     top = float(values.max()) if zmax is None else zmax
     figure = go.Figure([
-        go.Image(z=base, hoverinfo="skip"),
+        go.Image(source=base, hoverinfo="skip"),
         go.Heatmap(z=values, zmin=0.0, zmax=top if top > 0 else 1.0, colorscale="Jet", opacity=opacity,
                    hovertemplate="x %{x}, y %{y}<br>value %{z:.4g}<extra></extra>", colorbar={"thickness": 10}),
     ])
