@@ -1,13 +1,10 @@
 """End to end in headless Chromium: draw a wall with the mouse and watch the leakage readout move."""
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
 
 import pytest
 
+from camlab.bench.app_latency import free_port, start_server
 from tests.paths import ROOT
 
 ARTIFACTS = ROOT / "artifacts"
@@ -15,27 +12,10 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian chromium is not installed (make test installs it)")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server():
-    port = _free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            time.sleep(0.5)
+    port = free_port()
+    process = start_server(port)
     yield f"http://127.0.0.1:{port}"
     process.terminate()
     process.wait(timeout=20)

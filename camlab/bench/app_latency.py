@@ -27,13 +27,14 @@ SETTLED = ("document.querySelector('[data-testid=stApp]')?.getAttribute('data-te
            " && document.querySelectorAll('[data-stale=true]').length === 0")
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
 
 
-def _start_server(port: int) -> subprocess.Popen:
+def start_server(port: int) -> subprocess.Popen:
+    """``streamlit run app.py`` on 127.0.0.1:port (the project's server config), once it accepts connections."""
     process = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.address", "127.0.0.1"],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -106,8 +107,8 @@ def main(argv=None) -> None:
     parser.add_argument("--out", default=None, help="write every sample as JSON here")
     args = parser.parse_args(argv)
 
-    port = _free_port()
-    server = _start_server(port)
+    port = free_port()
+    server = start_server(port)
     url = f"http://127.0.0.1:{port}"
     report: dict[str, object] = {}
     try:
