@@ -115,9 +115,9 @@ def evaluate(model: nn.Module, layer: str | None, dataset: Dataset, methods: Seq
     device = model_device(model)
     total_batches = math.ceil(len(dataset) / batch_size)
     mine = range(rank, total_batches, processes)
-    loader = DataLoader(dataset, batch_sampler=[range(b * batch_size, min((b + 1) * batch_size, len(dataset)))
-                                                for b in mine])
-    done = 0
+    batches = [range(b * batch_size, min((b + 1) * batch_size, len(dataset))) for b in mine]
+    loader = DataLoader(dataset, batch_sampler=batches)
+    done, assigned = 0, sum(len(indices) for indices in batches)  # this process's images
     for batch, (images, _) in zip(mine, tqdm(loader, desc="evaluate", disable=not progress or rank != 0)):
         images = images.to(device)
         result = engine.explain(images, methods, options=options)
@@ -161,7 +161,7 @@ def evaluate(model: nn.Module, layer: str | None, dataset: Dataset, methods: Seq
                 seconds[row] += result[row].total_seconds
         done += len(images)
         if on_batch is not None:
-            on_batch(done, len(mine) * batch_size if processes > 1 else len(dataset))
+            on_batch(done, assigned)
     shards = _to_host({"values": values, "curves": curve_sums, "sanity": sanity, "seconds": seconds})
     if processes > 1:
         gathered: list = [None] * processes
