@@ -51,11 +51,13 @@ def start_server(port: int) -> subprocess.Popen:
 
 def _settle(page, started: float, timeout_ms: int = 120_000) -> float:
     """Seconds from ``started`` until the rerun the action caused has finished."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     try:  # the rerun may start and end before we look; then the state is already settled
         page.wait_for_function("document.querySelector('[data-testid=stApp]')?.getAttribute('data-test-script-state')"
                                " === 'running'", timeout=1500, polling=5)
-    except Exception:  # noqa: BLE001 - playwright's timeout: the rerun was quicker than the poll
-        pass
+    except PlaywrightTimeout:
+        pass  # the rerun was quicker than the poll
     page.wait_for_function(SETTLED, timeout=timeout_ms, polling=5)
     return time.perf_counter() - started
 
