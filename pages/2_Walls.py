@@ -1,15 +1,23 @@
 """Walls: three kinds of wall, each with its own readout — and the model's own unseen region on its own."""
 import streamlit as st
-from PIL import Image
 from streamlit_drawable_canvas import st_canvas
 
 from camlab import CamlabError
 from camlab.app.canvas import drawn_regions
 from camlab.app.figures import bar_chart, scatter_chart
 from camlab.app.state import explain_cached, region_rows, widget_key
-from camlab.app.walls import WALL_KINDS, attention_shares, default_wall, feature_wall_readout, occlusion_readout
+from camlab.app.walls import (
+    WALL_KINDS,
+    attention_shares,
+    canvas_background,
+    default_wall,
+    feature_wall_readout,
+    occlusion_readout,
+    overlays_picture,
+    wall_analyser,
+)
 from camlab.app.widgets import FAST_CAMS, image_picker, model_picker, page_setup, weights_warning
-from camlab.render import WHITE, YELLOW, draw_outline, outlined, overlay
+from camlab.render import jpeg_bytes
 from camlab.walls import FILLS
 
 CANVAS = 448
@@ -49,18 +57,14 @@ if not methods:
 @st.fragment
 def walls_view() -> None:
     """The canvas and everything a stroke changes: a stroke reruns only this part of the page."""
-    own_wall = entry.unseen.any()
     default = default_wall(size).to(where) if kind == "feature wall" and not own_wall else None
-    background = outlined(image, entry.unseen, WHITE)
-    if default is not None:
-        draw_outline(background, default, YELLOW)
     left, right = st.columns(2)  # the canvas keeps its pixel size, so its column must fit it
     with left:
         st.caption("Draw walls here; undo, redo and clear are in the canvas toolbar."
                    + (" Until you draw, the paper's wall (bottom 9/14) stands in, outlined in yellow." if default is not None
                       else ""))
         canvas = st_canvas(fill_color="rgba(255, 221, 0, 0.3)", stroke_width=12, stroke_color="#ffdd00",
-                           background_image=Image.fromarray(background).resize((CANVAS, CANVAS)), drawing_mode=mode,
+                           background_image=canvas_background(entry, image, default, CANVAS), drawing_mode=mode,
                            height=CANVAS, width=CANVAS, key=f"walls-{widget_key(entry, image)}")
     try:
         regions = [region.to(where) for region in drawn_regions(canvas.json_data, size / CANVAS, size)]
@@ -132,21 +136,20 @@ def walls_view() -> None:
             st.error(str(exc))
             return
 
-    if own_wall:
-        st.subheader("The model's own unseen region")
-        st.caption("This model cannot use the white-outlined pixels at all (computed and verified at load). "
-                   "Leakage of each map of the unwalled input:")
-        original = explain_cached(entry, image, methods)
-        own = region_rows(original, entry.unseen)
-        columns = st.columns(len(methods))
-        for column, method in zip(columns, methods):
-            column.metric(f"{method} leakage", f"{own[method]['leakage_l2']:.3f}", help="‖S in the unseen region‖₂ / ‖S‖₂")
-
-    columns = st.columns(min(5, len(methods)))
-    for i, method in enumerate(methods):
-        picture = overlay(image, shown[method].display[0], alpha, entry.unseen, WHITE)
-        with columns[i % len(columns)]:
-            st.image(draw_outline(picture, outline, YELLOW), caption=method)
+    st.image(jpeg_bytes(overlays_picture(image, shown, alpha, entry.unseen, outline)))
 
 
+own_wall = bool(entry.unseen.any())
+if kind == "feature wall":
+    wall_analyser(entry, layer)  # built before the first stroke, which then costs one backward pass
 walls_view()
+if own_wall:
+    st.subheader("The model's own unseen region")
+    st.caption("This model cannot use the white-outlined pixels at all (computed and verified at load). "
+               "Leakage of each map of the unwalled input:")
+    original = explain_cached(entry, image, methods)
+    own = region_rows(original, entry.unseen)
+    columns = st.columns(len(methods))
+    for column, method in zip(columns, methods):
+        column.metric(f"{method} leakage", f"{own[method]['leakage_l2']:.3f}", help="‖S in the unseen region‖₂ / ‖S‖₂")
+

@@ -3,13 +3,14 @@
 - :func:`unseen_region` / :func:`analyse_unseen_region`: the input pixels a model's output provably
   cannot depend on (and how that was established);
 - :class:`FeatureWall`: the paper's wall on any CNN — cells of a layer the rest of the model cannot read;
+  :class:`FeatureWallAnalyser`: the unseen region of many such walls on one layer, each in one backward pass;
 - :func:`wall_mask` / :func:`check_wall`: drawn shapes as one boolean pixel mask;
 - :class:`BlindModel`: a model whose input pixels behind a wall are replaced (occlusion).
 """
 from .feature import FeatureWall, snap_to_cells
 from .occlusion import FILLS, BlindModel
 from .regions import check_wall, wall_mask
-from .unseen import UnseenRegion, analyse_unseen_region, unseen_region
+from .unseen import FeatureWallAnalyser, UnseenRegion, analyse_unseen_region, unseen_region
 
-__all__ = ["FILLS", "BlindModel", "FeatureWall", "UnseenRegion", "analyse_unseen_region", "check_wall",
+__all__ = ["FILLS", "BlindModel", "FeatureWall", "FeatureWallAnalyser", "UnseenRegion", "analyse_unseen_region", "check_wall",
            "snap_to_cells", "unseen_region", "wall_mask"]

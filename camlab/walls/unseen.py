@@ -26,6 +26,8 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from ..device import model_device
+from ..errors import CamlabError
+from ..layers import resolve_layer
 
 _IDENTITIES = {
     F.relu, F.relu_, torch.relu, torch.relu_, torch.Tensor.relu, torch.Tensor.relu_, F.relu6, F.leaky_relu,
@@ -98,8 +100,18 @@ def analyse_unseen_region(model: nn.Module, input_shape: tuple[int, int, int] = 
     try:
         claimed = structural_unseen(model, input_shape)
     except (RuntimeError, TypeError, ValueError, KeyError) as exc:  # an operation the copy cannot stand in for
-        empty = torch.zeros(input_shape[1:], dtype=torch.bool)
-        return UnseenRegion(empty, f"not analysed ({type(exc).__name__}: {exc}); no region is claimed")
+        return _not_analysed(input_shape, exc)
+    return _with_evidence(model, claimed, input_shape, trials, seed)
+
+
+def _not_analysed(input_shape: tuple[int, int, int], exc: Exception) -> UnseenRegion:
+    empty = torch.zeros(input_shape[1:], dtype=torch.bool)
+    return UnseenRegion(empty, f"not analysed ({type(exc).__name__}: {exc}); no region is claimed")
+
+
+def _with_evidence(model: nn.Module, claimed: torch.Tensor, input_shape: tuple[int, int, int], trials: int,
+                   seed: int) -> UnseenRegion:
+    """Step 2 of the module docstring for the structurally ``claimed`` (H, W) pixels."""
     if not claimed.any():
         return UnseenRegion(claimed, "every pixel reaches the output through some path")
     device, dtype = model_device(model), next((p.dtype for p in model.parameters()), torch.float32)
@@ -110,7 +122,7 @@ def analyse_unseen_region(model: nn.Module, input_shape: tuple[int, int, int] = 
     training = model.training
     try:
         model.eval()
-        with torch.inference_mode():
+        with torch.inference_mode():  # same batch positions both times, so bit-identity is a fair test
             before = model(images.to(device, dtype))
             after = model(changed.to(device, dtype))
     finally:
@@ -120,8 +132,84 @@ def analyse_unseen_region(model: nn.Module, input_shape: tuple[int, int, int] = 
         empty = torch.zeros_like(claimed)
         return UnseenRegion(empty, f"the structure suggested {int(claimed.sum())} pixels, but randomising them "
                                    f"changed the output (by up to {largest:.3g}); no region is claimed")
+    images_said = "1 random image" if trials == 1 else f"{trials} random images"
     return UnseenRegion(claimed, f"no path from these {int(claimed.sum())} pixels reaches the output, and "
-                                 f"randomising them on {trials} random images left the output bit-identical")
+                                 f"randomising them on {images_said} left the output bit-identical")
+
+
+class FeatureWallAnalyser:
+    """:func:`analyse_unseen_region` for many feature walls on one (model, layer), each for the
+    price of one float64 backward pass through the layers before the wall.
+
+    The positive-path copy is linear in its input, so d(sum of outputs)/d(layer output) is one fixed
+    tensor ``g`` whatever the input or wall. When every path from input to output runs through the
+    layer (checked exactly once: with the layer's output detached, no gradient reaches the input),
+    the walled copy's input gradient is the layers-before's vector-Jacobian product with ``g`` times
+    the wall's keep-mask; pixels where it is zero are the structural claim. The evidence step then
+    runs on the real walled model as in :func:`analyse_unseen_region`. When the layer is not a cut
+    (a skip connection around it), every wall falls back to :func:`analyse_unseen_region`.
+
+    Holds the copy's graph between calls (about twice the float64 activations of one image); calls
+    from several threads need the caller's lock.
+    """
+
+    def __init__(self, model: nn.Module, layer: str | nn.Module, input_shape: tuple[int, int, int] = (3, 224, 224),
+                 trials: int = 3, seed: int = 0):
+        self.name, self._module = resolve_layer(model, layer)
+        self.input_shape, self.trials, self.seed = input_shape, trials, seed
+        self.reason = ""
+        try:
+            self._trace(model)
+        except (RuntimeError, TypeError, ValueError, KeyError) as exc:
+            self._activation = None
+            self.reason = f"not analysed ({type(exc).__name__}: {exc})"
+
+    def _trace(self, model: nn.Module) -> None:
+        twin = _positive_copy(model)
+        _, twin_layer = resolve_layer(twin, self.name)
+        outputs: list[torch.Tensor] = []
+        handle = twin_layer.register_forward_hook(lambda _module, _inputs, output: outputs.append(output))
+        self._input = torch.ones((1, *self.input_shape), dtype=torch.float64, requires_grad=True)
+        try:
+            with _PositivePaths():
+                total = twin(self._input).sum()
+        finally:
+            handle.remove()
+        self._activation = outputs[0] if len(outputs) == 1 and isinstance(outputs[0], torch.Tensor) else None
+        if self._activation is None:
+            self.reason = f"layer {self.name!r} ran {len(outputs)} times in one forward pass"
+            return
+        (self._suffix,) = torch.autograd.grad(total, self._activation, retain_graph=True)
+        detached = twin_layer.register_forward_hook(lambda _module, _inputs, output: output.detach())
+        try:
+            with _PositivePaths():
+                (bypass,) = torch.autograd.grad(twin(self._input).sum(), self._input, allow_unused=True)
+        finally:
+            detached.remove()
+        if bypass is not None and bypass.any():
+            self._activation = None
+            self.reason = f"some paths from the input to the output bypass {self.name!r}"
+
+    @property
+    def is_cut(self) -> bool:
+        """Whether every path from input to output runs through the layer (the fast path applies)."""
+        return self._activation is not None
+
+    def structural(self, cells: torch.Tensor) -> torch.Tensor:
+        """(H, W) bool: the pixels no positive path reaches the output through once ``cells`` ((h, w)
+        bool) of the layer are walled; only when :attr:`is_cut`."""
+        keep = (~cells.cpu().bool()).to(torch.float64)
+        (grad,) = torch.autograd.grad(self._activation, self._input, self._suffix * keep, retain_graph=True)
+        return grad[0].abs().sum(dim=0) == 0
+
+    def analyse(self, walled: nn.Module) -> UnseenRegion:
+        """The unseen region of ``walled``, a :class:`~camlab.walls.FeatureWall` on this analyser's
+        model and layer, as :func:`analyse_unseen_region` finds it."""
+        if getattr(walled, "layer", None) is not self._module:
+            raise CamlabError(f"this analyser is for feature walls on {self.name!r} of its own model")
+        if not self.is_cut:
+            return analyse_unseen_region(walled, self.input_shape, self.trials, self.seed)
+        return _with_evidence(walled, self.structural(walled.cells), self.input_shape, self.trials, self.seed)
 
 
 def unseen_region(model: nn.Module, input_shape: tuple[int, int, int] = (3, 224, 224)) -> torch.Tensor:

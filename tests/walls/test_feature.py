@@ -6,8 +6,8 @@ from torch import nn
 
 import camlab
 from camlab.errors import CamlabError
-from camlab.walls import FeatureWall, analyse_unseen_region, snap_to_cells
-from tests.nets import TinyNet
+from camlab.walls import FeatureWall, FeatureWallAnalyser, analyse_unseen_region, snap_to_cells
+from tests.nets import SkipNet, TinyNet
 
 
 @pytest.fixture(scope="module")
@@ -97,3 +97,50 @@ def test_bad_feature_walls_are_refused_clearly(resnet):
         FeatureWall(resnet, "layer5", _bottom(32))
     with pytest.raises(CamlabError, match=r"\(H, W\) pixel mask"):
         FeatureWall(resnet, "layer4", torch.ones(1, 64, 64, dtype=torch.bool))
+
+
+def _flatten_head() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 4, 3, padding=1), nn.ReLU(),
+                         nn.Flatten(), nn.Linear(4 * 16 * 16, 3)).eval()
+
+
+@pytest.mark.parametrize("layer", ["1", "3"])
+def test_the_analyser_finds_what_the_whole_analysis_finds_for_every_wall(layer):
+    """Its one backward pass through the layers before the wall gives exactly the region, and the
+    reason, of analysing each walled model from scratch — for walls of every shape and size."""
+    model = _flatten_head()
+    analyser = FeatureWallAnalyser(model, layer, (3, 16, 16))
+    assert analyser.is_cut
+    generator = torch.Generator().manual_seed(0)
+    claims = 0
+    for rows in range(1, 16):
+        wall = torch.zeros(16, 16, dtype=torch.bool)
+        wall[16 - rows :] = True
+        scattered = torch.rand(16, 16, generator=generator) < rows / 16
+        for pixels in (wall, scattered):
+            if not snap_to_cells(pixels, (16, 16)).any() or snap_to_cells(pixels, (16, 16)).all():
+                continue
+            walled = FeatureWall(model, layer, pixels)
+            fast, whole = analyser.analyse(walled), analyse_unseen_region(walled, (3, 16, 16))
+            assert torch.equal(fast.pixels, whole.pixels) and fast.reason == whole.reason
+            claims += bool(fast.pixels.any())
+    assert claims >= 10  # the comparison covered real claims, not only empty regions
+
+
+def test_the_analyser_falls_back_when_paths_bypass_the_layer(resnet):
+    """A skip connection around the walled layer: no cut, so every wall is analysed whole."""
+    model = SkipNet().eval()
+    skip = FeatureWallAnalyser(model, "relu2", (3, 16, 16))
+    assert not skip.is_cut and "bypass 'relu2'" in skip.reason
+    walled = FeatureWall(model, "relu2", _bottom(8, 16))
+    assert torch.equal(skip.analyse(walled).pixels, analyse_unseen_region(walled, (3, 16, 16)).pixels)
+    block = FeatureWallAnalyser(resnet, "layer3.0.conv1", (3, 64, 64))  # the block's shortcut bypasses conv1
+    assert not block.is_cut
+    assert FeatureWallAnalyser(resnet, "layer3", (3, 64, 64)).is_cut
+
+
+def test_the_analyser_refuses_walls_on_another_layer():
+    model = _flatten_head()
+    with pytest.raises(CamlabError, match="feature walls on '1'"):
+        FeatureWallAnalyser(model, "1", (3, 16, 16)).analyse(FeatureWall(model, "3", _bottom(8, 16)))
