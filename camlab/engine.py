@@ -14,6 +14,7 @@ from .device import Stopwatch
 from .errors import CamlabError
 from .layers import check_hookable, find_target_layer, resolve_layer
 from .maps import layer_map_to_display, pixel_map_to_display
+from .modes import eval_mode
 from .registry import MethodInfo, get_method
 from .reshape import LayerLayout, Reshape, layout_for
 from .targets import TargetSpec, resolve_targets
@@ -61,23 +62,19 @@ class Explanation:
 
 
 @contextlib.contextmanager
-def frozen_for_attribution(model: nn.Module, eval_mode: bool = True):
+def frozen_for_attribution(model: nn.Module):
     """Eval mode and no parameter gradients for the duration; both restored afterwards.
 
     Frozen parameters mean the forward before the target layer records no graph at all, so the
     shared backward only runs through the layers after it.
     """
-    modes = [(module, module.training) for module in model.modules()]
     grads = [(param, param.requires_grad) for param in model.parameters()]
     try:
-        if eval_mode:
-            model.eval()
-        for param, _ in grads:
-            param.requires_grad_(False)
-        yield model
+        with eval_mode(model):
+            for param, _ in grads:
+                param.requires_grad_(False)
+            yield model
     finally:
-        for module, training in modes:
-            module.training = training
         for param, requires_grad in grads:
             param.requires_grad_(requires_grad)
 

@@ -9,6 +9,7 @@ from torch import nn
 from .checks import run_model
 from .device import model_device
 from .errors import CamlabError
+from .modes import eval_mode
 from .reshape import Reshape, layout_for
 
 _POOLING = (nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)
@@ -97,14 +98,11 @@ def layer_output_shape(model: nn.Module, layer: nn.Module, input_shape: tuple[in
         shapes.append(tuple(output.shape[1:]))
 
     handle = layer.register_forward_hook(record)
-    training = model.training
     try:
-        model.eval()
-        with torch.inference_mode():
+        with eval_mode(model), torch.inference_mode():
             run_model(model, torch.zeros((1, *input_shape), device=model_device(model)))
     finally:
         handle.remove()
-        model.train(training)
     if not shapes:
         raise CamlabError("the layer did not run during the forward pass")
     return shapes[0]

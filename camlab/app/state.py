@@ -26,6 +26,7 @@ from ..metrics.faithfulness import CONFIDENCE, confidence_metrics, fixed_coverag
 from ..metrics.leakage import region_shares
 from ..metrics.similarity import gradient_distance
 from ..models import LoadedModel
+from ..modes import eval_mode
 from ..registry import get_method
 from ..study.train import short_run
 from ..walls import BlindModel, check_wall, unseen_region
@@ -125,7 +126,7 @@ def predict(entry: ModelEntry, image: torch.Tensor) -> torch.Tensor:
     with entry.lock:
         slot = entry.cache.slot((digest(image), "logits"))
         if "logits" not in slot:
-            with torch.inference_mode():
+            with eval_mode(entry.loaded.model), torch.inference_mode():
                 slot["logits"] = entry.loaded.model(image[None])[0]
         return slot["logits"]
 

@@ -29,6 +29,7 @@ from torchvision.transforms.functional import gaussian_blur
 from ..checks import check_classes, check_images, check_maps, run_model, whole_number
 from ..errors import CamlabError
 from ..models import IMAGENET_MEAN
+from ..modes import eval_mode
 from .controls import COVERAGES, top_fraction
 
 _EPS = 1e-12
@@ -64,11 +65,12 @@ def fill_image(images: torch.Tensor, fill: str, mean: Sequence[float] = IMAGENET
 
 def scores(model: nn.Module, images: torch.Tensor, classes: torch.Tensor, chunk: int = 64,
            ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Softmax probability of ``classes[i]`` on ``images[i]`` and the predicted class, in chunks."""
+    """Softmax probability of ``classes[i]`` on ``images[i]`` and the predicted class, in chunks;
+    in eval mode, as explanations are computed (each module's own mode is restored afterwards)."""
     chunk = whole_number("chunk", chunk, 1)
     classes = check_classes(classes, images.shape[0])
     probs, top = [], []
-    with torch.inference_mode():
+    with eval_mode(model), torch.inference_mode():
         for start in range(0, images.shape[0], chunk):
             # Channels-last lets oneDNN/cuDNN use their NHWC kernels (~1.35x on the shipped VGG, 2-core CPU).
             batch = images[start : start + chunk].contiguous(memory_format=torch.channels_last)

@@ -81,6 +81,7 @@ class FeatureWall(nn.Module):
         if cells.all():
             raise CamlabError(f"the wall covers every cell of {name!r}: the model would have nothing to read")
         self.model = _with_module(model, name, CellMask(module, cells))
+        self.training = model.training  # a wrapper of an eval model is in eval mode (nn.Module starts in train)
         self.cells = cells
         self.layer_name = f"model.{name}.layer"
         object.__setattr__(self, "_walled", module)  # a reference, not a second registration

@@ -28,6 +28,7 @@ from torch.overrides import TorchFunctionMode
 from ..device import model_device
 from ..errors import CamlabError
 from ..layers import resolve_layer
+from ..modes import eval_mode
 
 _IDENTITIES = {
     F.relu, F.relu_, torch.relu, torch.relu_, torch.Tensor.relu, torch.Tensor.relu_, F.relu6, F.leaky_relu,
@@ -119,14 +120,9 @@ def _with_evidence(model: nn.Module, claimed: torch.Tensor, input_shape: tuple[i
     images = torch.rand((trials, *input_shape), generator=generator)
     changed = images.clone()
     changed[:, :, claimed] = torch.rand(changed[:, :, claimed].shape, generator=generator)
-    training = model.training
-    try:
-        model.eval()
-        with torch.inference_mode():  # same batch positions both times, so bit-identity is a fair test
-            before = model(images.to(device, dtype))
-            after = model(changed.to(device, dtype))
-    finally:
-        model.train(training)
+    with eval_mode(model), torch.inference_mode():  # same batch positions both times: bit-identity is fair
+        before = model(images.to(device, dtype))
+        after = model(changed.to(device, dtype))
     if not torch.equal(before, after):
         largest = float((before - after).abs().max())
         empty = torch.zeros_like(claimed)

@@ -144,3 +144,43 @@ def test_the_analyser_refuses_walls_on_another_layer():
     model = _flatten_head()
     with pytest.raises(CamlabError, match="feature walls on '1'"):
         FeatureWallAnalyser(model, "1", (3, 16, 16)).analyse(FeatureWall(model, "3", _bottom(8, 16)))
+
+
+def _batch_norm_net() -> nn.Module:
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.Conv2d(4, 4, 3, padding=1),
+                        nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 16 * 16, 3))
+    with torch.no_grad():  # running statistics a batch of random images would visibly move
+        for norm in (net[1], net[4]):
+            norm.running_mean.fill_(0.3)
+            norm.running_var.fill_(2.0)
+    return net.eval()
+
+
+def test_analysing_a_wall_leaves_the_shared_model_in_eval_mode_with_its_statistics():
+    """A FeatureWall shares the model's modules; analysing it must not switch them to train mode
+    (batch statistics, running means overwritten by the next forward) — the app's models are shared."""
+    model = _batch_norm_net()
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    x = torch.rand(2, 3, 16, 16)
+    with torch.no_grad():
+        expected = model(x)
+    walled = FeatureWall(model, "3", _bottom(8, 16))
+    assert not walled.training
+    analyse_unseen_region(walled, (3, 16, 16))
+    FeatureWallAnalyser(model, "3", (3, 16, 16)).analyse(walled)
+    assert not any(m.training for m in model.modules())
+    with torch.no_grad():
+        assert torch.equal(model(x), expected)
+    assert all(torch.equal(v, state[k]) for k, v in model.state_dict().items())
+
+
+def test_each_module_gets_back_its_own_mode():
+    from camlab.layers import layer_output_shape
+    from camlab.metrics.faithfulness import probabilities
+
+    model = _batch_norm_net()
+    model[4].train()  # a deliberately mixed model: only one norm in train mode
+    layer_output_shape(model, model[3], (3, 16, 16))
+    probabilities(model, torch.rand(2, 3, 16, 16), torch.tensor([0, 1]))
+    assert [m.training for m in model.modules()] == [m is model[4] for m in model.modules()]
