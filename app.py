@@ -2,10 +2,12 @@
 
 Start the app with ``make app`` (or ``streamlit run app.py``); the other pages are in ``pages/``.
 """
+from functools import partial
+
 import streamlit as st
 
 from camlab import CamlabError, get_method
-from camlab.app.figures import heatmap_figure, insertion_deletion_figure
+from camlab.app.figures import heatmap_figure, heatmap_picture, insertion_deletion_chart
 from camlab.app.state import (
     cached_methods,
     check_layer,
@@ -103,18 +105,24 @@ except CamlabError as exc:
 @st.fragment
 def maps_view() -> None:
     """The heatmaps and what depends on how they are drawn: changing the scale or the opacity reruns only this."""
-    left, right = st.columns(2)
+    left, middle, right = st.columns(3)
     scale = left.radio("Colour scale", ["per map", "shared"], horizontal=True,
                        help="per map: each map min-max scaled to [0, 1]. shared: every map in its method's own "
                        "units (ReLU, upsampled) on one range — compare methods of one family")
-    alpha = right.slider("Heatmap opacity", 0.0, 1.0, 0.5)
+    alpha = middle.slider("Heatmap opacity", 0.0, 1.0, 0.5)
+    interactive = right.toggle("Hover values", help="interactive figures that show the map's value under the "
+                               "pointer (slower to draw on a small machine than the pictures)")
     heat, zmax = heatmaps(result, shared_scale=scale == "shared")
     has_unseen = bool(unseen.any())
     columns = st.columns(min(3, len(shown)))
     for i, method in enumerate(shown):
         with columns[i % len(columns)]:
-            st.plotly_chart(heatmap_figure(image, heat[method], method, alpha, zmax, unseen), key=f"figure-{method}",
-                            config={"displayModeBar": False})
+            if interactive:
+                st.plotly_chart(heatmap_figure(image, heat[method], method, alpha, zmax, unseen),
+                                key=f"figure-{method}", config={"displayModeBar": False})
+            else:
+                st.markdown(f"**{method}**")
+                st.image(heatmap_picture(image, heat[method], alpha, zmax, unseen))
             row = readouts.get(method, {})
             if has_unseen:
                 value = row.get("leakage_l2") if row else None
@@ -130,8 +138,9 @@ def maps_view() -> None:
                     st.warning(note, icon=":material/warning:")
             else:
                 st.caption(seconds)
-            st.download_button("overlay PNG", overlay_png(image, result[method].display[0], alpha, unseen),
-                               file_name=f"{loaded.name}-{method}.png", mime="image/png", key=f"png-{method}")
+            st.download_button("overlay PNG", partial(overlay_png, image, result[method].display[0], alpha, unseen),
+                               file_name=f"{loaded.name}-{method}.png", mime="image/png", key=f"png-{method}",
+                               on_click="ignore")
 
     metrics = scalar_readouts(readouts)
     record = manifest(model=loaded.name, architecture=loaded.architecture, layer=layer, target_class=target,
@@ -139,9 +148,10 @@ def maps_view() -> None:
                       device=where, extra_versions={"streamlit": st.__version__}, colour_scale=scale,
                       insertion_deletion_steps=steps, seconds={m: result[m].total_seconds for m in shown})
     left, right = st.columns(2)
-    left.download_button("raw maps (.npz)", maps_npz(result), file_name=f"{loaded.name}-maps.npz",
-                         mime="application/octet-stream")
-    right.download_button("manifest (.json)", record, file_name=f"{loaded.name}-manifest.json", mime="application/json")
+    left.download_button("raw maps (.npz)", partial(maps_npz, result), file_name=f"{loaded.name}-maps.npz",
+                         mime="application/octet-stream", on_click="ignore")
+    right.download_button("manifest (.json)", record, file_name=f"{loaded.name}-manifest.json", mime="application/json",
+                          on_click="ignore")
 
 
 maps_view()
@@ -151,7 +161,7 @@ if readouts:
     st.caption("Controls: an all-zero map, an all-ones map (AD 0 by construction), a random smooth map, and per "
                "method its *matched* control (its own values at random places: same coverage). A method is "
                "informative where it beats them; Average Drop at 20% coverage compares methods at equal area.")
-    st.dataframe(scalar_readouts(readouts))
+    st.table(scalar_readouts(readouts))
     curves = {m: {"insertion": r["insertion_curve"], "deletion": r["deletion_curve"]}
               for m, r in readouts.items() if "insertion_curve" in r}
-    st.plotly_chart(insertion_deletion_figure(curves), key="curves")
+    st.altair_chart(insertion_deletion_chart(curves))

@@ -29,6 +29,11 @@ def outlined(image: torch.Tensor, region: torch.Tensor | None, colour: tuple[int
     return draw_outline(_rgb(image), region, colour)
 
 
+def jet_colours(levels: np.ndarray) -> np.ndarray:
+    """RGB uint8 (N, 3): the JET colour of each uint8 level, as :func:`overlay` paints them."""
+    return cv2.applyColorMap(levels.astype(np.uint8)[:, None], cv2.COLORMAP_JET)[:, 0, ::-1].copy()
+
+
 def overlay(image: torch.Tensor, heatmap: torch.Tensor, alpha: float = 0.5,
             region: torch.Tensor | None = None, colour: tuple[int, int, int] = WHITE) -> np.ndarray:
     """RGB uint8 (H, W, 3): the image under a JET-coloured map in [0, 1], the region outlined."""
@@ -53,6 +58,22 @@ def _encode(rgb: np.ndarray, extension: str, params: list[int]) -> bytes:
     if not ok:
         raise ValueError(f"{extension} encoding failed")
     return encoded.tobytes()
+
+
+def with_colour_bar(rgb: np.ndarray, top: float, width: int = 56) -> np.ndarray:
+    """``rgb`` with a JET colour bar on its right, labelled 0 at the bottom and ``top`` at the top
+    (the value the map's strongest colour stands for)."""
+    height = rgb.shape[0]
+    bar = np.full((height, width, 3), 255, dtype=np.uint8)
+    margin, thickness = 6, 10
+    span = height - 2 * margin
+    levels = np.linspace(255, 0, span).round()
+    bar[margin : margin + span, 4 : 4 + thickness] = jet_colours(levels)[:, None]
+    picture = Image.fromarray(bar)
+    draw, font = ImageDraw.Draw(picture), ImageFont.load_default(size=11)
+    draw.text((4 + thickness + 3, margin - 2), f"{top:.3g}", fill=(0, 0, 0), font=font)
+    draw.text((4 + thickness + 3, margin + span - 11), "0", fill=(0, 0, 0), font=font)
+    return np.concatenate([rgb, np.asarray(picture)], axis=1)
 
 
 LABEL_HEIGHT = 22  # pixels above each tile of a labelled grid

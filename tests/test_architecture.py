@@ -18,8 +18,9 @@ PACKAGE = ROOT / "camlab"
 PEERS = {"pytorch_grad_cam", "captum", "torchcam", "playwright", "hypothesis"}
 LAYERS = {"study": "camlab.study", "app": "camlab.app", "bench": "camlab.bench"}
 FORBIDDEN = {
-    "library": PEERS | {"streamlit", "streamlit_drawable_canvas", "plotly", "camlab.study", "camlab.app", "camlab.bench"},
-    "study": PEERS | {"streamlit", "streamlit_drawable_canvas", "plotly", "camlab.app", "camlab.bench"},
+    "library": PEERS | {"streamlit", "streamlit_drawable_canvas", "plotly", "altair", "camlab.study", "camlab.app",
+                        "camlab.bench"},
+    "study": PEERS | {"streamlit", "streamlit_drawable_canvas", "plotly", "altair", "camlab.app", "camlab.bench"},
     "app": PEERS | {"camlab.bench"},
     "bench": set(),
 }

@@ -1,27 +1,64 @@
-"""Plotly figures for the app's pages: heatmaps with hover values, bars, scatters and curves."""
+"""Figures for the app's pages: heatmaps as static pictures or interactive plotly figures with
+hover values; bars, scatters and curves.
+
+Plotly's browser bundle is 4.7 MB, parsed on a page's first chart (over a second on a small CPU):
+the Explore page's first render draws its maps as pictures and its curves with Vega-Lite (altair),
+and plotly is there on request (hover values) and on the pages that need its interaction.
+"""
 from __future__ import annotations
 
 import base64
+import math
 
+import altair as alt
+import numpy as np
+import pandas as pd
 import plotly.graph_objects as go
 import torch
+import torch.nn.functional as F
 
-from ..render import outlined, png_bytes
+from ..render import jet_colours, jpeg_bytes, overlay, with_colour_bar
+
+HOVER_BLOCK = 4  # hover reads the map's mean over 4x4-pixel blocks: 1/16 of the values to send
+# OpenCV's JET (the colours the overlay is painted with) as a plotly colour scale: the colour bar is the picture's own.
+JET = [[i / 16, "rgb({},{},{})".format(*colour)] for i, colour in
+       enumerate(jet_colours(np.linspace(0, 255, 17).round()).tolist())]
+
+
+def _colour_range(heat: torch.Tensor, zmax: float | None) -> tuple[torch.Tensor, float]:
+    values = heat.detach().float().cpu()
+    top = float(values.max()) if zmax is None else zmax
+    return values, top if top > 0 else 1.0
+
+
+def heatmap_picture(image: torch.Tensor, heat: torch.Tensor, opacity: float = 0.5, zmax: float | None = None,
+                    region: torch.Tensor | None = None) -> bytes:
+    """JPEG: what :func:`heatmap_figure` shows, as one static picture with its colour bar."""
+    values, top = _colour_range(heat, zmax)
+    return jpeg_bytes(with_colour_bar(overlay(image, values / top, opacity, region), top))
 
 
 def heatmap_figure(image: torch.Tensor, heat: torch.Tensor, title: str = "", opacity: float = 0.5,
                    zmax: float | None = None, region: torch.Tensor | None = None, height: int = 340):
-    """A plotly figure: the image (region outlined) under a hoverable heatmap. ``zmax`` fixes the
-    colour range to [0, zmax] so several figures share one scale; None scales to this map."""
-    # The picture travels as one PNG: plotly draws a `source` image directly, while `z` pixels are
-    # serialised and rasterised in the browser (most of a rerun's time on a small CPU).
-    base = "data:image/png;base64," + base64.b64encode(png_bytes(outlined(image, region))).decode()
-    values = heat.detach().cpu().numpy()
-    top = float(values.max()) if zmax is None else zmax
+    """A plotly figure: the image (region outlined) under the heatmap, with the map's value on
+    hover and a colour bar. ``zmax`` fixes the colour range to [0, zmax] so several figures share
+    one scale; None scales to this map."""
+    # The overlay travels as one JPEG that plotly draws as it is; a full-resolution `z` would be
+    # serialised and rasterised in the browser (most of a first render's time on a small CPU).
+    # Hover and colour bar come from an invisible heatmap of block means.
+    values, top = _colour_range(heat, zmax)
+    picture = overlay(image, values / top, opacity, region)
+    source = "data:image/jpeg;base64," + base64.b64encode(jpeg_bytes(picture)).decode()
+    height_px, width_px = values.shape
+    blocks = (math.ceil(height_px / HOVER_BLOCK), math.ceil(width_px / HOVER_BLOCK))
+    means = F.adaptive_avg_pool2d(values[None, None], blocks)[0, 0].numpy()
+    dy, dx = height_px / blocks[0], width_px / blocks[1]
     figure = go.Figure([
-        go.Image(source=base, hoverinfo="skip"),
-        go.Heatmap(z=values, zmin=0.0, zmax=top if top > 0 else 1.0, colorscale="Jet", opacity=opacity,
-                   hovertemplate="x %{x}, y %{y}<br>value %{z:.4g}<extra></extra>", colorbar={"thickness": 10}),
+        go.Image(source=source, hoverinfo="skip"),
+        go.Heatmap(z=means, x0=(dx - 1) / 2, dx=dx, y0=(dy - 1) / 2, dy=dy, zmin=0.0, zmax=top, colorscale=JET,
+                   opacity=0.0, colorbar={"thickness": 10},
+                   hovertemplate=f"x %{{x:.0f}}, y %{{y:.0f}}<br>value %{{z:.4g}} (mean of {HOVER_BLOCK}×{HOVER_BLOCK} "
+                                 "pixels)<extra></extra>"),
     ])
     figure.update_layout(title={"text": title, "font": {"size": 14}}, height=height,
                          margin={"l": 0, "r": 0, "t": 30, "b": 0})
@@ -59,6 +96,17 @@ def insertion_deletion_figure(curves: dict[str, dict[str, list[float]]], title: 
     figure.update_layout(title=title, xaxis_title="fraction of pixels inserted / deleted",
                          yaxis_title="class probability", height=height, margin={"t": 40 if title else 20})
     return figure
+
+
+def insertion_deletion_chart(curves: dict[str, dict[str, list[float]]], height: int = 340) -> alt.Chart:
+    """:func:`insertion_deletion_figure` in Vega-Lite: one colour per method, deletion dashed."""
+    rows = [{"fraction": i / (len(pair[kind]) - 1), "probability": value, "method": method, "curve": kind}
+            for method, pair in curves.items() for kind in ("insertion", "deletion")
+            for i, value in enumerate(pair[kind])]
+    return alt.Chart(pd.DataFrame(rows), height=height).mark_line(point=True).encode(
+        x=alt.X("fraction", title="fraction of pixels inserted / deleted"),
+        y=alt.Y("probability", title="class probability"),
+        color="method", strokeDash="curve", tooltip=["method", "curve", "fraction", "probability"])
 
 
 def histogram(values: list[float], x_title: str, y_title: str, bins: int = 20, height: int = 320):

@@ -14,10 +14,15 @@ def test_explore_opens_on_the_masked_model_with_leakage_readouts_and_downloads()
     readouts = _leakage(app)
     assert set(readouts) == {"gradcam", "gradcam++", "hirescam", "layercam"}
     assert readouts["hirescam"] < 0.01 < readouts["gradcam"]
-    assert len(app.get("plotly_chart")) == 5  # four heatmaps and the insertion/deletion curves
+    # first render without plotly's 4.7 MB bundle: four pictures, a table, Vega-Lite curves
+    assert len(app.get("image")) == 4 and not app.get("plotly_chart")
+    assert len(app.get("vega_lite_chart")) == 1
+    assert {"gradcam", "control: all-zero", "control: random"} <= set(app.table[0].value.columns)
     assert any("AD " in c.value and "ins " in c.value for c in app.caption)
     labels = {b.label for b in app.download_button}
     assert {"overlay PNG", "raw maps (.npz)", "manifest (.json)"} <= labels
+    next(t for t in app.toggle if t.label == "Hover values").set_value(True).run()  # in the maps' fragment
+    assert not app.exception and len(app.get("plotly_chart")) == 4 and not app.get("image")
 
 
 def test_explore_reruns_on_method_and_class_changes():
@@ -42,7 +47,7 @@ def test_explore_shared_colour_scale_and_pixel_methods_render():
     app.sidebar.multiselect[0].set_value(["gradcam", "hirescam", "gradient"]).run()
     assert not app.exception
     assert next(r for r in app.radio if r.label == "Colour scale").value == "shared"
-    assert len(app.get("plotly_chart")) == 4
+    assert len(app.get("image")) == 3
 
 
 def test_slow_methods_wait_for_the_button_then_show():
@@ -129,4 +134,4 @@ def test_a_vision_transformer_is_explained_at_its_default_token_layer_on_a_photo
     assert layers.value == "encoder.layers.encoder_layer_11.ln_1"
     assert "(768, 14, 14)" in layers.format_func(layers.value)
     assert any("Chelsea the cat" in c.value for c in app.sidebar.caption)
-    assert len(app.get("plotly_chart")) >= 4
+    assert len(app.get("image")) >= 4
