@@ -149,7 +149,7 @@ def evaluate(model: nn.Module, layer: str | None, dataset: Dataset, methods: Seq
                 store.update(fixed_coverage_metrics(model, images, maps, classes, coverages, space, clean=clean))
             if "insdel" in metric_groups and not constant:
                 curves = insertion_deletion(model, images, maps, classes, steps, deletion_fill=deletion_fill,
-                                            insertion_start=insertion_start)
+                                            insertion_start=insertion_start, clean=clean)
                 for kind in ("insertion", "deletion"):
                     store[f"{kind}_auc"] = curves[f"{kind}_auc"]
                     curve_sums[batch][row][kind] = curves[f"{kind}_curve"].sum(dim=0)

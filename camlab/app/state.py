@@ -192,7 +192,8 @@ def faithfulness(model: nn.Module, image: torch.Tensor, maps: dict[str, torch.Te
     ordered = torch.cat([stacked, random])  # the maps whose ordering means something
     coverage = fixed_coverage_metrics(model, images[: len(ordered)], ordered, classes[: len(ordered)],
                                       READOUT_COVERAGES, clean=clean[: len(ordered)])
-    curves = insertion_deletion(model, images[: len(ordered)], ordered, classes[: len(ordered)], steps)
+    curves = insertion_deletion(model, images[: len(ordered)], ordered, classes[: len(ordered)], steps,
+                                clean=clean[: len(ordered)])
     table = {row: {k: float(confidence[k][i]) for k in CONFIDENCE} for i, row in enumerate(rows)}
     for i, row in enumerate([*names, "control: random"]):
         table[row].update({k: float(v[i]) for k, v in coverage.items()})

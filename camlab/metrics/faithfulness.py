@@ -127,27 +127,27 @@ def fixed_coverage_metrics(model: nn.Module, images: torch.Tensor, maps: torch.T
     return out
 
 
-def _curve(model: nn.Module, images: torch.Tensor, classes: torch.Tensor, rank: torch.Tensor, steps: int,
-           compose: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], chunk: int) -> torch.Tensor:
-    """Probabilities (N, steps + 1) where step s reveals the pixels of rank < s * H*W / steps;
-    images are built a chunk at a time, never all steps at once."""
-    n = images.shape[0]
-    pixels = rank.shape[1]
-    thresholds = torch.linspace(0, pixels, steps + 1, device=images.device).round()
-    pairs = torch.arange(n * (steps + 1), device=images.device)
-    curve = torch.empty(n * (steps + 1), device=images.device, dtype=images.dtype)
+def _curve(model: nn.Module, images: torch.Tensor, classes: torch.Tensor, rank: torch.Tensor,
+           thresholds: torch.Tensor, compose: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+           chunk: int) -> torch.Tensor:
+    """Probabilities (N, T): at threshold t, the pixels of rank < t are revealed; images are built a
+    chunk at a time, never all steps at once."""
+    n, points = images.shape[0], thresholds.numel()
+    pairs = torch.arange(n * points, device=images.device)
+    curve = torch.empty(n * points, device=images.device, dtype=images.dtype)
     for start in range(0, pairs.numel(), chunk):
         pair = pairs[start : start + chunk]
-        image, step = pair // (steps + 1), pair % (steps + 1)
+        image, step = pair // points, pair % points
         revealed = (rank[image] < thresholds[step, None]).view(-1, 1, *images.shape[-2:])
         curve[pair] = probabilities(model, compose(image, revealed), classes[image], chunk)
-    return curve.view(n, steps + 1)
+    return curve.view(n, points)
 
 
 def insertion_deletion(model: nn.Module, images: torch.Tensor, maps: torch.Tensor, classes: torch.Tensor,
                        steps: int = 32, chunk: int = 64, deletion_fill: str = "black", insertion_start: str = "blur",
-                       mean=IMAGENET_MEAN) -> dict[str, torch.Tensor]:
-    """RISE insertion and deletion curves (N, steps + 1) and their areas (N,); see the module docstring."""
+                       mean=IMAGENET_MEAN, clean: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """RISE insertion and deletion curves (N, steps + 1) and their areas (N,); see the module docstring.
+    Pass ``clean`` (the probabilities on the images) to save a forward when it is known."""
     steps = whole_number("steps", steps, 1, 1024)
     chunk = whole_number("chunk", chunk, 1)
     maps = check_maps(maps, like=check_images(model, images))
@@ -157,11 +157,18 @@ def insertion_deletion(model: nn.Module, images: torch.Tensor, maps: torch.Tenso
     rank.scatter_(1, order, torch.arange(h * w, device=maps.device).expand(n, -1))
     removed = fill_image(images, deletion_fill, mean)
     start = fill_image(images, insertion_start, mean)
+    # Every curve starts and ends on a map-free image (the start, the image itself, everything
+    # removed): those three run once per image; only the steps in between depend on the map.
+    inner = torch.linspace(0, h * w, steps + 1, device=images.device).round()[1:-1]
+    ends = probabilities(model, torch.cat([start, removed]), classes.repeat(2), chunk).view(2, n, 1)
+    clean = (probabilities(model, images, classes, chunk) if clean is None else clean).view(n, 1)
     curves = {
-        "insertion": _curve(model, images, classes, rank, steps,
-                            lambda i, shown: torch.where(shown, images[i], start[i]), chunk),
-        "deletion": _curve(model, images, classes, rank, steps,
-                           lambda i, gone: torch.where(gone, removed[i], images[i]), chunk),
+        "insertion": torch.cat([ends[0], _curve(model, images, classes, rank, inner,
+                                                lambda i, shown: torch.where(shown, images[i], start[i]), chunk),
+                                clean], dim=1),
+        "deletion": torch.cat([clean, _curve(model, images, classes, rank, inner,
+                                             lambda i, gone: torch.where(gone, removed[i], images[i]), chunk),
+                               ends[1]], dim=1),
     }
     auc = {f"{k}_auc": torch.trapezoid(v, dx=1.0 / steps, dim=1) for k, v in curves.items()}
     return {**{f"{k}_curve": v for k, v in curves.items()}, **auc}

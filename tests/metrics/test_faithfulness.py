@@ -76,3 +76,45 @@ def test_insertion_deletion_does_not_depend_on_the_chunk():
     many = insertion_deletion(model, images, maps, classes, steps=5, chunk=64)
     for key in ("insertion_curve", "deletion_curve"):
         assert torch.allclose(one[key], many[key], atol=1e-6)
+
+
+class Counting(torch.nn.Module):
+    """A model that counts the images it sees."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model, self.seen = model, 0
+
+    def forward(self, x):
+        self.seen += x.shape[0]
+        return self.model(x)
+
+
+@pytest.mark.parametrize("steps", [1, 2, 5])
+def test_insertion_deletion_equals_the_curves_built_step_by_step(steps):
+    """Every point is the probability on the image RISE describes at that step — the map-free ends
+    included, which run once per image — and a known ``clean`` saves one image per row."""
+    torch.manual_seed(0)
+    model, images = TinyNet().eval(), torch.rand(3, 3, 16, 16)
+    maps, classes = torch.rand(3, 16, 16), torch.tensor([0, 1, 2])
+    start, removed = fill_image(images, "blur"), torch.zeros_like(images)
+    order = maps.flatten(1).argsort(dim=1, descending=True, stable=True)
+    expected = {"insertion": torch.empty(3, steps + 1), "deletion": torch.empty(3, steps + 1)}
+    with torch.no_grad():
+        for s in range(steps + 1):
+            shown = torch.zeros(3, 256, dtype=torch.bool)
+            shown.scatter_(1, order[:, : round(s * 256 / steps)], True)
+            shown = shown.view(3, 1, 16, 16)
+            for kind, picture in (("insertion", torch.where(shown, images, start)),
+                                  ("deletion", torch.where(shown, removed, images))):
+                expected[kind][:, s] = model(picture).softmax(1).gather(1, classes[:, None])[:, 0]
+        clean = model(images).softmax(1).gather(1, classes[:, None])[:, 0]
+    counting = Counting(model)
+    curves = insertion_deletion(counting, images, maps, classes, steps=steps, clean=clean)
+    for kind in ("insertion", "deletion"):
+        assert torch.allclose(curves[f"{kind}_curve"], expected[kind], atol=1e-6), kind
+        assert torch.allclose(curves[f"{kind}_auc"], torch.trapezoid(expected[kind], dx=1 / steps, dim=1))
+    assert counting.seen == 3 * (2 * (steps - 1) + 2)  # two map-free ends per image, the rest per step
+    counting.seen = 0
+    insertion_deletion(counting, images, maps, classes, steps=steps)
+    assert counting.seen == 3 * (2 * (steps - 1) + 3)
