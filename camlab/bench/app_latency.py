@@ -1,11 +1,12 @@
 """The app's latency as a user meets it, in headless Chromium against ``streamlit run`` on a free port.
 
-    camlab-bench-app                   # 20 strokes on Walls, 20 widget changes on Explore
-    camlab-bench-app --strokes 40 --changes 40 --out docs/results/app_latency.json
+    camlab-bench-app                   # 20 strokes on Walls, 20 widget changes and 5 new images on Explore
+    camlab-bench-app --strokes 40 --changes 40 --images 10 --out docs/results/app_latency.json
 
-Measured per action: from the end of a stroke (mouse up on the Walls canvas) or a widget change
-(Explore's colour-scale radio, which reruns only the maps' fragment) until the app's script state
-is back to "not running" with no stale element left, i.e. every readout settled. First render:
+Measured per action: from the end of a stroke (mouse up on the Walls canvas), a widget change
+(Explore's colour-scale radio, which reruns only the maps' fragment) or a new image (Explore's next
+test image: every map, readout and control computed afresh) until the app's script state is back
+to "not running" with no stale element left, i.e. every readout settled. First render:
 from navigation until the page's readouts are on screen, once the server has the model cached
 (a first visit warms it up and is reported apart). Prints p50/p95 and writes every sample as
 JSON. Needs the test extras (playwright) and Debian's chromium.
@@ -93,6 +94,15 @@ def _changes(page, count: int) -> list[float]:
     return samples
 
 
+def _new_images(page, count: int) -> list[float]:
+    step_up = page.get_by_test_id("stNumberInput").filter(has_text="Test image").get_by_test_id("stNumberInputStepUp")
+    samples = []
+    for _ in range(count):
+        step_up.click()
+        samples.append(_settle(page, time.perf_counter()))
+    return samples
+
+
 def _summary(samples: list[float]) -> dict[str, float]:
     ordered = sorted(samples)
     return {"n": len(samples), "p50": statistics.median(ordered),
@@ -105,6 +115,7 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--strokes", type=int, default=20)
     parser.add_argument("--changes", type=int, default=20)
+    parser.add_argument("--images", type=int, default=5, help="new images on Explore (a full recomputation each)")
     parser.add_argument("--chromium", default=shutil.which("chromium") or "/usr/bin/chromium")
     parser.add_argument("--out", default=None, help="write every sample as JSON here")
     args = parser.parse_args(argv)
@@ -127,6 +138,7 @@ def main(argv=None) -> None:
                     report["strokes"] = _strokes(page, args.strokes)
                 else:
                     report["changes"] = _changes(page, args.changes)
+                    report["new_images"] = _new_images(page, args.images)
                 page.close()
             browser.close()
     finally:
@@ -135,7 +147,8 @@ def main(argv=None) -> None:
     print(f"first render after warm-up: Walls {report['first_render_walls_s']:.2f} s, "
           f"Explore {report['first_render_explore_s']:.2f} s (server's first visit, Walls: "
           f"{report['cold_first_render_walls_s']:.2f} s)")
-    for key, label in (("strokes", "stroke on Walls → readouts settled"), ("changes", "widget change on Explore → settled")):
+    for key, label in (("strokes", "stroke on Walls → readouts settled"), ("changes", "widget change on Explore → settled"),
+                       ("new_images", "new image on Explore → every map and readout settled")):
         stats = _summary(report[key])
         report[f"{key}_summary"] = stats
         print(f"{label}: n={stats['n']} p50 {stats['p50']:.3f} s, p95 {stats['p95']:.3f} s, max {stats['max']:.3f} s")
