@@ -4,7 +4,7 @@ from streamlit_drawable_canvas import st_canvas
 
 from camlab import CamlabError
 from camlab.app.canvas import drawn_regions
-from camlab.app.figures import bar_chart, scatter_chart
+from camlab.app.figures import leakage_table, scatter_chart
 from camlab.app.state import explain_cached, region_rows, widget_key
 from camlab.app.walls import (
     WALL_KINDS,
@@ -91,10 +91,8 @@ def walls_view() -> None:
                     name = entry.loaded.class_names[readout.target]
                     st.metric(f"p({name}) after walling", f"{readout.p_after:.3f}", f"{readout.p_after - readout.p_before:+.3f}",
                               help=f"before walling {readout.p_before:.3f}; Drop {readout.drop:.1f}")
-                    st.plotly_chart(bar_chart({m: r["layer_leakage"] for m, r in readout.leakage.items()},
-                                              "Leakage on the walled cells (layer resolution)"))
-                    st.table({m: {"leakage, walled cells": round(r["layer_leakage"], 4),
-                                  "leakage, display map": round(r["display_leakage"], 4)} for m, r in readout.leakage.items()})
+                    st.markdown("**Leakage on the walled cells** (share of each map's L2 norm; bars from 0 to 1)")
+                    st.table(leakage_table(readout))
                     unseen_pixels = int(readout.unseen.pixels.sum())
                     if unseen_pixels:
                         st.caption(f"Pixels the walled model provably ignores: {unseen_pixels} "

@@ -75,6 +75,14 @@ def bar_chart(values: dict[str, float], title: str, height: int = 320, y_range=(
     return figure
 
 
+def leakage_table(readout) -> pd.io.formats.style.Styler:
+    """A feature wall's leakage per method (rows) at layer resolution and on the display map, each
+    value with a bar from 0 to 1 drawn in the table's own cells (no chart library to load)."""
+    table = pd.DataFrame({m: {"leakage, walled cells": r["layer_leakage"], "leakage, display map": r["display_leakage"]}
+                          for m, r in readout.leakage.items()}).T
+    return table.style.format("{:.4f}").bar(vmin=0.0, vmax=1.0, color="#f4a261", height=70, width=100)
+
+
 def scatter_chart(points: dict[str, tuple[float, float]], title: str, x_title: str, y_title: str,
                   height: int = 340):
     """One labelled point per method."""

@@ -47,3 +47,17 @@ def test_insertion_deletion_chart_has_every_point_of_every_curve():
     assert len(data) == 6 and set(data["curve"]) == {"insertion", "deletion"}
     assert data[data["curve"] == "deletion"]["probability"].tolist() == [0.9, 0.3, 0.1]
     assert data["fraction"].tolist()[:3] == [0.0, 0.5, 1.0]
+
+
+def test_the_leakage_table_has_a_row_per_method_and_bars_from_zero_to_one():
+    from types import SimpleNamespace
+
+    from camlab.app.figures import leakage_table
+
+    readout = SimpleNamespace(leakage={"gradcam": {"layer_leakage": 0.5, "display_leakage": 0.25},
+                                       "hirescam": {"layer_leakage": 0.0, "display_leakage": 0.1}})
+    styled = leakage_table(readout)
+    assert styled.data.loc["gradcam", "leakage, walled cells"] == 0.5
+    assert styled.data.loc["hirescam", "leakage, display map"] == 0.1
+    html = styled.to_html()
+    assert "0.5000" in html and "linear-gradient" in html  # formatted values, drawn bars

@@ -3,7 +3,7 @@ from tests.pages.apptest import _leakage, _page, _png, _sidebar_radio, _uploader
 
 
 def _table(app, index: int = 0) -> dict:
-    return app.table[index].value.to_dict()  # {method: {readout: value}}
+    return app.table[index].value.T.to_dict()  # {method: {readout: value}}
 
 
 def test_the_masked_model_shows_its_own_unseen_region_with_zero_clicks():
