@@ -101,13 +101,9 @@ def analyse_unseen_region(model: nn.Module, input_shape: tuple[int, int, int] = 
     try:
         claimed = structural_unseen(model, input_shape)
     except (RuntimeError, TypeError, ValueError, KeyError) as exc:  # an operation the copy cannot stand in for
-        return _not_analysed(input_shape, exc)
+        empty = torch.zeros(input_shape[1:], dtype=torch.bool)
+        return UnseenRegion(empty, f"not analysed ({type(exc).__name__}: {exc}); no region is claimed")
     return _with_evidence(model, claimed, input_shape, trials, seed)
-
-
-def _not_analysed(input_shape: tuple[int, int, int], exc: Exception) -> UnseenRegion:
-    empty = torch.zeros(input_shape[1:], dtype=torch.bool)
-    return UnseenRegion(empty, f"not analysed ({type(exc).__name__}: {exc}); no region is claimed")
 
 
 def _with_evidence(model: nn.Module, claimed: torch.Tensor, input_shape: tuple[int, int, int], trials: int,
