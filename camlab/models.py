@@ -70,14 +70,57 @@ def model_card(path: Path) -> dict:
 
 
 def is_torchscript(path: Path) -> bool:
-    """TorchScript archives are zip files holding compiled code next to the tensors."""
+    """Whether ``path`` is a TorchScript archive, judged by its content (never its name): a zip file
+    holding compiled code (``code/``) or TorchScript's constants next to the tensors."""
+    return archive_kind(path) == "torchscript"
+
+
+# A zip checkpoint's members may declare at most this much unpacked data: torch.save stores members
+# uncompressed, so a real checkpoint's members add up to its file size; a declared size far beyond
+# it is a zip bomb, refused before anything is unpacked.
+MAX_UNPACKED_BYTES = 2 * 2**30
+
+
+def archive_kind(path: Path) -> str:
+    """What ``path`` holds, read from its zip directory only (nothing is unpacked or executed):
+    ``"torchscript"`` (compiled code), ``"zip"`` (torch.save's format) or ``"legacy"`` (not a zip:
+    PyTorch's pre-1.6 format, or not a checkpoint at all). Damaged archives and archives that
+    declare more than :data:`MAX_UNPACKED_BYTES` unpacked are a CamlabError."""
     if not zipfile.is_zipfile(path):
-        return False
+        return "legacy"
     try:
         with zipfile.ZipFile(path) as archive:
-            return any(name.endswith("constants.pkl") or "/code/" in name for name in archive.namelist())
-    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+            members = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
         raise CamlabError(f"{path.name} is a damaged zip archive ({exc})") from exc
+    names = [member.filename.replace("\\", "/") for member in members]
+    if any(name.endswith("constants.pkl") or "/code/" in f"/{name}" or name.endswith(".py") for name in names):
+        return "torchscript"
+    declared = sum(member.file_size for member in members)
+    if declared > MAX_UNPACKED_BYTES:
+        raise CamlabError(f"{path.name} declares {declared / 2**20:,.0f} MiB of unpacked data; the limit is "
+                          f"{MAX_UNPACKED_BYTES / 2**20:,.0f} MiB")
+    return "zip"
+
+
+TORCHSCRIPT_REFUSED = ("is a TorchScript archive. Loading one runs the code inside it (it can read and write files "
+                       "on this machine), so camlab does not load it unless you say you trust the file "
+                       "(load_model_file(path, trusted=True)); the app never does. Share the weights instead: "
+                       "torch.save(model.state_dict(), 'resnet18_mine.pt') for a torchvision architecture, or "
+                       "camlab.study.save_checkpoint for a camlab model")
+
+
+MAX_CLASS_NAME_CHARS = 200
+
+
+def check_class_names(names: list | tuple, source: str) -> None:
+    """Class names a file gives: strings of at most :data:`MAX_CLASS_NAME_CHARS` printable characters
+    (they label every page; the app still escapes them before they reach Markdown)."""
+    for name in names:
+        if not isinstance(name, str) or not 0 < len(name) <= MAX_CLASS_NAME_CHARS or not name.isprintable():
+            shown = repr(name)[:60]
+            raise CamlabError(f"{source} has a class name that is not 1 to {MAX_CLASS_NAME_CHARS} printable characters "
+                              f"({shown})")
 
 
 MAX_PARAMETERS = 600_000_000  # far above any classifier camlab explains on one machine
@@ -111,20 +154,34 @@ def fitted_model(build: Callable[[], nn.Module], state: dict, name: str) -> nn.M
 
 
 def load_model_file(path: str | Path, device: str | torch.device = "cpu",
-                    formats: Mapping[str, FormatLoader] | None = None) -> LoadedModel:
-    """A model file: a TorchScript archive, a state_dict for a torchvision architecture named in the
-    file name (e.g. ``resnet18_custom.pt``), or a dict whose ``"format"`` field names one of
-    ``formats`` (the paper study adds its checkpoint format this way)."""
+                    formats: Mapping[str, FormatLoader] | None = None, trusted: bool = False) -> LoadedModel:
+    """A model file: a state_dict for a torchvision architecture named in the file name (e.g.
+    ``resnet18_custom.pt``), or a dict whose ``"format"`` field names one of ``formats`` (the paper
+    study adds its checkpoint format this way).
+
+    Nothing in an untrusted file can run code: its content is inspected before ``torch.load`` sees
+    it, TorchScript archives are refused (by content, whatever their name), and tensors are read
+    with ``weights_only=True``. PyTorch's pre-1.6 format (not a zip) is refused too: it declares
+    tensor sizes that are allocated before they are read, so a tiny file could ask for gigabytes.
+    ``trusted=True`` is for files you would run as code: TorchScript loads with ``torch.jit.load``
+    (it cannot be explained, its layers take no hooks) and the legacy format is read.
+    """
     path = Path(path)
     if not path.is_file():
         raise CamlabError(f"no checkpoint at {path}")
-    if is_torchscript(path):
+    kind = archive_kind(path)
+    if kind == "torchscript":
+        if not trusted:
+            raise CamlabError(f"{path.name} {TORCHSCRIPT_REFUSED}")
         try:
             model = torch.jit.load(str(path), map_location=device)
         except (RuntimeError, ValueError, OSError, KeyError, AttributeError) as exc:  # a broken or foreign archive
             raise CamlabError(f"{path.name} looks like TorchScript but cannot be loaded ({type(exc).__name__}: "
                               f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''})") from exc
         return LoadedModel(model.eval(), path.stem, "torchscript", [], None, model_card(path))
+    if kind == "legacy" and not trusted:
+        raise CamlabError(f"{path.name} is not a PyTorch checkpoint in torch.save's zip format (PyTorch 1.6 or later); "
+                          "if it is an older checkpoint, load it with torch.load on your own machine and save it again")
     payload = read_payload(path, device)
     if isinstance(payload, dict) and payload.get("format") in (formats or {}):
         return formats[payload["format"]](path, payload, device)

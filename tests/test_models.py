@@ -4,6 +4,7 @@ import io
 import subprocess
 import sys
 import urllib.request
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -13,11 +14,18 @@ import torchvision
 import camlab
 import camlab.models
 from camlab.errors import CamlabError
-from camlab.models import download_torchvision_weights, load_model_file, load_torchvision, torchvision_weights_path
-from camlab.study.wallvgg import masked_vgg
+from camlab.models import (
+    archive_kind,
+    download_torchvision_weights,
+    load_model_file,
+    load_torchvision,
+    torchvision_weights_path,
+)
+from camlab.study.wallvgg import load_checkpoint, masked_vgg
+from tests.hostile import file_writing_archive
 
 
-def test_user_state_dict_and_torchscript_load(tmp_path):
+def test_user_state_dict_loads_and_torchscript_only_when_trusted(tmp_path):
     import torchvision
 
     net = torchvision.models.resnet18(weights=None, num_classes=3)
@@ -26,9 +34,45 @@ def test_user_state_dict_and_torchscript_load(tmp_path):
     assert loaded.architecture == "resnet18" and len(loaded.class_names) == 3
     scripted = torch.jit.trace(masked_vgg(width=0.0625, input_size=32, masked_rows=0).eval(), torch.rand(1, 3, 32, 32))
     scripted.save(str(tmp_path / "model.ts"))
-    assert load_model_file(tmp_path / "model.ts").model(torch.rand(1, 3, 32, 32)).shape == (1, 8)
+    with pytest.raises(CamlabError, match="is a TorchScript archive. Loading one runs the code"):
+        load_model_file(tmp_path / "model.ts")
+    trusted = load_model_file(tmp_path / "model.ts", trusted=True)
+    assert trusted.model(torch.rand(1, 3, 32, 32)).shape == (1, 8)
     with pytest.raises(CamlabError, match="TorchScript model: its layers cannot be hooked"):
-        camlab.explain(load_model_file(tmp_path / "model.ts").model, torch.rand(1, 3, 32, 32), ["gradcam"])
+        camlab.explain(trusted.model, torch.rand(1, 3, 32, 32), ["gradcam"])
+
+
+@pytest.mark.parametrize("name", ["evil.ts", "evil.pt", "resnet18_x.pth", "masked_vgg"])
+def test_a_torchscript_archive_that_writes_a_file_is_refused_by_content_before_it_runs(tmp_path, name):
+    victim = tmp_path / "written-by-the-archive"
+    archive = tmp_path / name
+    file_writing_archive(tmp_path / "made.ts", victim)
+    (tmp_path / "made.ts").rename(archive)
+    assert archive_kind(archive) == "torchscript"
+    with pytest.raises(CamlabError, match="TorchScript archive"):
+        load_checkpoint(archive)
+    assert not victim.exists()
+    load_model_file(archive, trusted=True)  # the archive really does write the file when it is trusted
+    assert victim.exists()
+
+
+def test_legacy_files_and_zip_bombs_are_refused_before_torch_load(tmp_path, monkeypatch):
+    legacy = tmp_path / "legacy.pt"
+    torch.save({"w": torch.zeros(3)}, legacy, _use_new_zipfile_serialization=False)
+    bomb = tmp_path / "bomb.pt"
+    with zipfile.ZipFile(bomb, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("bomb/data.pkl", b"\0" * (3 * 2**20))  # 3 MiB of zeros packs into a few KiB
+    monkeypatch.setattr(camlab.models, "MAX_UNPACKED_BYTES", 2**20)
+    loads = []
+    monkeypatch.setattr(torch, "load", lambda *a, **k: loads.append(a))
+    with pytest.raises(CamlabError, match="not a PyTorch checkpoint in torch.save's zip format"):
+        load_model_file(legacy)
+    with pytest.raises(CamlabError, match="declares 3 MiB of unpacked data; the limit is 1 MiB"):
+        load_model_file(bomb)
+    assert bomb.stat().st_size < 2**20 and not loads
+    monkeypatch.undo()
+    with pytest.raises(CamlabError, match="bare state_dict"):  # trusted, the legacy file is read
+        load_model_file(legacy, trusted=True)
 
 
 def test_offline_the_message_names_the_file_and_the_command_that_fetches_it(tmp_path, monkeypatch):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import tempfile
 from pathlib import Path
 
@@ -14,8 +15,11 @@ from .state import ModelEntry, model_entry
 
 MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
 RESULTS_DIR = Path(__file__).resolve().parents[2] / "docs" / "results"
-CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ts")
+# TorchScript is not among them: loading an archive runs its code (camlab.models.load_model_file).
+CHECKPOINT_SUFFIXES = (".pt", ".pth")
+# Streamlit's own upload limit (server.maxUploadSize in .streamlit/config.toml) is the same 600 MB.
 MAX_CHECKPOINT_BYTES = 600 * 1024 * 1024
+MAX_FILENAME_CHARS = 100
 
 
 def shipped_models() -> list[str]:
@@ -37,15 +41,29 @@ def open_torchvision(arch: str, device: str | torch.device, pretrained: bool = T
                        f"torchvision:{arch}:{pretrained}", device)
 
 
+def safe_filename(filename: str) -> str:
+    """An uploaded file's name as camlab uses it (to write it, name the model, find a state_dict's
+    architecture): its last path part, every character outside ``A-Z a-z 0-9 . _ -`` replaced by
+    ``_``, the stem cut so the whole stays within :data:`MAX_FILENAME_CHARS`."""
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", str(filename).replace("\\", "/").rsplit("/", 1)[-1]).lstrip(".")
+    stem, dot, suffix = name.rpartition(".")
+    if not dot or not stem:
+        stem, suffix = name or "upload", ""
+    suffix = suffix[:10]
+    return stem[: MAX_FILENAME_CHARS - len(suffix) - 1] + (f".{suffix}" if suffix else "")
+
+
 def open_uploaded(data: bytes, filename: str, device: str | torch.device) -> ModelEntry:
-    """A checkpoint uploaded as bytes; the file name matters (it names a state_dict's architecture)."""
-    name = Path(filename).name
+    """A checkpoint uploaded as bytes; the file name matters (it names a state_dict's architecture).
+    An uploaded file is never trusted: nothing in it can run code (:func:`camlab.models.load_model_file`)."""
+    name = safe_filename(filename)
     if Path(name).suffix.lower() not in CHECKPOINT_SUFFIXES:
-        raise CamlabError(f"{name} is not a checkpoint; upload a {', '.join(CHECKPOINT_SUFFIXES)} file")
+        raise CamlabError(f"{name} is not a checkpoint; upload a {', '.join(CHECKPOINT_SUFFIXES)} file (TorchScript "
+                          "archives are not accepted: loading one runs its code)")
     if len(data) > MAX_CHECKPOINT_BYTES:
         raise CamlabError(f"{name} is {len(data) / 2**20:.0f} MiB; the limit is {MAX_CHECKPOINT_BYTES // 2**20} MiB")
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / name
         path.write_bytes(data)
-        loaded = load_checkpoint(path, device)
+        loaded = load_checkpoint(path, device, trusted=False)
     return model_entry(loaded, f"upload:{hashlib.sha1(data).hexdigest()[:16]}", device)

@@ -86,9 +86,10 @@ def model_picker(device: str) -> ModelEntry | None:
                     min(1.0, done / total) if total else 0.0, text=f"Downloading {arch}: {done / 2**20:.0f} MiB"))
                 bar.empty()
             return torchvision_model(arch, device, not random)
-        file = st.sidebar.file_uploader("Checkpoint (.pt, .pth, .ts)", type=["pt", "pth", "ts"],
-                                        help="a camlab checkpoint, TorchScript, or a torchvision state_dict "
-                                        "named after its architecture (e.g. resnet18_finetuned.pt)")
+        file = st.sidebar.file_uploader("Checkpoint (.pt, .pth)", type=["pt", "pth"],
+                                        help="a camlab checkpoint, or a torchvision state_dict named after its "
+                                        "architecture (e.g. resnet18_finetuned.pt), up to 600 MB. TorchScript is "
+                                        "refused: loading it would run the code inside it on this server")
         if file is None:
             st.info("Upload a checkpoint in the sidebar, or pick a shipped model.")
             return None

@@ -9,7 +9,7 @@ from torch import nn
 
 from ..checks import finite_number, whole_number
 from ..errors import CamlabError
-from ..models import LoadedModel, Normalize, fitted_model, load_model_file, model_card
+from ..models import LoadedModel, Normalize, check_class_names, fitted_model, load_model_file, model_card
 
 CHECKPOINT_FORMAT = "camlab-checkpoint-v1"
 # VGG16 configuration "D" without its last max-pool; the last conv is the paper's 512 -> 256.
@@ -157,12 +157,14 @@ def _load_camlab(path: Path, payload: dict, device) -> LoadedModel:
     if not isinstance(names, (list, tuple)) or len(names) != config.num_classes:
         count = len(names) if isinstance(names, (list, tuple)) else type(names).__name__
         raise CamlabError(f"{path.name} names {count} classes for a model with {config.num_classes} outputs")
+    check_class_names(names, path.name)
     model = fitted_model(lambda: WallVGG(config), payload["state_dict"], path.name)
     model.apply_wall()
     return LoadedModel(model.to(device).eval(), path.stem, arch, [str(name) for name in names],
                        model.default_layer, model_card(path), config.input_size)
 
 
-def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> LoadedModel:
-    """A camlab checkpoint, or any model file :func:`camlab.models.load_model_file` reads."""
-    return load_model_file(path, device, {CHECKPOINT_FORMAT: _load_camlab})
+def load_checkpoint(path: str | Path, device: str | torch.device = "cpu", trusted: bool = False) -> LoadedModel:
+    """A camlab checkpoint, or any model file :func:`camlab.models.load_model_file` reads
+    (``trusted`` as there: only for files you would run as code)."""
+    return load_model_file(path, device, {CHECKPOINT_FORMAT: _load_camlab}, trusted=trusted)

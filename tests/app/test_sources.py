@@ -1,5 +1,6 @@
 """Where the app's models come from: uploads load, or fail with a clear message."""
 import io
+import re
 import resource
 import zipfile
 
@@ -7,8 +8,9 @@ import pytest
 import torch
 
 from camlab import CamlabError
-from camlab.app.sources import MODELS_DIR, open_shipped, open_uploaded
+from camlab.app.sources import MODELS_DIR, open_shipped, open_uploaded, safe_filename
 from camlab.study.wallvgg import masked_vgg, save_checkpoint
+from tests.hostile import file_writing_archive
 
 
 def test_uploaded_checkpoints_load_or_fail_clearly(tmp_path):
@@ -24,6 +26,26 @@ def test_uploaded_checkpoints_load_or_fail_clearly(tmp_path):
     torch.jit.trace(shipped.loaded.model, torch.rand(1, 3, 224, 224)).save(str(scripted))
     with pytest.raises(CamlabError, match="TorchScript"):
         open_uploaded(scripted.read_bytes(), "scripted.ts", "cpu")
+
+
+@pytest.mark.parametrize("filename", ["evil.ts", "evil.pt", "resnet18_x.pth", "masked_vgg.pt"])
+def test_an_uploaded_torchscript_archive_never_runs_whatever_its_name(tmp_path, filename):
+    victim = tmp_path / "written-by-the-archive"
+    data = file_writing_archive(tmp_path / "made.ts", victim)
+    with pytest.raises(CamlabError, match="TorchScript"):
+        open_uploaded(data, filename, "cpu")
+    assert not victim.exists()
+
+
+@pytest.mark.parametrize("filename", ["a" * 300 + ".pt", "x\x00y.pt", "../../etc/passwd.pt", "![x](http://h/p).pt",
+                                      "resnet18 :red[x]\n# h.pth", ".pt", "\u00e9\u00e8" * 200 + ".pth"])
+def test_any_upload_name_is_a_short_plain_file_name(filename):
+    name = safe_filename(filename)
+    assert re.fullmatch(r"[A-Za-z0-9._-]{1,100}", name) and not name.startswith(".")
+    assert name.endswith((".pt", ".pth")) or filename == ".pt"
+    with pytest.raises(CamlabError, match="does not hold a state_dict|not a PyTorch checkpoint|bare state_dict|not a "
+                       "checkpoint"):
+        open_uploaded(b"\x00" * 64, filename, "cpu")  # the file is written and read under the safe name
 
 
 def _saved(payload) -> bytes:

@@ -87,11 +87,11 @@ def test_explore_wrong_checkpoints_are_errors_and_offline_weights_say_what_to_do
     app = _page()
     _sidebar_radio(app, "Model source").set_value("upload").run()
     assert not app.exception and "Upload a checkpoint" in app.info[0].value
-    _uploader(app, "Checkpoint (.pt, .pth, .ts)").set_value(("model.pt", b"garbage", "application/octet-stream")).run()
+    _uploader(app, "Checkpoint (.pt, .pth)").set_value(("model.pt", b"garbage", "application/octet-stream")).run()
     assert not app.exception and "not a PyTorch checkpoint" in app.error[0].value
     path = tmp_path / "resnet18_mine.pt"
     torch.save({"fc.weight": torch.zeros(3, 7)}, path)
-    _uploader(app, "Checkpoint (.pt, .pth, .ts)").set_value((path.name, path.read_bytes(), "application/octet-stream")).run()
+    _uploader(app, "Checkpoint (.pt, .pth)").set_value((path.name, path.read_bytes(), "application/octet-stream")).run()
     assert not app.exception and "does not fit the architecture" in app.error[0].value
     _sidebar_radio(app, "Model source").set_value("torchvision").run()  # the suite is offline, its cache empty
     assert not app.exception
