@@ -9,6 +9,7 @@ import streamlit as st
 from camlab import CamlabError, get_method
 from camlab.app.figures import heatmap_figure, heatmap_picture, insertion_deletion_chart
 from camlab.app.state import (
+    MAX_LAYER_NAME_CHARS,
     cached_methods,
     check_layer,
     default_layer,
@@ -19,6 +20,7 @@ from camlab.app.state import (
     scalar_readouts,
     top_classes,
 )
+from camlab.app.text import escape_markdown
 from camlab.app.widgets import (
     FAST_CAMS,
     PIXEL_METHODS,
@@ -27,6 +29,7 @@ from camlab.app.widgets import (
     method_label,
     model_picker,
     page_setup,
+    show_error,
     weights_warning,
 )
 from camlab.export import manifest, maps_npz, overlay_png
@@ -54,7 +57,8 @@ methods = st.sidebar.multiselect("Methods", FAST_CAMS + SLOW_CAMS + PIXEL_METHOD
 layer_names = [name for name, _ in entry.layers]
 layer = st.sidebar.selectbox("Target layer", layer_names, index=layer_names.index(default_layer(entry)),
                              format_func=lambda n: f"{n} {dict(entry.layers)[n]}")
-typed = st.sidebar.text_input("…or type a layer name", help="dotted module name, e.g. features.40")
+typed = st.sidebar.text_input("…or type a layer name", max_chars=MAX_LAYER_NAME_CHARS,
+                              help="dotted module name, e.g. features.40")
 with_readouts = st.sidebar.toggle("Faithfulness readouts", value=True,
                                   help="Average Drop / Increase / Gain and insertion/deletion AUC for this image")
 steps = st.sidebar.select_slider("Insertion/deletion steps", [4, 8, 16, 32], value=8, disabled=not with_readouts)
@@ -63,7 +67,7 @@ if typed.strip():
     try:
         layer = check_layer(entry, typed.strip())
     except CamlabError as exc:
-        st.error(str(exc))
+        show_error(exc)
         st.stop()
 if not methods:
     st.info("Pick at least one method in the sidebar.")
@@ -74,8 +78,9 @@ probability = {index: p for index, _, p in ranked}
 target = st.selectbox("Explain class (most probable first)", [index for index, _, _ in ranked],
                       format_func=lambda i: f"{loaded.class_names[i]} — {100 * probability[i]:.1f}%")
 top = ranked[0]
-st.caption(f"Model **{loaded.name}** ({loaded.architecture}) predicts **{top[1]}** ({100 * top[2]:.1f}%); "
-           f"image: {image_source}; layer `{layer}`.")
+st.caption(f"Model **{escape_markdown(loaded.name)}** ({escape_markdown(loaded.architecture)}) predicts "
+           f"**{escape_markdown(top[1])}** ({100 * top[2]:.1f}%); image: {escape_markdown(image_source)}; "
+           f"layer `{layer}`.")
 
 ready = cached_methods(entry, image, layer, target)
 pending_slow = [m for m in methods if m in SLOW_CAMS and m not in ready]
@@ -92,13 +97,13 @@ if not shown:
 try:
     result = explain_cached(entry, image, shown, layer, target)
 except CamlabError as exc:
-    st.error(str(exc))
+    show_error(exc)
     st.stop()
 
 try:
     readouts = readouts_cached(entry, image, result, target, unseen, steps, layer=layer) if with_readouts else {}
 except CamlabError as exc:
-    st.error(f"No faithfulness readouts for this view: {exc}")
+    show_error(exc, "No faithfulness readouts for this view: ")
     readouts = {}
 
 
@@ -135,7 +140,7 @@ def maps_view() -> None:
                            f"AG {row['average_gain']:.1f} · ins {row['insertion_auc']:.3f} · "
                            f"del {row['deletion_auc']:.3f} · {seconds}")
                 for note in row["notes"]:
-                    st.warning(note, icon=":material/warning:")
+                    st.warning(escape_markdown(note, limit=1000), icon=":material/warning:")
             else:
                 st.caption(seconds)
             st.download_button("overlay PNG", partial(overlay_png, image, result[method].display[0], alpha, unseen),

@@ -6,6 +6,7 @@ from camlab import CamlabError
 from camlab.app.canvas import drawn_regions
 from camlab.app.figures import leakage_table, scatter_chart
 from camlab.app.state import explain_cached, region_rows, widget_key
+from camlab.app.text import escape_markdown
 from camlab.app.walls import (
     WALL_KINDS,
     attention_shares,
@@ -16,7 +17,7 @@ from camlab.app.walls import (
     overlays_picture,
     wall_analyser,
 )
-from camlab.app.widgets import FAST_CAMS, image_picker, model_picker, page_setup, weights_warning
+from camlab.app.widgets import FAST_CAMS, image_picker, model_picker, page_setup, show_error, weights_warning
 from camlab.render import jpeg_bytes
 from camlab.walls import FILLS
 
@@ -69,7 +70,7 @@ def walls_view() -> None:
     try:
         regions = [region.to(where) for region in drawn_regions(canvas.json_data, size / CANVAS, size)]
     except CamlabError as exc:
-        st.error(f"That wall cannot be used: {exc}")
+        show_error(exc, "That wall cannot be used: ")
         regions = []
     union = None
     for region in regions:
@@ -88,7 +89,7 @@ def walls_view() -> None:
                     walled = int(readout.cells.sum())
                     st.markdown(f"**Feature wall on `{layer}`**: {walled} of {readout.cells.numel()} cells "
                                 f"({readout.cells.shape[0]}×{readout.cells.shape[1]} grid) cannot be read downstream.")
-                    name = entry.loaded.class_names[readout.target]
+                    name = escape_markdown(entry.loaded.class_names[readout.target])
                     st.metric(f"p({name}) after walling", f"{readout.p_after:.3f}", f"{readout.p_after - readout.p_before:+.3f}",
                               help=f"before walling {readout.p_before:.3f}; Drop {readout.drop:.1f}")
                     st.markdown("**Leakage on the walled cells** (share of each map's L2 norm; bars from 0 to 1)")
@@ -97,10 +98,12 @@ def walls_view() -> None:
                     if unseen_pixels:
                         st.caption(f"Pixels the walled model provably ignores: {unseen_pixels} "
                                    f"({100 * unseen_pixels / readout.unseen.pixels.numel():.0f}% of the image) — "
-                                   f"{readout.unseen.reason}. Display leakage includes the bilinear upsampling's "
+                                   f"{escape_markdown(readout.unseen.reason, limit=1000)}. Display leakage includes "
+                                   "the bilinear upsampling's "
                                    "bleed across the wall's edge; the layer-resolution number is the exact one.")
                     else:
-                        st.caption(f"Pixels the walled model provably ignores: none — {readout.unseen.reason}. Walling "
+                        st.caption(f"Pixels the walled model provably ignores: none — "
+                                   f"{escape_markdown(readout.unseen.reason, limit=1000)}. Walling "
                                    "cells is not walling pixels: the cells beside the wall still see across it "
                                    "(the paper walls 9 of 14 rows and only 54 of 224 pixel rows become unseen).")
             else:
@@ -110,7 +113,7 @@ def walls_view() -> None:
                     st.info("Draw one or more regions on the image.")
                 elif kind == "occlusion":
                     readout = occlusion_readout(entry, image, shown, regions, fill)
-                    name = entry.loaded.class_names[readout.target]
+                    name = escape_markdown(entry.loaded.class_names[readout.target])
                     st.markdown(f"**Occlusion with {fill}**: p({name}) = {readout.p_before:.3f} on the whole image.")
                     st.metric("Drop, region 1", f"{readout.drops[0]:.1f}", help="100 · max(0, p before − p after) / p before")
                     st.table({f"region {i + 1}": {"p after": round(p, 4), "Drop": round(d, 1),
@@ -131,7 +134,7 @@ def walls_view() -> None:
                     for m, rows in shares.items():
                         st.metric(f"{m} attention share", f"{rows[0]['l2']:.3f}", help="‖S inside region 1‖₂ / ‖S‖₂")
         except CamlabError as exc:
-            st.error(str(exc))
+            show_error(exc)
             return
 
     st.image(jpeg_bytes(overlays_picture(image, shown, alpha, entry.unseen, outline)))

@@ -7,7 +7,7 @@ import streamlit as st
 from camlab import CamlabError
 from camlab.app.figures import bar_chart, insertion_deletion_figure, scatter_chart
 from camlab.app.state import run_evaluation
-from camlab.app.widgets import FAST_CAMS, SLOW_CAMS, method_label, page_setup, shipped_picker
+from camlab.app.widgets import FAST_CAMS, SLOW_CAMS, method_label, page_setup, shipped_picker, show_error
 from camlab.evaluation import DEFAULT_GROUPS, METRIC_GROUPS, comparison_rows, to_rows
 from camlab.study.data import VARIANTS, StackedDataset
 
@@ -39,7 +39,7 @@ if st.button("Run the benchmark", type="primary"):
                                  on_batch=lambda done, total: bar.progress(done / total, text=f"{done}/{total} images"))
         st.session_state["benchmark"] = (settings, outcome)
     except CamlabError as exc:
-        st.error(f"The benchmark could not run: {exc}")
+        show_error(exc, "The benchmark could not run: ")
     bar.empty()
 
 stored = st.session_state.get("benchmark")

@@ -4,8 +4,9 @@ import streamlit as st
 from camlab import CamlabError
 from camlab.app.figures import heatmap_figure, sweep_figure, training_curve
 from camlab.app.state import explain_cached, fine_tune, predict, readouts_cached
+from camlab.app.text import escape_markdown
 from camlab.app.training import gradient_views, guided_sweep
-from camlab.app.widgets import FAST_CAMS, image_picker, page_setup, shipped_picker
+from camlab.app.widgets import FAST_CAMS, image_picker, page_setup, shipped_picker, show_error
 from camlab.render import overlay
 
 where = page_setup("Training: interpretable gradients")
@@ -31,7 +32,7 @@ entries = [("Standard", standard), ("Regularised", guided)]
 views, tops = gradient_views([entry for _, entry in entries], image, label, objects)
 for (title, entry), view in zip(entries, views):
     card = entry.loaded.card
-    st.markdown(f"#### {title}: `{entry.loaded.name}`")
+    st.markdown(f"#### {title}: {escape_markdown(entry.loaded.name)}")
     columns = st.columns([1, 1, 1])
     for column, method in zip(columns, ("gradient", "guided_backprop")):
         column.plotly_chart(heatmap_figure(image, view.maps[method], method, 0.85, tops[method], objects, height=300),
@@ -69,7 +70,8 @@ else:
 
 st.divider()
 st.subheader("Train a short run yourself")
-st.write(f"Fine-tunes a copy of `{standard.loaded.name}` with the regulariser (batch 8, augmentation off), showing "
+st.write(f"Fine-tunes a copy of {escape_markdown(standard.loaded.name)} with the regulariser (batch 8, augmentation "
+         "off), showing "
          "each step's cross-entropy, gradient distance and batch accuracy, then measures accuracy and the distance "
          "on 32 test images before and after. A few steps move the distance only a little; the shipped model had "
          "a full fine-tune (see its card).")
@@ -90,7 +92,7 @@ if st.button("Train", type="primary"):
         tuned, run = fine_tune(standard, steps, weight, learning_rate, where, on_step=report)
         st.session_state["trained"] = {"entry": tuned, "history": history, **run}
     except CamlabError as exc:
-        st.error(f"The run could not train: {exc}")
+        show_error(exc, "The run could not train: ")
     bar.empty()
     chart.empty()
 trained = st.session_state.get("trained")

@@ -14,6 +14,20 @@ HOSTILE_NAMES = [
     "# heading\n<img src=x onerror=alert(1)>",
 ]
 
+# Eight printable class names (a checkpoint's names may not hold line breaks) for a hostile checkpoint.
+HOSTILE_CLASS_NAMES = [name.replace("\n", " ") for name in HOSTILE_NAMES] + [
+    "![a](http://127.0.0.1:9/a.png)", "[b](javascript:alert(1))", ":blue-background[c]"]
+
+
+def hostile_checkpoint(path: Path) -> bytes:
+    """A small walled VGG (32x32 input) saved at ``path`` with :data:`HOSTILE_CLASS_NAMES`."""
+    from camlab.study.wallvgg import masked_vgg, save_checkpoint
+
+    torch.manual_seed(0)
+    save_checkpoint(path, masked_vgg(width=1 / 64, input_size=32, masked_rows=1, hidden=8), "masked_vgg",
+                    HOSTILE_CLASS_NAMES)
+    return path.read_bytes()
+
 
 class _WritesAFile(torch.nn.Module):
     """Its ``__setstate__``, compiled into the archive, creates ``path`` whenever the archive is loaded."""

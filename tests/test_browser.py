@@ -5,6 +5,7 @@ import shutil
 import pytest
 
 from camlab.bench.app_latency import free_port, start_server
+from tests.hostile import HOSTILE_CLASS_NAMES, hostile_checkpoint
 from tests.paths import ROOT
 
 ARTIFACTS = ROOT / "artifacts"
@@ -115,3 +116,25 @@ def test_every_page_renders_in_chromium(server, browser, path, ready, action, dr
     page.wait_for_timeout(2000)  # data grids draw on a canvas after their data arrives
     assert page.get_by_test_id("stException").count() == 0
     page.screenshot(path=str(ARTIFACTS / f"page_{path or 'Explore'}.png"), full_page=True)
+
+
+def test_hostile_names_are_plain_text_in_the_rendered_page(server, browser, tmp_path):
+    """An uploaded checkpoint whose class names are Markdown images, links, colours and LaTeX: the
+    browser fetches nothing, and the page holds no link, image, coloured text or formula from them."""
+    path = tmp_path / "![x](http:127.0.0.1:9 p).pt"
+    hostile_checkpoint(path)
+    fetched = []
+    page = browser.new_page(viewport={"width": 1500, "height": 1900})
+    page.on("request", lambda request: fetched.append(request.url))
+    page.goto(server, timeout=60_000)
+    sidebar = page.get_by_test_id("stSidebar")
+    sidebar.get_by_test_id("stRadio").filter(has_text="Model source").get_by_text("upload", exact=True).click()
+    sidebar.locator("input[type=file]").set_input_files(str(path))
+    caption = page.get_by_test_id("stCaptionContainer").filter(has_text="predicts").first
+    text = caption.inner_text(timeout=120_000).replace("\u2060", "")
+    assert any(f"predicts {name} (" in text for name in HOSTILE_CLASS_NAMES), text  # the name, character for character
+    main = page.get_by_test_id("stMain")
+    assert main.locator("a[href*='127.0.0.1:9'], a[href^='javascript'], img[src*='127.0.0.1:9']").count() == 0
+    assert main.locator(".stMarkdownColoredText, .katex, [data-testid=stMarkdownContainer] em").count() == 0
+    assert not [url for url in fetched if "127.0.0.1:9/" in url]
+    assert page.get_by_test_id("stException").count() == 0

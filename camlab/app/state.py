@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -95,8 +96,16 @@ def default_layer(entry: ModelEntry) -> str:
     return entry.loaded.default_layer or entry.layers[-1][0]
 
 
+MAX_LAYER_NAME_CHARS = 200
+_LAYER_NAME = re.compile(r"[A-Za-z0-9_.]+")
+
+
 def check_layer(entry: ModelEntry, layer: str) -> str:
-    """The layer name if the model has it and it gives a spatial map; else a clear error."""
+    """The layer name if the model has it and it gives a spatial map; else a clear error. A typed
+    name is checked for length and characters first (suggesting close names costs time in its length)."""
+    if not isinstance(layer, str) or len(layer) > MAX_LAYER_NAME_CHARS or not _LAYER_NAME.fullmatch(layer):
+        raise CamlabError(f"a layer name is a dotted module name (letters, digits, '_' and '.', at most "
+                          f"{MAX_LAYER_NAME_CHARS} characters), e.g. {default_layer(entry)}")
     name, _ = resolve_layer(entry.loaded.model, layer)  # unknown names raise with suggestions
     if name not in {n for n, _ in entry.layers}:
         raise CamlabError(f"layer {name!r} does not output a spatial (C, H, W) map once per forward; "

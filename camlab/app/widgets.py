@@ -19,8 +19,9 @@ from ..models import TORCHVISION_MODELS, download_torchvision_weights, torchvisi
 from ..registry import list_methods
 from ..samples import PHOTOGRAPHS, photograph
 from ..study.data import DEFAULT_LENGTHS, VARIANTS, StackedDataset
-from .sources import open_shipped, open_torchvision, open_uploaded, shipped_models
+from .sources import open_shipped, open_torchvision, open_uploaded, safe_filename, shipped_models
 from .state import ModelEntry
+from .text import escape_markdown
 
 FAST_CAMS = [m.name for m in list_methods() if not m.slow and not m.pixel_space]
 SLOW_CAMS = [m.name for m in list_methods() if m.slow]
@@ -95,7 +96,7 @@ def model_picker(device: str) -> ModelEntry | None:
             return None
         return uploaded(file.getvalue(), file.name, device)
     except CamlabError as exc:
-        st.error(f"Could not load the model: {exc}")
+        show_error(exc, "Could not load the model: ")
         return None
 
 
@@ -130,18 +131,25 @@ def image_picker(size: int, default_index: int = 0) -> PickedImage | None:
     try:
         image, note = read_image(file.getvalue(), size)
     except CamlabError as exc:
-        st.error(f"Could not use this image: {exc}")
+        show_error(exc, "Could not use this image: ")
         return None
-    st.sidebar.caption(note)
-    return PickedImage(image, f"upload {file.name} ({note})")
+    st.sidebar.caption(escape_markdown(note))
+    return PickedImage(image, f"upload {safe_filename(file.name)} ({note})")
 
 
 def weights_warning(entry: ModelEntry) -> None:
     """Say so when a model's weights are random: its maps mean nothing."""
     weights = entry.loaded.card.get("weights", "")
     if weights.startswith("random"):
-        st.warning(f"{entry.loaded.name} has random weights: its maps and readouts mean nothing until pretrained "
-                   "weights are loaded (untick *random weights*; they download once when the machine is online).")
+        st.warning(f"{escape_markdown(entry.loaded.name)} has random weights: its maps and readouts mean nothing "
+                   "until pretrained weights are loaded (untick *random weights*; they download once when the machine "
+                   "is online).")
+
+
+def show_error(exc: Exception, prefix: str = "") -> None:
+    """An error box: ``prefix`` (the page's own words) and the exception's message, escaped (it may
+    quote a file, class or layer name a visitor chose)."""
+    st.error(prefix + escape_markdown(exc, limit=2000))
 
 
 def method_label(name: str) -> str:
