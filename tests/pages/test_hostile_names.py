@@ -5,6 +5,7 @@ text is checked in Chromium: tests/test_browser.py)."""
 import re
 
 import pytest
+
 from camlab.app.text import escape_markdown
 from tests.hostile import HOSTILE_CLASS_NAMES, hostile_checkpoint
 from tests.pages.apptest import _page, _png, _sidebar_radio, _uploader
