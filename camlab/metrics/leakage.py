@@ -4,7 +4,9 @@ The region R is a boolean (H, W) or (N, H, W) mask. Per image:
 - ``l2``          ||S*R||_2 / ||S||_2   (the "see through walls" paper's Table 1 ratio)
 - ``mass``        sum(S*R) / sum(S)
 - ``peak``        1 if argmax S lies inside R (0 for an all-zero map)
-- ``above_half``  share of R's pixels where S > 0.5
+- ``above_half``  share of R (weighted by R's values) where S > 0.5
+
+Every share lies in [0, 1] for regions with values in [0, 1].
 
 What the share means depends on the region: inside the model's *unseen region* or behind a
 *feature wall* the model provably cannot use those pixels or cells, so any share there is leakage;
@@ -68,10 +70,12 @@ def peak_inside(maps: torch.Tensor, region: torch.Tensor) -> torch.Tensor:
 
 
 def above_half(maps: torch.Tensor, region: torch.Tensor) -> torch.Tensor:
-    """Share of the region's pixels where the map exceeds 0.5, per image."""
+    """Share of the region where the map exceeds 0.5, per image: each pixel counts with its region
+    weight (1 for a mask, the share of a cell inside it for a downsampled region), in the numerator
+    as in the denominator, so the share lies in [0, 1]; 0 for an empty region."""
     region = _region_like(maps, region)
-    above = ((maps > 0.5) & (region > 0)).flatten(1).sum(1)
-    return above / region.flatten(1).sum(1).clamp(min=1)
+    above = ((maps > 0.5).to(maps.dtype) * region).flatten(1).sum(1)
+    return above / region.flatten(1).sum(1).clamp(min=_EPS)
 
 
 SHARES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {

@@ -1,9 +1,13 @@
 """Shares of a map inside a region, on hand-made maps."""
+import numpy as np
 import pytest
 import torch
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 
 from camlab.errors import CamlabError
-from camlab.metrics.leakage import l2_share, layer_region_shares, region_shares
+from camlab.metrics.leakage import SHARES, l2_share, layer_region_shares, region_shares
 
 
 def test_leakage_metrics_on_hand_made_maps():
@@ -25,3 +29,36 @@ def test_leakage_metrics_on_hand_made_maps():
     raw = torch.zeros(1, 2, 2)
     raw[0, 1, 0] = 3
     assert float(layer_region_shares(raw, wall)["mass"]) == 1.0
+
+
+def test_above_half_weighs_a_soft_region_in_both_counts():
+    # the issue's cases: a flat map on a region of half-covered cells used to give 2.0
+    assert float(region_shares(torch.ones(1, 2, 2), torch.full((2, 2), 0.5))["above_half"]) == 1.0
+    region = torch.tensor([[1.0, 0.25], [0.0, 0.0]])
+    maps = torch.tensor([[[0.0, 0.9], [0.9, 0.9]]])
+    assert float(region_shares(maps, region)["above_half"]) == pytest.approx(0.25 / 1.25)
+
+
+@st.composite
+def _maps_and_region(draw):
+    n, h, w = draw(st.integers(1, 3)), draw(st.integers(1, 9)), draw(st.integers(1, 9))
+    values = st.one_of(st.floats(0, 1, width=32), st.floats(0, 2.0**127, width=32), st.sampled_from([0.0, 0.5, 1.0]))
+    maps = torch.tensor(draw(arrays(np.float32, (n, h, w), elements=values)))
+    kind = draw(st.sampled_from(["bool", "soft", "per image"]))
+    shape = (n, h, w) if kind == "per image" else (h, w)
+    if kind == "bool":
+        region = torch.tensor(draw(arrays(np.bool_, shape)))
+    else:
+        region = torch.tensor(draw(arrays(np.float32, shape, elements=st.floats(0, 1, width=32))))
+    return maps, region
+
+
+@given(case=_maps_and_region())
+def test_every_share_lies_in_zero_one_for_any_maps_and_regions(case):
+    maps, region = case
+    for name, share in SHARES.items():
+        value = share(maps, region)
+        assert value.shape == (maps.shape[0],) and torch.isfinite(value).all(), name
+        assert ((0 <= value) & (value <= 1)).all(), (name, value)
+    for value in layer_region_shares(maps, region.float()).values():  # the area-downsampled region: soft cells
+        assert torch.isfinite(value).all() and ((0 <= value) & (value <= 1 + 1e-6)).all()
