@@ -103,6 +103,17 @@ def check_classes(classes: object, batch: int, num_classes: int | None = None) -
     return classes.long()
 
 
+def check_logits(logits: object, batch: int, finite: bool = True) -> torch.Tensor:
+    """A model's output as (N, classes) logits, one row per image; with ``finite``, no NaN or infinity."""
+    if not isinstance(logits, torch.Tensor) or logits.dim() != 2 or logits.shape[0] != batch:
+        shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
+        raise CamlabError(f"the model must be a classifier returning logits of shape (N, classes); it returned {shape}")
+    if finite and not bool(torch.isfinite(logits).all()):
+        raise CamlabError("the model's output is NaN or infinite on these images: check its weights "
+                          "(a model with non-finite weights cannot be explained)")
+    return logits
+
+
 def run_model(model: nn.Module, images: torch.Tensor) -> object:
     """``model(images)``, with the model's own shape and dtype errors turned into one clear message."""
     try:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .checks import check_images, run_model, whole_number
+from .checks import check_images, check_logits, run_model, whole_number
 from .context import CAMContext
 from .device import Stopwatch
 from .errors import CamlabError
@@ -79,19 +79,6 @@ def frozen_for_attribution(model: nn.Module):
             param.requires_grad_(requires_grad)
 
 
-def _check_logits(logits: object, batch: int) -> torch.Tensor:
-    if not isinstance(logits, torch.Tensor) or logits.dim() != 2 or logits.shape[0] != batch:
-        shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
-        raise CamlabError(
-            f"the model must be a classifier returning logits of shape (N, classes); it returned {shape}"
-        )
-    if not bool(torch.isfinite(logits).all()):
-        raise CamlabError("the model's output is NaN or infinite on these images: check its weights "
-                          "(a model with non-finite weights cannot be explained)")
-    return logits
-
-
-
 class CAMEngine:
     """Explains batches of one model at one layer; build once, call many times.
 
@@ -139,7 +126,7 @@ class CAMEngine:
         handle = layer.register_forward_hook(capture)
         try:
             with torch.set_grad_enabled(need_grads):
-                logits = _check_logits(run_model(self.model, x), images.shape[0])
+                logits = check_logits(run_model(self.model, x), images.shape[0])
         finally:
             handle.remove()
         if not captured:

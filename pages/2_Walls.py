@@ -69,9 +69,9 @@ def walls_view() -> None:
                            height=CANVAS, width=CANVAS, key=f"walls-{widget_key(entry, image)}")
     try:
         regions = [region.to(where) for region in drawn_regions(canvas.json_data, size / CANVAS, size)]
-    except CamlabError as exc:
+    except CamlabError as exc:  # nothing is computed for a drawing that is refused
         show_error(exc, "That wall cannot be used: ")
-        regions = []
+        return
     union = None
     for region in regions:
         union = region if union is None else union | region
@@ -141,14 +141,18 @@ def walls_view() -> None:
 
 
 own_wall = bool(entry.unseen.any())
-if kind == "feature wall":
-    wall_analyser(entry, layer)  # built before the first stroke, which then costs one backward pass
+try:
+    if kind == "feature wall":
+        wall_analyser(entry, layer)  # built before the first stroke, which then costs one backward pass
+    original = explain_cached(entry, image, methods) if own_wall else None
+except CamlabError as exc:  # e.g. a model whose output overflows on this image
+    show_error(exc)
+    st.stop()
 walls_view()
 if own_wall:
     st.subheader("The model's own unseen region")
     st.caption("This model cannot use the white-outlined pixels at all (computed and verified at load). "
                "Leakage of each map of the unwalled input:")
-    original = explain_cached(entry, image, methods)
     own = region_rows(original, entry.unseen)
     columns = st.columns(len(methods))
     for column, method in zip(columns, methods):

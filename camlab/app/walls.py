@@ -163,18 +163,25 @@ class OcclusionReadout:
 
 def occlusion_readout(entry: ModelEntry, image: torch.Tensor, result: Explanation, regions: list[torch.Tensor],
                       fill: str) -> OcclusionReadout:
-    """Occlude each region of ``regions`` in turn (one batch) and compare with ``result``'s maps."""
+    """Occlude each region of ``regions`` in turn and compare with ``result``'s maps. Each region's
+    class probability is cached per (image, fill, region, class), so a stroke runs one batch of
+    forwards for the regions it added, never for those already drawn."""
     target = int(result.classes[0])
     size = tuple(image.shape[-2:])
-    occluded = torch.stack([BlindModel(entry.loaded.model, check_wall(region, size), fill).to(image.device)
-                            .blind(image[None])[0] for region in regions])
-    classes = torch.full((len(regions),), target, dtype=torch.long, device=image.device)
     with entry.lock:
-        after = probabilities(entry.loaded.model, occluded, classes)
+        known = entry.cache.slot(("occlusion", digest(image), fill, target))
+        keys = [digest(region) for region in regions]
+        missing = [(key, region) for key, region in zip(keys, regions) if key not in known]
+        if missing:
+            occluded = torch.stack([BlindModel(entry.loaded.model, check_wall(region, size), fill).to(image.device)
+                                    .blind(image[None])[0] for _, region in missing])
+            classes = torch.full((len(missing),), target, dtype=torch.long, device=image.device)
+            known.update(zip([key for key, _ in missing], probabilities(entry.loaded.model, occluded, classes).tolist()))
+        after = [known[key] for key in keys]
     p_before = float(predict(entry, image).softmax(-1)[target])
     shares = {m: [float(mass_share(cam.display, region.to(image.device))[0]) for region in regions]
               for m, cam in result.maps.items()}
-    readout = OcclusionReadout(target, p_before, after.tolist(), shares)
+    readout = OcclusionReadout(target, p_before, after, shares)
     if len(regions) >= 3:
         drops = torch.tensor(readout.drops)[None]
         readout.correlation = {m: float(spearman(torch.tensor(s)[None], drops)[0]) for m, s in shares.items()}

@@ -27,8 +27,11 @@ def cascading_randomisation(model: nn.Module, images: torch.Tensor, method: str,
     for name, module in reversed(layers):
         with torch.no_grad():
             for param in module.parameters(recurse=False):
-                # Noise drawn on the CPU from one seed, so every device randomises alike.
-                param.copy_(torch.randn(param.shape, generator=generator).to(param) * param.std().clamp(min=1e-3))
+                # Noise drawn on the CPU from one seed, so every device randomises alike, at the
+                # parameter's own scale: its spread, or for a one-element parameter (a PReLU slope,
+                # a one-output bias), whose spread is undefined, its magnitude.
+                scale = param.std() if param.numel() > 1 else param.abs().flatten()[0]
+                param.copy_(torch.randn(param.shape, generator=generator).to(param) * scale.clamp(min=1e-3))
         randomised = explain(twin, images, [method], target_layer, targets=classes, reshape=reshape)[method]
         report.append({
             "layer": name,

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
+from ..checks import check_logits
 from ..device import model_device
 from ..errors import CamlabError
 from ..layers import resolve_layer
@@ -81,7 +82,7 @@ def structural_unseen(model: nn.Module, input_shape: tuple[int, int, int]) -> to
     twin = _positive_copy(model)
     x = torch.ones((1, *input_shape), dtype=torch.float64, requires_grad=True)
     with _PositivePaths():
-        output = twin(x)
+        output = check_logits(twin(x), 1, finite=False)
     (grad,) = torch.autograd.grad(output.sum(), x)
     return grad[0].abs().sum(dim=0) == 0
 
@@ -100,6 +101,8 @@ def analyse_unseen_region(model: nn.Module, input_shape: tuple[int, int, int] = 
     """The module docstring's two steps; the model itself is not modified."""
     try:
         claimed = structural_unseen(model, input_shape)
+    except CamlabError:  # not a classifier: the caller's mistake, not a limit of the analysis
+        raise
     except (RuntimeError, TypeError, ValueError, KeyError) as exc:  # an operation the copy cannot stand in for
         empty = torch.zeros(input_shape[1:], dtype=torch.bool)
         return UnseenRegion(empty, f"not analysed ({type(exc).__name__}: {exc}); no region is claimed")
@@ -117,8 +120,8 @@ def _with_evidence(model: nn.Module, claimed: torch.Tensor, input_shape: tuple[i
     changed = images.clone()
     changed[:, :, claimed] = torch.rand(changed[:, :, claimed].shape, generator=generator)
     with eval_mode(model), torch.inference_mode():  # same batch positions both times: bit-identity is fair
-        before = model(images.to(device, dtype))
-        after = model(changed.to(device, dtype))
+        before = check_logits(model(images.to(device, dtype)), trials, finite=False)
+        after = check_logits(model(changed.to(device, dtype)), trials, finite=False)
     if not torch.equal(before, after):
         largest = float((before - after).abs().max())
         empty = torch.zeros_like(claimed)
@@ -164,7 +167,7 @@ class FeatureWallAnalyser:
         self._input = torch.ones((1, *self.input_shape), dtype=torch.float64, requires_grad=True)
         try:
             with _PositivePaths():
-                total = twin(self._input).sum()
+                total = check_logits(twin(self._input), 1, finite=False).sum()
         finally:
             handle.remove()
         self._activation = outputs[0] if len(outputs) == 1 and isinstance(outputs[0], torch.Tensor) else None
@@ -175,7 +178,8 @@ class FeatureWallAnalyser:
         detached = twin_layer.register_forward_hook(lambda _module, _inputs, output: output.detach())
         try:
             with _PositivePaths():
-                (bypass,) = torch.autograd.grad(twin(self._input).sum(), self._input, allow_unused=True)
+                (bypass,) = torch.autograd.grad(check_logits(twin(self._input), 1, finite=False).sum(), self._input,
+                                                allow_unused=True)
         finally:
             detached.remove()
         if bypass is not None and bypass.any():

@@ -148,3 +148,24 @@ def test_models_that_cannot_be_explained_are_refused_at_load():
     flat = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 32 * 32, 2))
     with pytest.raises(CamlabError, match="no layer with a spatial"):
         model_entry(LoadedModel(flat, "flat", "custom", ["a", "b"], None, input_size=32), "flat", "cpu")
+
+
+class _NotLogits(torch.nn.Module):
+    """A CNN whose forward returns a tuple or a dict instead of a logits tensor."""
+
+    def __init__(self, wrap):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 4, 3, padding=1)
+        self.head = torch.nn.Linear(4, 2)
+        self.wrap = wrap
+
+    def forward(self, x):
+        logits = self.head(self.conv(x).mean((2, 3)))
+        return self.wrap(logits)
+
+
+@pytest.mark.parametrize("wrap", [lambda z: (z, z), lambda z: {"logits": z}], ids=["tuple", "dict"])
+def test_a_model_that_returns_no_logits_tensor_is_one_clear_error_at_load(wrap):
+    loaded = LoadedModel(_NotLogits(wrap).eval(), "odd", "custom", ["a", "b"], None, input_size=32)
+    with pytest.raises(CamlabError, match="must be a classifier returning logits of shape"):
+        model_entry(loaded, "odd", "cpu")

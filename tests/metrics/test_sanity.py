@@ -14,3 +14,24 @@ def test_cascading_randomisation_reports_ranks_raw_ranks_and_ssim_per_layer():
     assert report[-1]["rank"] < 0.99 and report[-1]["ssim"] < 0.99
     eigen = cascading_randomisation(model, images, "eigencam", "relu2", model(images).argmax(1))
     assert eigen[0]["rank"] == pytest.approx(1) and eigen[0]["ssim"] == pytest.approx(1, abs=1e-5)  # never reads fc
+
+
+class _OneOutput(torch.nn.Module):
+    """A PReLU (one slope) and a one-output head (one bias): parameters with a single element."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv = torch.nn.Conv2d(3, 8, 3, padding=1)
+        self.act = torch.nn.PReLU()
+        self.head = torch.nn.Linear(8, 1)
+
+    def forward(self, x):
+        return self.head(self.act(self.conv(x)).mean((2, 3)))
+
+
+def test_randomising_one_element_parameters_gives_finite_readouts():
+    model, images = _OneOutput().eval(), torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    report = cascading_randomisation(model, images, "gradcam", "act", torch.zeros(2, dtype=torch.long))
+    assert [entry["layer"] for entry in report] == ["head", "act", "conv"]
+    assert all(torch.isfinite(torch.tensor(entry[key])) for entry in report for key in ("rank", "rank_raw", "ssim"))

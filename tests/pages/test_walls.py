@@ -1,4 +1,8 @@
 """pages/2_Walls.py, driven by AppTest (drawing on the canvas is tested in Chromium: tests/test_browser.py)."""
+import pytest
+import torch
+
+from camlab.study.wallvgg import masked_vgg, save_checkpoint
 from tests.pages.apptest import _leakage, _page, _png, _sidebar_radio, _uploader
 
 
@@ -46,3 +50,27 @@ def test_occlusion_and_measure_only_ask_for_regions_and_keep_working_on_uploads(
         _sidebar_radio(app, "Kind of wall").set_value(kind).run()
         assert not app.exception
         assert "Draw one or more regions" in app.info[0].value
+
+
+def _overflowing_checkpoint(path) -> bytes:
+    """Finite weights whose logits overflow on any bright image but not on the blank one the app
+    warms up with: every bias 0, every conv weight positive (a blank image normalises below zero,
+    so its ReLU features are 0), the last layer's weights 1e30."""
+    torch.manual_seed(0)
+    model = masked_vgg(width=1 / 64, hidden=8)  # the paper's wall at 224: an unseen region of its own
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            param.zero_() if name.endswith("bias") else param.abs_()
+        model.classifier[-1].weight.fill_(1e30)
+    save_checkpoint(path, model, "masked_vgg", list("abcdefgh"))
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize("page", [None, "2_Walls"])
+def test_a_model_whose_output_overflows_on_the_image_is_an_error_not_a_traceback(tmp_path, page):
+    app = _page(page)
+    _sidebar_radio(app, "Model source").set_value("upload").run()
+    data = _overflowing_checkpoint(tmp_path / "overflow.pt")
+    _uploader(app, "Checkpoint (.pt, .pth)").set_value(("overflow.pt", data, "application/octet-stream")).run()
+    assert not app.exception, app.exception
+    assert any("NaN or infinite" in e.value for e in app.error)

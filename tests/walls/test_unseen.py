@@ -1,8 +1,10 @@
 """The unseen region: structural analysis, confirmed by randomising the claimed pixels, or no claim."""
+import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from camlab.errors import CamlabError
 from camlab.walls import analyse_unseen_region, unseen_region
 
 
@@ -60,3 +62,17 @@ def test_a_claim_the_evidence_refutes_is_withdrawn_with_the_reason():
     assert not region.pixels.any()
     assert "changed the output" in region.reason and "no region is claimed" in region.reason
     assert not unseen_region(Sneaky(), (3, 4, 8)).any()
+
+
+def test_a_model_that_returns_no_logits_tensor_is_one_clear_error():
+    class Pair(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 2, 3)
+
+        def forward(self, x):
+            out = self.conv(x).flatten(1)
+            return out, out
+
+    with pytest.raises(CamlabError, match="must be a classifier returning logits of shape"):
+        unseen_region(Pair(), (3, 8, 8))

@@ -1,0 +1,43 @@
+"""The Walls page's computations: occlusion regions are bounded, batched and cached."""
+import pytest
+import torch
+
+from camlab.app.sources import open_shipped
+from camlab.app.state import explain_cached, predict
+from camlab.app.walls import occlusion_readout
+from camlab.metrics.faithfulness import probabilities
+from camlab.study.data import StackedDataset
+from camlab.walls import BlindModel
+
+
+@pytest.fixture(scope="module")
+def masked():
+    return open_shipped("masked_vgg", "cpu")
+
+
+def _box(x0: int, y0: int, size: int = 224) -> torch.Tensor:
+    region = torch.zeros(size, size, dtype=torch.bool)
+    region[y0 : y0 + 40, x0 : x0 + 40] = True
+    return region
+
+
+def test_occlusion_runs_each_region_once_and_matches_occluding_it_directly(masked):
+    image = StackedDataset("stack-shapes", "test")[3][0]
+    result = explain_cached(masked, image, ["gradcam"])
+    predict(masked, image)  # the unoccluded probability, cached before counting
+    forwards = []
+    handle = masked.loaded.model.register_forward_pre_hook(lambda _m, args: forwards.append(args[0].shape[0]))
+    try:
+        regions = [_box(10, 10), _box(100, 30), _box(150, 120)]
+        first = occlusion_readout(masked, image, result, regions, "mean")
+        assert forwards == [3]  # one batch for three regions
+        second = occlusion_readout(masked, image, result, [*regions, _box(60, 60)], "mean")
+        assert forwards == [3, 1]  # a stroke that adds a region runs only that region
+    finally:
+        handle.remove()
+    assert second.p_after[:3] == first.p_after
+    target = torch.tensor([first.target])
+    for region, p in zip([*regions, _box(60, 60)], second.p_after):
+        direct = probabilities(masked.loaded.model, BlindModel(masked.loaded.model, region, "mean").blind(image[None]),
+                               target)
+        assert p == pytest.approx(float(direct), abs=1e-6)
