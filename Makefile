@@ -2,7 +2,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: app test lint fuzz bench bench-app table screenshots
+.PHONY: app test lint fuzz bench bench-app bench-concurrency table screenshots
 
 app: $(VENV)/.runtime
 	$(PY) -m streamlit run app.py
@@ -38,6 +38,11 @@ bench: $(VENV)/.dev
 bench-app: $(VENV)/.dev
 	bash scripts/install_chromium.sh
 	$(VENV)/bin/camlab-bench-app --out docs/results/app_latency.json
+
+# Several visitors at once in headless Chromium: a fast view beside another visitor's Score-CAM, 8 sessions.
+bench-concurrency: $(VENV)/.dev
+	bash scripts/install_chromium.sh
+	$(VENV)/bin/camlab-bench-concurrency --out docs/results/concurrency.json
 
 table: $(VENV)/.runtime
 	$(VENV)/bin/camlab-table1 --out docs/walls_table.md

@@ -87,8 +87,16 @@ pending_slow = [m for m in methods if m in SLOW_CAMS and m not in ready]
 if pending_slow:
     costs = ", ".join(f"{m}: {get_method(m).cost.value}" for m in pending_slow)
     if st.button(f"Compute {', '.join(pending_slow)}", help=costs):
-        with st.spinner(f"Running {', '.join(pending_slow)} ({costs})…"):
-            explain_cached(entry, image, pending_slow, layer, target)
+        # Any click reruns the page, which stops the computation after its current chunk.
+        st.button("Cancel", help="stop computing; nothing is kept")
+        bar = st.progress(0.0, text=f"Running {', '.join(pending_slow)} ({costs})…")
+        try:
+            explain_cached(entry, image, pending_slow, layer, target, on_progress=lambda done, total: bar.progress(
+                done / total, text=f"{', '.join(pending_slow)}: {done} of {total} channels scored"))
+        except CamlabError as exc:
+            show_error(exc)
+            st.stop()
+        bar.empty()
         pending_slow = []
 shown = [m for m in methods if m not in pending_slow]
 if not shown:

@@ -20,6 +20,8 @@ class CAMContext:
     d(score)/d(input) from the same backward when a pixel-space method asked for it;
     ``layer_output`` is the layer's output as the model produced it and ``layout`` how it reads as
     maps and back (:mod:`camlab.reshape`), for methods that feed changed maps to the rest of the model.
+    Methods that run many chunks of extra forwards report each finished chunk through
+    :meth:`chunk_done` (a progress bar, or a scheduler that lets other work run in between).
     """
 
     model: nn.Module
@@ -34,12 +36,18 @@ class CAMContext:
     chunk_size: int = 64
     layer_output: torch.Tensor | None = None
     layout: LayerLayout = LayerLayout("maps")
+    on_chunk: Callable[[int, int], None] | None = None
     _cache: dict[str, object] = field(default_factory=dict, repr=False)
 
     @property
     def scores(self) -> torch.Tensor:
         """The target score of each image on the unperturbed input, shape (N,)."""
         return self.scorer(self.logits)
+
+    def chunk_done(self, done: int, total: int) -> None:
+        """``done`` of ``total`` (image, channel) pairs of a per-channel method are scored."""
+        if self.on_chunk is not None:
+            self.on_chunk(done, total)
 
     def cached(self, key: str, compute: Callable[[], object]):
         """Compute an extra pass once per batch, whichever method asks first."""

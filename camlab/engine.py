@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -88,13 +88,16 @@ class CAMEngine:
     """
 
     def __init__(self, model: nn.Module, target_layer: str | nn.Module | None = None, chunk_size: int = 64,
-                 reshape: Reshape = None):
+                 reshape: Reshape = None, on_chunk: Callable[[int, int], None] | None = None):
         if not isinstance(model, nn.Module):
             raise CamlabError(f"model must be a torch.nn.Module, got {type(model).__name__}")
         check_hookable(model)
         chunk_size = whole_number("chunk_size", chunk_size, 1)
         self.model = model
         self.chunk_size = chunk_size
+        # Score-CAM and Ablation-CAM call on_chunk(pairs done, pairs in all) after each chunk: progress, or a
+        # pause that lets other work on the same device go first.
+        self.on_chunk = on_chunk
         self.reshape = reshape  # how the layer's output reads as maps: camlab.reshape
         self._layer = None if target_layer is None else resolve_layer(model, target_layer)
 
@@ -177,6 +180,7 @@ class CAMEngine:
                 model=self.model, inputs=images.detach(), layer_name=name, layer=layer, logits=logits,
                 scorer=scorer, activations=layout.to_map(output), gradients=gradients,
                 input_gradients=input_gradients, chunk_size=self.chunk_size, layer_output=output, layout=layout,
+                on_chunk=self.on_chunk,
             )
             computed = {}
             for info in infos:
@@ -207,8 +211,10 @@ def explain(
     chunk_size: int = 64,
     options: Mapping[str, Mapping[str, object]] | None = None,
     reshape: Reshape = None,
+    on_chunk: Callable[[int, int], None] | None = None,
 ) -> Explanation:
     """Explain a batch with several methods in one call (see :class:`CAMEngine`; ``reshape``:
-    :mod:`camlab.reshape`, for transformer tokens and channels-last layers)."""
-    return CAMEngine(model, target_layer, chunk_size=chunk_size, reshape=reshape).explain(images, methods, targets,
-                                                                                            options)
+    :mod:`camlab.reshape`, for transformer tokens and channels-last layers; ``on_chunk(done, total)``:
+    progress of Score-CAM and Ablation-CAM, after each chunk of their extra forwards)."""
+    return CAMEngine(model, target_layer, chunk_size=chunk_size, reshape=reshape, on_chunk=on_chunk).explain(
+        images, methods, targets, options)

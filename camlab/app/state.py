@@ -3,13 +3,18 @@ computations every page reads. Plain Python and tensors (no Streamlit), so tests
 
 A model is shared by every session of the server, and hooks mutate it while a CAM is computed, so
 each entry has a lock: everything that runs the model goes through a function here that takes it.
+Slow methods (Score-CAM, Ablation-CAM: one forward per channel) run on the entry's own copy of the
+model under a second lock, and step aside between chunks while anyone holds or waits for the first,
+so one visitor's slow method never stalls other visitors' views of the same model.
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import re
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -62,17 +67,65 @@ class ResultCache:
         return len(self._entries)
 
 
+class YieldingLock:
+    """A lock that knows whether anyone holds it or waits for it, so slow work elsewhere can wait
+    for a quiet moment (:meth:`wait_quiet`) before each of its chunks."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._users = 0  # holding or waiting
+        self._changed = threading.Condition()
+        self._last_use = 0.0
+
+    def __enter__(self) -> YieldingLock:
+        with self._changed:
+            self._users += 1
+        self._lock.acquire()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._lock.release()
+        with self._changed:
+            self._users -= 1
+            self._last_use = time.monotonic()
+            self._changed.notify_all()
+
+    def wait_quiet(self, quiet: float, longest: float) -> None:
+        """Return once nobody has held or waited for the lock for ``quiet`` seconds (the pieces of
+        one page render come in quick succession), or after ``longest`` seconds whatever happens,
+        so slow work is never starved."""
+        deadline = time.monotonic() + longest
+        with self._changed:
+            while (now := time.monotonic()) < deadline:
+                if self._users:
+                    self._changed.wait(deadline - now)
+                elif now - self._last_use < quiet:
+                    self._changed.wait(min(quiet - (now - self._last_use), deadline - now))
+                else:
+                    return
+
+
+# Slow methods in the app: chunks small enough that a chunk already running delays another visitor's
+# view only a little, and the pauses between them.
+SLOW_CHUNK = 8
+QUIET_SECONDS = 0.25
+LONGEST_PAUSE_SECONDS = 2.0
+
+
 @dataclass
 class ModelEntry:
     """A loaded model as the app shares it: its unseen region and spatial layers (computed once at
-    load), the lock every computation on it takes, and its result cache."""
+    load), the lock every computation on it takes, and its result cache; slow methods run on
+    ``slow_model``, a copy made on first use, one at a time under ``slow_lock``."""
 
     loaded: LoadedModel
     unseen: torch.Tensor  # (H, W) bool: pixels the output provably ignores; all False if none
-    lock: threading.Lock
+    lock: YieldingLock
     key: str
     layers: list[tuple[str, tuple[int, ...]]] = field(default_factory=list)  # spatial layers, dry run
     cache: ResultCache = field(default_factory=ResultCache)
+    slow_lock: threading.Lock = field(default_factory=threading.Lock)
+    slow_model: nn.Module | None = None
 
 
 def model_entry(loaded: LoadedModel, key: str, device: str | torch.device) -> ModelEntry:
@@ -87,7 +140,7 @@ def model_entry(loaded: LoadedModel, key: str, device: str | torch.device) -> Mo
         raise CamlabError(f"{loaded.name} has no layer with a spatial (C, H, W) output, so no CAM applies")
     # The first backward pays one-off kernel set-up (~0.6 s on CPU); pay it while loading.
     CAMEngine(model, loaded.default_layer or layers[-1][0], reshape=loaded.reshape).explain(blank, ["gradcam"])
-    return ModelEntry(loaded, unseen, threading.Lock(), key, layers)
+    return ModelEntry(loaded, unseen, YieldingLock(), key, layers)
 
 
 def default_layer(entry: ModelEntry) -> str:
@@ -149,16 +202,18 @@ def cached_methods(entry: ModelEntry, image: torch.Tensor, layer: str | None = N
 
 def explain_cached(entry: ModelEntry, image: torch.Tensor, methods: list[str], layer: str | None = None,
                    target: int | None = None, model: nn.Module | None = None,
-                   variant: str = "") -> Explanation:
+                   variant: str = "", on_progress: Callable[[int, int], None] | None = None) -> Explanation:
     """Explain one image (3, H, W), computing only the methods not cached for this
     (image, variant, layer, target). ``variant`` names a wrapper ``model`` around the entry's model
     (e.g. an occluded one); CAMs then read the same layer module inside the wrapper.
     ``shared_seconds`` is this call's shared pass (0 when everything was cached); each map keeps
-    the shared pass of the call that computed it."""
-    for method in methods:
-        get_method(method)  # unknown names fail before any work
+    the shared pass of the call that computed it. Slow methods on the entry's own model run on its
+    slow lane (:func:`explain_slow`), reporting ``on_progress(done, total)`` after each chunk."""
+    slow = [method for method in methods if get_method(method).slow]  # unknown names fail before any work
     key = _view_key(entry, image, layer, target, variant)
     _, module = resolve_layer(entry.loaded.model, key[2])
+    if slow and model is None:
+        explain_slow(entry, image, slow, key, target, on_progress)
     with entry.lock:
         slot = entry.cache.slot(key)
         missing = [m for m in methods if m not in slot["maps"]]
@@ -172,6 +227,41 @@ def explain_cached(entry: ModelEntry, image: torch.Tensor, methods: list[str], l
         maps: dict[str, CAMMap] = {m: slot["maps"][m] for m in methods}
         return Explanation(maps=maps, logits=slot["logits"], classes=slot["classes"], layer=key[2],
                            shared_seconds=shared_seconds)
+
+
+def explain_slow(entry: ModelEntry, image: torch.Tensor, methods: list[str], key: tuple, target: int | None,
+                 on_progress: Callable[[int, int], None] | None = None) -> None:
+    """Compute the slow ``methods`` missing from the cache slot ``key`` on the entry's copy of its
+    model, one slow computation per model at a time; between chunks it reports progress, then waits
+    for a quiet moment on the entry's lock, so other visitors' views of the model go first. Results
+    land in the same cache as :func:`explain_cached`'s."""
+
+    def missing() -> list[str]:
+        with entry.lock:
+            return [m for m in methods if m not in entry.cache.slot(key)["maps"]]
+
+    def step(done: int, total: int) -> None:
+        if on_progress is not None:
+            on_progress(done, total)
+        entry.lock.wait_quiet(QUIET_SECONDS, LONGEST_PAUSE_SECONDS)
+
+    if not missing():
+        return
+    with entry.slow_lock:
+        todo = missing()  # another visitor may have computed them while this one waited
+        if not todo:
+            return
+        if entry.slow_model is None:
+            with entry.lock:  # copied while no computation has hooks on the shared model
+                entry.slow_model = copy.deepcopy(entry.loaded.model)
+        _, module = resolve_layer(entry.slow_model, key[2])
+        engine = CAMEngine(entry.slow_model, module, chunk_size=SLOW_CHUNK, reshape=entry.loaded.reshape, on_chunk=step)
+        result = engine.explain(image[None], todo, target)
+    with entry.lock:
+        slot = entry.cache.slot(key)
+        slot.setdefault("logits", result.logits)
+        slot.setdefault("classes", result.classes)
+        slot["maps"].update({m: result[m] for m in todo})
 
 
 READOUT_COVERAGES = (10, 20)

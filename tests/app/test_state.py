@@ -1,14 +1,20 @@
 """The app's state: result cache, readouts, layer checks, refusal of models that cannot be explained."""
+import threading
+import time
+
 import numpy as np
 import pytest
 import torch
 
+import camlab
 from camlab import CAMEngine, CamlabError
 from camlab.app.sources import open_shipped
 from camlab.app.state import (
     ResultCache,
+    YieldingLock,
     cached_methods,
     check_layer,
+    default_layer,
     explain_cached,
     faithfulness,
     gradient_agreement,
@@ -169,3 +175,56 @@ def test_a_model_that_returns_no_logits_tensor_is_one_clear_error_at_load(wrap):
     loaded = LoadedModel(_NotLogits(wrap).eval(), "odd", "custom", ["a", "b"], None, input_size=32)
     with pytest.raises(CamlabError, match="must be a classifier returning logits of shape"):
         model_entry(loaded, "odd", "cpu")
+
+
+def test_the_yielding_lock_waits_for_a_quiet_moment_but_never_for_ever():
+    lock = YieldingLock()
+    start = time.monotonic()
+    lock.wait_quiet(0.2, 5.0)  # never used: quiet at once
+    assert time.monotonic() - start < 0.1
+    with lock:
+        pass
+    start = time.monotonic()
+    lock.wait_quiet(0.2, 5.0)  # just used: waits until it has been quiet for 0.2 s
+    assert 0.15 < time.monotonic() - start < 1.0
+    released = threading.Event()
+
+    def hold():
+        with lock:
+            released.wait(10)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    time.sleep(0.05)
+    start = time.monotonic()
+    lock.wait_quiet(0.1, 0.5)  # held throughout: gives up after `longest`
+    assert 0.45 < time.monotonic() - start < 1.0
+    released.set()
+    holder.join()
+
+
+def test_a_slow_method_runs_on_a_copy_without_the_models_lock_and_can_be_stopped(masked, sample):
+    views, progress = [], []
+    image = StackedDataset("stack-shapes", "test", size=224)[7][0]
+
+    def on_progress(done, total):
+        progress.append((done, total))
+        if len(progress) == 1:  # another visitor's fast view, while the slow method runs
+            other = threading.Thread(target=lambda: views.append(explain_cached(masked, sample, ["hirescam"])))
+            other.start()
+            other.join(timeout=60)
+            assert not other.is_alive(), "a fast view waited for the slow method"
+
+    result = explain_cached(masked, image, ["gradcam", "scorecam"], on_progress=on_progress)
+    assert views and progress[-1][0] == progress[-1][1] and len(progress) > 1
+    alone = camlab.explain(masked.loaded.model, image[None], ["scorecam"], default_layer(masked))["scorecam"]
+    assert torch.allclose(result["scorecam"].raw, alone.raw, atol=1e-5, rtol=1e-4)
+    assert all(not m._forward_hooks for m in masked.slow_model.modules())
+
+    def stop(done, total):
+        raise KeyboardInterrupt  # what a rerun does to the page's script: an exception at the next report
+
+    with pytest.raises(KeyboardInterrupt):
+        explain_cached(masked, StackedDataset("stack-shapes", "test", size=224)[8][0], ["ablationcam"], on_progress=stop)
+    assert not masked.slow_lock.locked() and all(not m._forward_hooks for m in masked.slow_model.modules())
+    assert "ablationcam" not in cached_methods(masked, StackedDataset("stack-shapes", "test", size=224)[8][0])

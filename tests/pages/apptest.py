@@ -1,5 +1,6 @@
 """Driving the app with Streamlit's AppTest: open a page, find widgets by label, make test images."""
 import io
+import re
 
 import numpy as np
 from PIL import Image
@@ -23,6 +24,11 @@ def _png(mode: str, size=(300, 200)) -> bytes:
     Image.fromarray(np.random.default_rng(0).integers(0, 255, (size[1], size[0], 4), dtype=np.uint8),
                     "RGBA").convert(mode).save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+def _shown(markdown: str) -> str:
+    """What a reader sees of Markdown the app escaped (camlab.app.text.escape_markdown)."""
+    return re.sub(r"\\(.)", r"\1", markdown).replace("\u2060", "")
 
 
 def _leakage(app: AppTest) -> dict[str, float]:

@@ -6,7 +6,7 @@ import torch
 from PIL import Image
 
 from camlab.models import torchvision_weights_path
-from tests.pages.apptest import _leakage, _page, _png, _sidebar_radio, _uploader
+from tests.pages.apptest import _leakage, _page, _png, _shown, _sidebar_radio, _uploader
 
 
 def test_explore_opens_on_the_masked_model_with_leakage_readouts_and_downloads():
@@ -67,7 +67,7 @@ def test_explore_accepts_grey_transparent_and_palette_uploads(mode):
     _sidebar_radio(app, "Image").set_value("upload").run()
     _uploader(app, "PNG, JPEG or WebP").set_value((f"x-{mode}.png", _png(mode), "image/png")).run()
     assert not app.exception and not app.error
-    assert any(f"{mode} converted to RGB" in c.value for c in app.sidebar.caption)
+    assert any(f"{mode} converted to RGB" in _shown(c.value) for c in app.sidebar.caption)
     assert len(_leakage(app)) == 4
 
 
@@ -76,11 +76,11 @@ def test_explore_bad_image_uploads_are_errors_not_tracebacks():
     _sidebar_radio(app, "Image").set_value("upload").run()
     uploader = _uploader(app, "PNG, JPEG or WebP")
     uploader.set_value(("notes.png", b"this is not an image", "image/png")).run()
-    assert not app.exception and "could not read this file as an image" in app.error[0].value
+    assert not app.exception and "could not read this file as an image" in _shown(app.error[0].value)
     buffer = io.BytesIO()
     Image.new("L", (8000, 6000)).save(buffer, format="PNG")
     _uploader(app, "PNG, JPEG or WebP").set_value(("huge.png", buffer.getvalue(), "image/png")).run()
-    assert not app.exception and "the limit is" in app.error[0].value
+    assert not app.exception and "the limit is" in _shown(app.error[0].value)
 
 
 def test_explore_wrong_checkpoints_are_errors_and_offline_weights_say_what_to_do(tmp_path):
@@ -88,14 +88,14 @@ def test_explore_wrong_checkpoints_are_errors_and_offline_weights_say_what_to_do
     _sidebar_radio(app, "Model source").set_value("upload").run()
     assert not app.exception and "Upload a checkpoint" in app.info[0].value
     _uploader(app, "Checkpoint (.pt, .pth)").set_value(("model.pt", b"garbage", "application/octet-stream")).run()
-    assert not app.exception and "not a PyTorch checkpoint" in app.error[0].value
+    assert not app.exception and "not a PyTorch checkpoint" in _shown(app.error[0].value)
     path = tmp_path / "resnet18_mine.pt"
     torch.save({"fc.weight": torch.zeros(3, 7)}, path)
     _uploader(app, "Checkpoint (.pt, .pth)").set_value((path.name, path.read_bytes(), "application/octet-stream")).run()
-    assert not app.exception and "does not fit the architecture" in app.error[0].value
+    assert not app.exception and "does not fit the architecture" in _shown(app.error[0].value)
     _sidebar_radio(app, "Model source").set_value("torchvision").run()  # the suite is offline, its cache empty
     assert not app.exception
-    message = app.error[0].value
+    message = _shown(app.error[0].value)
     assert "could not be downloaded" in message and f"-o {torchvision_weights_path('vgg16')}" in message
 
 
@@ -117,7 +117,7 @@ def test_explore_unknown_typed_layer_is_an_error_with_a_suggestion():
     app = _page()
     app.sidebar.text_input[0].set_value("features.422").run()
     assert not app.exception
-    assert "features.42" in app.error[0].value
+    assert "features.42" in _shown(app.error[0].value)
 
 
 def test_a_vision_transformer_is_explained_at_its_default_token_layer_on_a_photograph():

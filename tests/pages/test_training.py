@@ -1,13 +1,13 @@
 """pages/4_Training.py, driven by AppTest."""
 import json
 
-from tests.pages.apptest import _page
+from tests.pages.apptest import _page, _shown
 
 
 def test_training_page_compares_models_on_one_scale_and_runs_a_short_training():
     app = _page("4_Training")
-    headings = [m.value for m in app.markdown if m.value.startswith("####")]
-    assert headings == ["#### Standard: `baseline_vgg`", "#### Regularised: `guided_vgg`"]
+    headings = [_shown(m.value) for m in app.markdown if m.value.startswith("####")]
+    assert headings == ["#### Standard: baseline_vgg", "#### Regularised: guided_vgg"]
     distances = [float(m.value) for m in app.metric if m.label == "gradient/guided distance, this image"]
     assert len(distances) == 2 and all(0 <= d <= 2 for d in distances)
     shares = [m.value for m in app.metric if m.label == "gradient energy on the object"]
