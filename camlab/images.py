@@ -1,7 +1,8 @@
 """Images from files: decoded, converted to RGB and sized for a model, with checks before any work.
 
-The header is read first: images above :data:`MAX_UPLOAD_PIXELS`, thinner than :data:`MIN_SIDE`
-pixels or longer than :data:`MAX_ASPECT` times their width are refused before any pixel is decoded.
+Files above :data:`MAX_IMAGE_BYTES` are refused unread; then the header is read: images above
+:data:`MAX_UPLOAD_PIXELS`, thinner than :data:`MIN_SIDE` pixels or longer than :data:`MAX_ASPECT`
+times their width are refused before any pixel is decoded.
 The centre square is cropped at the original resolution and only then resized, so a tiny file that
 declares a long thin image never becomes a large array. 16-bit and 32-bit grey images are scaled
 by their bit depth (not clipped to white); alpha is dropped; palettes and grey become RGB.
@@ -17,6 +18,7 @@ from PIL import Image, UnidentifiedImageError
 from .errors import CamlabError
 
 MAX_UPLOAD_PIXELS = 40_000_000
+MAX_IMAGE_BYTES = 50 * 2**20  # a 40-megapixel photograph is ~20 MB as JPEG or WebP
 MIN_SIDE = 8
 MAX_ASPECT = 10
 _DECODE_ERRORS = (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError, SyntaxError, EOFError,
@@ -57,6 +59,8 @@ def read_image(data: bytes, size: int = 224) -> tuple[torch.Tensor, str]:
     to ``size``. Anything that cannot be read this way is a :class:`CamlabError`."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise CamlabError(f"an image file is bytes, got {type(data).__name__}")
+    if len(data) > MAX_IMAGE_BYTES:
+        raise CamlabError(f"the image file is {len(data) / 2**20:.0f} MiB; the limit is {MAX_IMAGE_BYTES // 2**20} MiB")
     if isinstance(size, bool) or not isinstance(size, int) or not MIN_SIDE <= size <= 4096:
         raise CamlabError(f"the image size must be a whole number of pixels in [{MIN_SIDE}, 4096], got {size!r}")
     try:

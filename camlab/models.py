@@ -279,19 +279,25 @@ def download_torchvision_weights(arch: str, on_progress: Callable[[int, int], No
     return target
 
 
+RANDOM_WEIGHTS_SEED = 0
+
+
 def load_torchvision(arch: str, device: str | torch.device = "cpu", pretrained: bool = True,
                      allow_download: bool = True, on_progress: Callable[[int, int], None] | None = None) -> LoadedModel:
     """A torchvision classifier by name. ``pretrained``: ImageNet weights from the torch cache,
     downloaded there first when missing and ``allow_download`` (with ``on_progress`` reports, or a
     progress bar on the terminal); offline, a clear error with the path and the command that fetches
-    them. ``pretrained=False`` gives random weights, for tests and demos: its maps mean nothing."""
+    them. ``pretrained=False`` gives random weights (seeded: the same model on every load), for tests and
+    demos: its maps mean nothing."""
     import torchvision
 
     if arch not in TORCHVISION_MODELS:
         raise CamlabError(f"unknown torchvision model {arch!r}; choose one of {', '.join(TORCHVISION_MODELS)}")
-    model = torchvision_model(arch)
+    with torch.random.fork_rng(devices=[]):  # the same random weights on every load; the caller's RNG untouched
+        torch.manual_seed(RANDOM_WEIGHTS_SEED)
+        model = torchvision_model(arch)
     class_names = [str(i) for i in range(1000)]
-    card = {"weights": "random (untrained): its maps mean nothing"}
+    card = {"weights": f"random (untrained, seed {RANDOM_WEIGHTS_SEED}): its maps mean nothing"}
     if pretrained:
         weights = torchvision.models.get_model_weights(arch).DEFAULT
         class_names = list(weights.meta["categories"])

@@ -6,6 +6,7 @@ import pytest
 import torch
 from PIL import Image
 
+import camlab.images
 from camlab.errors import CamlabError
 from camlab.images import MAX_UPLOAD_PIXELS, load_image, read_image
 
@@ -29,6 +30,14 @@ def test_unreadable_and_huge_images_are_refused_clearly():
     side = int(MAX_UPLOAD_PIXELS ** 0.5) + 10
     with pytest.raises(CamlabError, match="the limit is"):
         load_image(_encoded("L", size=(side, side)))
+
+
+def test_an_image_file_over_the_byte_limit_is_refused_unread(monkeypatch):
+    opened = []
+    monkeypatch.setattr(camlab.images.Image, "open", lambda *a, **k: opened.append(a))
+    with pytest.raises(CamlabError, match="MiB; the limit is 50 MiB"):
+        read_image(b"\x89PNG" + b"\0" * (camlab.images.MAX_IMAGE_BYTES + 1))
+    assert not opened
 
 
 def test_read_image_explains_conversions():

@@ -87,6 +87,13 @@ def test_offline_the_message_names_the_file_and_the_command_that_fetches_it(tmp_
     assert random.model(torch.rand(1, 3, 64, 64)).shape == (1, 1000) and random.card["weights"].startswith("random")
 
 
+def test_random_weights_are_the_same_on_every_load_and_leave_the_callers_generator_alone():
+    state = torch.random.get_rng_state()
+    first, second = (load_torchvision("resnet18", pretrained=False).model for _ in range(2))
+    assert torch.equal(torch.random.get_rng_state(), state)
+    assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), second.state_dict().values()))
+
+
 def _weights_file(arch: str) -> bytes:
     torch.manual_seed(0)
     buffer = io.BytesIO()

@@ -9,7 +9,8 @@ computed, never read back from an earlier phase):
 1. **Alone.** One visitor on Explore with torchvision's resnet18 (random weights: nothing to
    download) steps through ``--images`` new test images (every map, readout and control computed
    afresh) and the seconds until each settles are recorded with its readouts table; then the shipped
-   masked_vgg's default view on test images 0 … sessions-1, one after another, tables recorded.
+   masked_vgg's default view on test images 0 … sessions-1, one after another, tables recorded;
+   and Score-CAM on resnet18's image 0, timed alone.
 2. **Beside a slow method.** Visitor A asks for Score-CAM on resnet18 (512 channels: one forward
    each); while it runs, visitor B steps through the same new images as in 1. Each B sample counts
    only if A's Score-CAM was still running when it started and when it settled. Ratio: B's median
@@ -78,6 +79,24 @@ def _set_image(page, index: int) -> float:
     return _settle(page, started, 300_000)
 
 
+def _start_scorecam(page) -> float:
+    """Add Score-CAM to an Explore page's methods and press its button; returns the time pressed."""
+    methods = page.get_by_test_id("stSidebar").get_by_test_id("stMultiSelect").filter(has_text="Methods")
+    methods.click()
+    page.get_by_role("option", name="scorecam (slow)").click()
+    page.keyboard.press("Escape")
+    _settle(page, time.perf_counter(), 300_000)
+    started = time.perf_counter()
+    page.get_by_role("button", name="Compute scorecam").click()
+    page.wait_for_function(RUNNING, timeout=30_000, polling=5)
+    return started
+
+
+def _scorecam_done(page, started: float) -> float:
+    page.get_by_text("scorecam", exact=True).first.wait_for(timeout=600_000)
+    return _settle(page, started, 600_000)
+
+
 def _exceptions(page) -> int:
     return page.get_by_test_id("stException").count()
 
@@ -117,6 +136,8 @@ def main(argv=None) -> None:
             for index in images:
                 report["alone_s"].append(_set_image(page, index))
                 tables[f"resnet18-{index}"] = _table(page)
+            _set_image(page, 0)
+            report["scorecam_alone_s"] = _scorecam_done(page, _start_scorecam(page))
             page.close()
             page = _settled_page(browser, url)
             for index in range(args.sessions):
@@ -128,22 +149,14 @@ def main(argv=None) -> None:
             slow, fast = _settled_page(browser, url), _settled_page(browser, url)
             _resnet18(slow)
             _resnet18(fast)
-            methods = slow.get_by_test_id("stSidebar").get_by_test_id("stMultiSelect").filter(has_text="Methods")
-            methods.click()
-            slow.get_by_role("option", name="scorecam (slow)").click()
-            slow.keyboard.press("Escape")
-            _settle(slow, time.perf_counter(), 300_000)
-            started = time.perf_counter()
-            slow.get_by_role("button", name="Compute scorecam").click()
-            slow.wait_for_function(RUNNING, timeout=30_000, polling=5)
+            started = _start_scorecam(slow)
             report["beside_scorecam_s"], report["overlapped"], report["tables_equal"] = [], [], []
             for index in images:
                 running_before = slow.evaluate(RUNNING)
                 report["beside_scorecam_s"].append(_set_image(fast, index))
                 report["overlapped"].append(bool(running_before and slow.evaluate(RUNNING)))
                 report["tables_equal"].append(_table(fast) == tables[f"resnet18-{index}"])
-            slow.get_by_text("scorecam", exact=True).first.wait_for(timeout=600_000)
-            report["scorecam_s"] = _settle(slow, started, 600_000)
+            report["scorecam_beside_s"] = _scorecam_done(slow, started)
             report["exceptions_phase2"] = _exceptions(slow) + _exceptions(fast)
             slow.close()
             fast.close()
@@ -182,7 +195,8 @@ def main(argv=None) -> None:
     print(f"the same beside another visitor's Score-CAM: {', '.join(f'{s:.2f}' for s in report['beside_scorecam_s'])} s "
           f"(overlapping: {report['overlapped']}); ratio of medians "
           f"{report['ratio_p50']:.2f}" if counted else "no sample overlapped the Score-CAM run")
-    print(f"Score-CAM itself: {report['scorecam_s']:.1f} s; tables equal to alone: {report['tables_equal']}")
+    print(f"Score-CAM itself: {report['scorecam_alone_s']:.1f} s alone, {report['scorecam_beside_s']:.1f} s beside the "
+          f"other visitor; tables equal to alone: {report['tables_equal']}, exceptions {report['exceptions_phase2']}")
     print(f"{args.sessions} sessions at once: settled in {report['sessions_settled_s']:.1f} s, tables equal to alone: "
           f"{report['sessions_tables_equal']}, exceptions {report['exceptions_phase3']}")
     for key in ("memory_alone_mib", "memory_beside_scorecam_mib", "memory_sessions_mib"):
