@@ -48,7 +48,7 @@ layer = st.sidebar.selectbox("Walled layer", layer_names, index=layer_names.inde
                              format_func=lambda n: f"{n} {dict(entry.layers)[n]}", disabled=kind != "feature wall")
 fill = st.sidebar.selectbox("Occlusion fill", FILLS, disabled=kind != "occlusion")
 mode = st.sidebar.radio("Draw", ["rect", "polygon", "freedraw"], horizontal=True,
-                        help="polygon: click the corners, double-click to close")
+                        help="polygon: click the corners, then the first corner again to close it")
 alpha = st.sidebar.slider("Heatmap opacity", 0.0, 1.0, 0.5)
 if not methods:
     st.info("Pick at least one method in the sidebar.")

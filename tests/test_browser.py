@@ -138,3 +138,26 @@ def test_hostile_names_are_plain_text_in_the_rendered_page(server, browser, tmp_
     assert main.locator(".stMarkdownColoredText, .katex, [data-testid=stMarkdownContainer] em").count() == 0
     assert not [url for url in fetched if "127.0.0.1:9/" in url]
     assert page.get_by_test_id("stException").count() == 0
+
+
+def test_a_polygon_walls_where_it_is_drawn(server, browser):
+    """Clicked corners over the top-left, closed on the first corner: the walled cells lie there, so
+    the masked model, which can see the top of the image, changes its answer (a polygon placed at the
+    bottom-right, in the model's own unseen band, left it unchanged)."""
+    page = browser.new_page(viewport={"width": 1500, "height": 2200})
+    page.goto(f"{server}/Walls", timeout=60_000)
+    float(_metric(page, "hirescam leakage"))  # the page has settled
+    page.get_by_test_id("stSidebar").get_by_test_id("stRadio").filter(has_text="Draw").get_by_text(
+        "polygon", exact=True).click()
+    page.wait_for_timeout(1500)
+    box = page.locator("canvas.upper-canvas").bounding_box(timeout=60_000)
+    for x, y in [(10, 10), (210, 10), (210, 170), (10, 170), (10, 10)]:  # the last click closes it
+        page.mouse.click(box["x"] + x, box["y"] + y)
+        page.wait_for_timeout(300)
+    page.get_by_text("cannot be read downstream").first.wait_for(timeout=120_000)
+    walled = page.get_by_text("cannot be read downstream").first.inner_text()
+    cells = int(walled.split(": ", 1)[1].split(" of ")[0])
+    assert 20 <= cells <= 40  # about 6 x 5 of the 14 x 14 cells under the top-left polygon
+    delta = page.get_by_test_id("stMetric").filter(has_text="after walling").get_by_test_id("stMetricDelta")
+    assert float(delta.inner_text(timeout=60_000).replace("−", "-")) != 0
+    page.screenshot(path=str(ARTIFACTS / "walls_polygon.png"), full_page=True)

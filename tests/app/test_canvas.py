@@ -1,23 +1,61 @@
 """The drawing widget's fabric.js objects become wall shapes in image coordinates."""
+import json
+from pathlib import Path
+
+import numpy as np
 import pytest
+import torch
+from PIL import Image
 
 from camlab.app.canvas import MAX_POINTS, MAX_SHAPES, drawn_regions, shapes_from_canvas
 from camlab.errors import CamlabError
 
+DATA = Path(__file__).parent / "data"
 
-def test_canvas_objects_become_image_coordinates():
-    canvas = {"objects": [
-        {"type": "rect", "left": 10, "top": 20, "width": 30, "height": 40, "scaleX": 1, "scaleY": 1},
-        {"type": "path", "path": [["M", 0, 0], ["Q", 5, 5, 10, 10], ["L", 20, 10]], "strokeWidth": 4},
-        {"type": "Rect", "left": 0, "top": 0, "width": 2, "height": 2},  # fabric.js 6 spelling
-        {"type": "Polygon", "left": 10, "top": 10, "width": 20, "height": 20, "pathOffset": {"x": 50, "y": 50},
-         "points": [{"x": 40, "y": 40}, {"x": 60, "y": 40}, {"x": 60, "y": 60}]},
-    ]}
-    shapes = shapes_from_canvas(canvas, scale=0.5)
-    assert shapes[0] == {"type": "rect", "x0": 5.0, "y0": 10.0, "x1": 20.0, "y1": 30.0}
-    assert shapes[1]["type"] == "stroke" and shapes[1]["points"][-1] == [10.0, 5.0] and shapes[1]["width"] == 2.0
-    assert shapes[2] == {"type": "rect", "x0": 0.0, "y0": 0.0, "x1": 1.0, "y1": 1.0}
-    assert shapes[3] == {"type": "polygon", "points": [[5.0, 5.0], [15.0, 5.0], [15.0, 15.0]]}
+
+RECORDED = json.loads((DATA / "canvas_recorded.json").read_text())
+
+
+def _on_screen(mode: str) -> torch.Tensor:
+    return torch.from_numpy(np.asarray(Image.open(DATA / f"canvas_{mode}.png")).astype(bool))
+
+
+@pytest.mark.parametrize("mode", ["rect", "polygon", "freedraw"])
+def test_each_drawing_mode_walls_what_it_covers_on_screen(mode):
+    """The widget's own JSON for a shape drawn in Chromium, against the yellow pixels on screen."""
+    screen = _on_screen(mode)
+    (region,) = drawn_regions({"objects": RECORDED[mode]["objects"]}, 1.0, 448)
+    assert (screen & region).sum() / (screen | region).sum() > (0.9 if mode == "freedraw" else 0.98)
+    ys, xs = torch.nonzero(region, as_tuple=True)
+    sy, sx = torch.nonzero(screen, as_tuple=True)
+    for mine, theirs in ((xs.min(), sx.min()), (xs.max(), sx.max()), (ys.min(), sy.min()), (ys.max(), sy.max())):
+        assert abs(int(mine) - int(theirs)) <= 3  # a stroke's corners: fabric mitres them, OpenCV rounds them
+
+
+def test_a_polygon_walls_where_it_was_drawn_at_image_scale():
+    # the issue's case: a polygon over the top-left used to land at the bottom-right
+    (region,) = drawn_regions({"objects": RECORDED["polygon"]["objects"]}, 0.5, 224)
+    assert region[60, 70] and not region[150:, 150:].any()  # inside the corners clicked, and nowhere else
+
+
+def test_fabric_placement_origin_scale_rotation_and_path_offset():
+    rect = {"type": "Rect", "left": 100, "top": 50, "width": 20, "height": 10, "originX": "center",
+            "originY": "center", "scaleX": 2, "angle": 90, "strokeWidth": 0}
+    (shapes,) = shapes_from_canvas({"objects": [rect]})
+    assert len(shapes) == 1 and shapes[0]["type"] == "polygon"
+    np.testing.assert_allclose(shapes[0]["points"], [[105, 30], [105, 70], [95, 70], [95, 30]], atol=1e-9)
+    polygon = {"type": "Polygon", "left": 0, "top": 0, "width": 20, "height": 20, "originX": "left", "originY": "top",
+               "pathOffset": {"x": 50, "y": 50}, "points": [{"x": 40, "y": 40}, {"x": 60, "y": 40}, {"x": 60, "y": 60}],
+               "strokeWidth": 4, "stroke": "#fff"}  # fabric 6's layout: corners relative to the offset, box with stroke
+    fill, outline = shapes_from_canvas({"objects": [polygon]}, scale=0.5)[0]
+    np.testing.assert_allclose(fill["points"], [[1, 1], [11, 1], [11, 11]])
+    assert outline["width"] == 2
+    assert outline["points"][-1] == outline["points"][0]  # the stroke goes all the way round
+    path = {"type": "Path", "left": 10, "top": 10, "originX": "center", "originY": "center", "strokeWidth": 4,
+            "path": [["M", 5, 5], ["Q", 10, 10, 15, 15]]}
+    (stroke,) = shapes_from_canvas({"objects": [path]}, scale=0.5)[0]
+    assert stroke["type"] == "stroke" and stroke["width"] == 2.0
+    np.testing.assert_allclose(stroke["points"], [[2.5, 2.5], [7.5, 7.5]])
 
 
 def _rect(left=0, top=0):
