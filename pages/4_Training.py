@@ -90,7 +90,8 @@ if st.button("Train", type="primary"):
 
     try:
         tuned, run = fine_tune(standard, steps, weight, learning_rate, where, on_step=report)
-        st.session_state["trained"] = {"entry": tuned, "history": history, **run}
+        # the per-step curve drawn live, not the run's own summary (which has one point per epoch)
+        st.session_state["trained"] = {**run, "entry": tuned, "history": history}
     except CamlabError as exc:
         show_error(exc, "The run could not train: ")
     bar.empty()

@@ -18,3 +18,5 @@ def test_training_page_compares_models_on_one_scale_and_runs_a_short_training():
     app.button[0].click().run()
     assert not app.exception
     assert "gradient/guided distance on 32 test images" in [m.label for m in app.metric]
+    curve = json.loads(next(c for c in app.get("plotly_chart") if "cross-entropy" in c.proto.spec).proto.spec)
+    assert all(len(line["x"]) == 2 for line in curve["data"])  # one point per step, after the run too
