@@ -121,7 +121,15 @@ def image_picker(size: int, default_index: int = 0) -> PickedImage | None:
         return PickedImage(image, f"photograph {name}")
     if source == "sample":
         variant = st.sidebar.selectbox("Dataset", VARIANTS)
-        index = int(st.sidebar.number_input("Test image", 0, DEFAULT_LENGTHS["test"] - 1, default_index))
+        last = DEFAULT_LENGTHS["test"] - 1
+        key = f"test-image@{default_index}"  # pages that open on different images keep their own box
+
+        def clamp() -> None:  # the box shows the image used: 5000 becomes the last image, -3 the first
+            st.session_state[key] = min(max(int(st.session_state[key]), 0), last)
+
+        # no min/max on the widget: the browser would show a refused 5000 while the page kept the old image
+        index = int(st.sidebar.number_input(f"Test image (0–{last})", value=default_index, step=1, key=key,
+                                            on_change=clamp))
         image, _, objects = StackedDataset(variant, "test", size=size, masks=True)[index]
         return PickedImage(image, f"{variant} test #{index}", objects)
     file = st.sidebar.file_uploader("PNG, JPEG or WebP", type=["png", "jpg", "jpeg", "webp"])

@@ -135,3 +135,14 @@ def test_a_vision_transformer_is_explained_at_its_default_token_layer_on_a_photo
     assert "(768, 14, 14)" in layers.format_func(layers.value)
     assert any("Chelsea the cat" in c.value for c in app.sidebar.caption)
     assert len(app.get("image")) >= 4
+
+
+def test_a_test_image_number_out_of_range_is_clamped_and_the_box_says_so():
+    app = _page()
+    box = next(n for n in app.sidebar.number_input if n.label.startswith("Test image"))
+    box.set_value(5000).run()
+    box = next(n for n in app.sidebar.number_input if n.label.startswith("Test image"))
+    assert not app.exception and box.value == 799
+    assert any("stack-shapes test #799" in _shown(c.value) for c in app.caption)
+    box.set_value(-3).run()
+    assert next(n for n in app.sidebar.number_input if n.label.startswith("Test image")).value == 0
