@@ -86,30 +86,36 @@ ready = cached_methods(entry, image, layer, target)
 pending_slow = [m for m in methods if m in SLOW_CAMS and m not in ready]
 if pending_slow:
     costs = ", ".join(f"{m}: {get_method(m).cost.value}" for m in pending_slow)
-    if st.button(f"Compute {', '.join(pending_slow)}", help=costs):
-        # Any click reruns the page, which stops the computation after its current chunk.
-        st.button("Cancel", help="stop computing; nothing is kept")
-        bar = st.progress(0.0, text=f"Running {', '.join(pending_slow)} ({costs})…")
+    request = st.empty()  # the button, then the progress, then nothing once the maps are shown
+    with request.container():
+        pressed = st.button(f"Compute {', '.join(pending_slow)}", help=costs)
+    if pressed:
+        with request.container():
+            # Any click reruns the page, which stops the computation after its current chunk.
+            st.button("Cancel", help="stop computing; nothing is kept")
+            bar = st.progress(0.0, text=f"Running {', '.join(pending_slow)} ({costs})…")
         try:
             explain_cached(entry, image, pending_slow, layer, target, on_progress=lambda done, total: bar.progress(
                 done / total, text=f"{', '.join(pending_slow)}: {done} of {total} channels scored"))
         except CamlabError as exc:
             show_error(exc)
             st.stop()
-        bar.empty()
+        request.empty()
         pending_slow = []
 shown = [m for m in methods if m not in pending_slow]
 if not shown:
     st.info("Slow methods are computed on request: press the button above.")
     st.stop()
 try:
-    result = explain_cached(entry, image, shown, layer, target)
+    with st.spinner(f"Computing {', '.join(shown)}…"):
+        result = explain_cached(entry, image, shown, layer, target)
 except CamlabError as exc:
     show_error(exc)
     st.stop()
 
 try:
-    readouts = readouts_cached(entry, image, result, target, unseen, steps, layer=layer) if with_readouts else {}
+    with st.spinner("Computing the readouts and their controls (each map and control goes through the model)…"):
+        readouts = readouts_cached(entry, image, result, target, unseen, steps, layer=layer) if with_readouts else {}
 except CamlabError as exc:
     show_error(exc, "No faithfulness readouts for this view: ")
     readouts = {}

@@ -83,9 +83,11 @@ def model_picker(device: str) -> ModelEntry | None:
                                          "mean nothing")
             if not random and not torchvision_weights_path(arch).exists():
                 bar = st.progress(0.0, text=f"Downloading {arch}'s ImageNet weights…")
-                download_torchvision_weights(arch, lambda done, total: bar.progress(
-                    min(1.0, done / total) if total else 0.0, text=f"Downloading {arch}: {done / 2**20:.0f} MiB"))
-                bar.empty()
+                try:
+                    download_torchvision_weights(arch, lambda done, total: bar.progress(
+                        min(1.0, done / total) if total else 0.0, text=f"Downloading {arch}: {done / 2**20:.0f} MiB"))
+                finally:  # offline, the error replaces the bar
+                    bar.empty()
             return torchvision_model(arch, device, not random)
         file = st.sidebar.file_uploader("Checkpoint (.pt, .pth)", type=["pt", "pth"],
                                         help="a camlab checkpoint, or a torchvision state_dict named after its "

@@ -59,6 +59,7 @@ def test_slow_methods_wait_for_the_button_then_show():
     button.click().run()
     assert not app.exception
     assert set(_leakage(app)) == {"gradcam", "ablationcam"}
+    assert not any("ablationcam" in b.label for b in app.button)  # the button goes once the maps are shown
 
 
 @pytest.mark.parametrize("mode", ["L", "RGBA", "P"])
@@ -96,6 +97,7 @@ def test_explore_wrong_checkpoints_are_errors_and_offline_weights_say_what_to_do
     _sidebar_radio(app, "Model source").set_value("torchvision").run()  # the suite is offline, its cache empty
     assert not app.exception
     message = _shown(app.error[0].value)
+    assert not app.get("progress")  # the "Downloading…" bar went away with the failure
     assert "could not be downloaded" in message and f"-o {torchvision_weights_path('vgg16')}" in message
 
 
