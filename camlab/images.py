@@ -10,10 +10,11 @@ by their bit depth (not clipped to white); alpha is dropped; palettes and grey b
 from __future__ import annotations
 
 import io
+import re
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import CamlabError
 
@@ -21,6 +22,7 @@ MAX_UPLOAD_PIXELS = 40_000_000
 MAX_IMAGE_BYTES = 50 * 2**20  # a 40-megapixel photograph is ~20 MB as JPEG or WebP
 MIN_SIDE = 8
 MAX_ASPECT = 10
+ORIENTATION_TAG = 0x0112  # EXIF: how the camera was held
 _DECODE_ERRORS = (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError, SyntaxError, EOFError,
                   TypeError, IndexError, KeyError, ZeroDivisionError, MemoryError, AttributeError)
 
@@ -69,13 +71,22 @@ def read_image(data: bytes, size: int = 224) -> tuple[torch.Tensor, str]:
             return prepare_picture(opened, size)
     except CamlabError:
         raise
+    except UnidentifiedImageError as exc:
+        raise CamlabError(f"could not read this file as an image: it is not a PNG, JPEG or WebP file (it starts with "
+                          f"{bytes(data[:8])!r})") from exc
     except _DECODE_ERRORS as exc:  # Pillow reports broken files through many exception types
-        raise CamlabError(f"could not read this file as an image (PNG, JPEG or WebP): {exc}") from exc
+        # Pillow's messages can quote its in-memory file object (<_io.BytesIO object at 0x…>), which says nothing
+        reason = re.sub(r"<_io\.BytesIO object at 0x[0-9a-f]+>", "the file", str(exc)) or type(exc).__name__
+        raise CamlabError(f"could not read this file as an image (PNG, JPEG or WebP): {reason}") from exc
 
 
 def prepare_picture(opened: Image.Image, size: int) -> tuple[torch.Tensor, str]:
-    """A Pillow image as a (3, size, size) tensor in [0, 1] (centre square cropped at its own
-    resolution, then resized) and a note on what was done."""
+    """A Pillow image as a (3, size, size) tensor in [0, 1] (turned upright by its EXIF orientation,
+    as a phone camera records it; centre square cropped at its own resolution, then resized) and a
+    note on what was done."""
+    orientation = opened.getexif().get(ORIENTATION_TAG, 1)
+    if orientation != 1:
+        opened = ImageOps.exif_transpose(opened)
     mode, original = opened.mode, opened.size
     transparent = "A" in mode or "transparency" in opened.info
     side = min(original)
@@ -84,7 +95,7 @@ def prepare_picture(opened: Image.Image, size: int) -> tuple[torch.Tensor, str]:
     if side != size:
         picture = picture.resize((size, size), Image.BILINEAR)
     array = np.asarray(picture).copy()
-    note = f"{original[0]}x{original[1]} {mode}"
+    note = f"{original[0]}x{original[1]} {mode}" + (" turned upright (EXIF orientation)" if orientation != 1 else "")
     if mode != "RGB":
         note += " converted to RGB" + (" (transparency dropped)" if transparent else "")
     if original != (size, size):

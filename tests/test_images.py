@@ -73,3 +73,26 @@ def test_bad_arguments_are_clear_errors():
         read_image("not bytes")
     with pytest.raises(CamlabError, match=r"whole number of pixels in \[8, 4096\]"):
         read_image(b"x", 10**6)
+
+
+def test_phone_photos_are_turned_upright_by_their_exif_orientation():
+    picture = Image.new("RGB", (40, 20), (0, 0, 255))
+    picture.paste((255, 0, 0), (0, 0, 20, 20))  # red on the left as stored
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90° clockwise to show": the left edge becomes the top
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG", exif=exif.tobytes())
+    image, note = read_image(buffer.getvalue(), 16)
+    assert "turned upright" in note
+    assert image[0, 0].mean() > 0.9 and image[2, 0].mean() < 0.1  # top row red: upright
+    assert image[2, -1].mean() > 0.9  # bottom row blue
+
+
+def test_decode_errors_say_what_is_wrong_not_where_python_keeps_the_file():
+    with pytest.raises(CamlabError) as error:
+        read_image(b"GIF89a not really")
+    assert "not a PNG, JPEG or WebP file" in str(error.value) and "BytesIO" not in str(error.value)
+    broken = _encoded("RGB")[:60]  # a PNG cut short
+    with pytest.raises(CamlabError) as error:
+        read_image(broken)
+    assert "BytesIO" not in str(error.value)
