@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import zipfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -185,6 +186,7 @@ def load_model_file(path: str | Path, device: str | torch.device = "cpu",
     payload = read_payload(path, device)
     if isinstance(payload, dict) and payload.get("format") in (formats or {}):
         return formats[payload["format"]](path, payload, device)
+    payload = unwrapped_state_dict(payload)
     if isinstance(payload, dict) and payload and all(isinstance(v, torch.Tensor) for v in payload.values()):
         arch = next((a for a in sorted(TORCHVISION_MODELS, key=len, reverse=True) if a in path.stem), None)
         if arch is None:
@@ -194,8 +196,9 @@ def load_model_file(path: str | Path, device: str | torch.device = "cpu",
             )
         num_classes = _num_classes(payload, path.name)
         model = fitted_model(lambda: torchvision_model(arch, num_classes), payload, path.name)
-        return LoadedModel(with_input_normalisation(model).to(device).eval(), path.stem, arch,
-                           [str(i) for i in range(num_classes)], DEFAULT_LAYERS[arch], reshape=RESHAPES.get(arch))
+        names = imagenet_names(arch) if num_classes == 1000 else [str(i) for i in range(num_classes)]
+        return LoadedModel(with_input_normalisation(model).to(device).eval(), path.stem, arch, names,
+                           DEFAULT_LAYERS[arch], reshape=RESHAPES.get(arch))
     raise CamlabError(f"{path.name} holds a {type(payload).__name__}, not a state_dict or camlab checkpoint")
 
 
@@ -204,7 +207,32 @@ def read_payload(path: Path, device: str | torch.device) -> object:
     try:
         return torch.load(path, map_location=device, weights_only=True)
     except Exception as exc:  # torch raises pickle, zip and runtime errors for foreign files
-        raise CamlabError(f"{path.name} is not a PyTorch checkpoint ({type(exc).__name__}: {exc})") from exc
+        message = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))  # torch colours its messages for a terminal
+        pickled = re.search(r"Unsupported global: GLOBAL ([\w.]+)", message)
+        if pickled:
+            raise CamlabError(f"{path.name} holds a whole pickled model ({pickled.group(1)}), not its weights: unpickling "
+                              "it would run code from the file, so camlab does not. Save the weights instead, "
+                              "torch.save(model.state_dict(), 'resnet18_mine.pt'), naming the file after a torchvision "
+                              "architecture, or use camlab.study.save_checkpoint for a camlab model") from exc
+        first = message.strip().splitlines()[0] if message.strip() else ""
+        raise CamlabError(f"{path.name} is not a PyTorch checkpoint ({type(exc).__name__}: {first})") from exc
+
+
+# Where training scripts commonly put the weights inside a checkpoint dict.
+STATE_DICT_KEYS = ("state_dict", "model_state_dict", "model", "net", "weights")
+
+
+def unwrapped_state_dict(payload: object) -> object:
+    """The state_dict inside common checkpoint layouts: ``{"state_dict": …}``, ``{"model": …}`` (and
+    the other :data:`STATE_DICT_KEYS`), with DataParallel's ``module.`` prefix removed; anything
+    else is returned as it is."""
+    if isinstance(payload, dict) and not all(isinstance(v, torch.Tensor) for v in payload.values()):
+        inner = next((payload[k] for k in STATE_DICT_KEYS if isinstance(payload.get(k), dict)), None)
+        if inner is not None:
+            payload = inner
+    if isinstance(payload, dict) and payload and all(isinstance(k, str) and k.startswith("module.") for k in payload):
+        payload = {k[len("module."):]: v for k, v in payload.items()}
+    return payload
 
 
 def _num_classes(state: dict, name: str) -> int:
@@ -212,6 +240,14 @@ def _num_classes(state: dict, name: str) -> int:
     if not weights:
         raise CamlabError(f"{name} has no 2-D weight, so it holds no classifier head")
     return weights[-1].shape[0]
+
+
+def imagenet_names(arch: str) -> list[str]:
+    """ImageNet's 1000 class names from the metadata torchvision ships with ``arch``'s weights
+    (no download): "goldfish", not "1"."""
+    import torchvision
+
+    return list(torchvision.models.get_model_weights(arch).DEFAULT.meta["categories"])
 
 
 def torchvision_model(arch: str, num_classes: int = 1000) -> nn.Module:
@@ -296,11 +332,10 @@ def load_torchvision(arch: str, device: str | torch.device = "cpu", pretrained: 
     with torch.random.fork_rng(devices=[]):  # the same random weights on every load; the caller's RNG untouched
         torch.manual_seed(RANDOM_WEIGHTS_SEED)
         model = torchvision_model(arch)
-    class_names = [str(i) for i in range(1000)]
+    class_names = imagenet_names(arch)  # the head's classes, trained or not
     card = {"weights": f"random (untrained, seed {RANDOM_WEIGHTS_SEED}): its maps mean nothing"}
     if pretrained:
         weights = torchvision.models.get_model_weights(arch).DEFAULT
-        class_names = list(weights.meta["categories"])
         target = torchvision_weights_path(arch)
         if not target.exists():
             if not allow_download:

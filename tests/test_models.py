@@ -152,3 +152,29 @@ def test_camlab_is_installed_with_its_commands(tmp_path):
         help_text = subprocess.run([str(commands / command), "--help"], cwd=tmp_path, capture_output=True, text=True,
                                    timeout=120)
         assert help_text.returncode == 0 and "usage" in help_text.stdout
+
+
+def test_common_checkpoint_layouts_load_and_a_pickled_model_is_explained(tmp_path):
+    import torchvision
+
+    torch.manual_seed(0)
+    net = torchvision.models.resnet18(weights=None, num_classes=3)
+    state = net.state_dict()
+    layouts = {"model": {"model": state, "epoch": 3}, "state_dict": {"state_dict": state, "optimizer": {"lr": 0.1}},
+               "dataparallel": {"state_dict": {f"module.{k}": v for k, v in state.items()}}}
+    for name, payload in layouts.items():
+        torch.save(payload, tmp_path / f"resnet18_{name}.pt")
+        loaded = load_model_file(tmp_path / f"resnet18_{name}.pt")
+        assert torch.equal(loaded.model.fc.weight, state["fc.weight"]), name
+    torch.save(net, tmp_path / "resnet18_whole.pt")
+    with pytest.raises(CamlabError) as error:
+        load_model_file(tmp_path / "resnet18_whole.pt")
+    message = str(error.value)
+    assert "holds a whole pickled model (torchvision.models.resnet.ResNet)" in message and "state_dict()" in message
+    assert "\x1b" not in message  # no terminal colour codes
+
+
+def test_imagenet_models_name_their_classes_even_with_random_weights(tmp_path):
+    assert load_torchvision("resnet18", pretrained=False).class_names[1] == "goldfish"
+    torch.save(torchvision.models.resnet18(weights=None).state_dict(), tmp_path / "resnet18_mine.pt")
+    assert load_model_file(tmp_path / "resnet18_mine.pt").class_names[1] == "goldfish"
