@@ -10,10 +10,9 @@ import torch
 
 from ..errors import CamlabError
 from ..models import load_torchvision
-from ..study.wallvgg import load_checkpoint
+from ..study.wallvgg import load_checkpoint, shipped_models_dir
 from .state import ModelEntry, model_entry
 
-MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
 RESULTS_DIR = Path(__file__).resolve().parents[2] / "docs" / "results"
 # TorchScript is not among them: loading an archive runs its code (camlab.models.load_model_file).
 CHECKPOINT_SUFFIXES = (".pt", ".pth")
@@ -24,14 +23,12 @@ MAX_FILENAME_CHARS = 100
 
 def shipped_models() -> list[str]:
     """Names of the checkpoints in the repository's ``models/`` folder."""
-    return sorted(p.stem for p in MODELS_DIR.glob("*.pt"))
+    return sorted(p.stem for p in shipped_models_dir().glob("*.pt"))
 
 
 def open_shipped(name_or_path: str, device: str | torch.device) -> ModelEntry:
     """A shipped model by name (``masked_vgg``) or a checkpoint file by path."""
-    path = Path(name_or_path)
-    return model_entry(load_checkpoint(path if path.suffix else MODELS_DIR / f"{name_or_path}.pt", device),
-                       str(name_or_path), device)
+    return model_entry(load_checkpoint(name_or_path, device), str(name_or_path), device)
 
 
 def open_torchvision(arch: str, device: str | torch.device, pretrained: bool = True) -> ModelEntry:

@@ -1,6 +1,7 @@
 """The paper's walled VGG and its unwalled twin, and camlab's checkpoint format for them."""
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -12,6 +13,14 @@ from ..errors import CamlabError
 from ..models import LoadedModel, Normalize, check_class_names, fitted_model, load_model_file, model_card
 
 CHECKPOINT_FORMAT = "camlab-checkpoint-v1"
+# The models camlab ships and trains itself (masked_vgg, baseline_vgg, guided_vgg): the repository's
+# models/ folder, or the folder the CAMLAB_MODELS environment variable names.
+MODELS_ENV = "CAMLAB_MODELS"
+
+
+def shipped_models_dir() -> Path:
+    """Where the shipped checkpoints are: ``$CAMLAB_MODELS``, else the repository's ``models/``."""
+    return Path(os.environ.get(MODELS_ENV) or Path(__file__).resolve().parents[2] / "models")
 # VGG16 configuration "D" without its last max-pool; the last conv is the paper's 512 -> 256.
 _VGG16_NO_LAST_POOL = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 256)
 
@@ -166,5 +175,9 @@ def _load_camlab(path: Path, payload: dict, device) -> LoadedModel:
 
 def load_checkpoint(path: str | Path, device: str | torch.device = "cpu", trusted: bool = False) -> LoadedModel:
     """A camlab checkpoint, or any model file :func:`camlab.models.load_model_file` reads
-    (``trusted`` as there: only for files you would run as code)."""
+    (``trusted`` as there: only for files you would run as code). A bare name such as
+    ``"masked_vgg"`` is a shipped model (:func:`shipped_models_dir`), from any working directory."""
+    path = Path(path)
+    if not path.suffix and not path.exists() and path.name == str(path):
+        path = shipped_models_dir() / f"{path.name}.pt"
     return load_model_file(path, device, {CHECKPOINT_FORMAT: _load_camlab}, trusted=trusted)

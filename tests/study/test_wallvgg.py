@@ -90,3 +90,12 @@ def test_shipped_models_stay_in_distribution_under_the_metrics_perturbations(nam
         assert featureless[kind]["max"] <= 0.3, kind
     if name == "baseline_vgg":  # it sees both tiles, so either alone is enough
         assert min(measured["accuracy"]["top tile blank"], measured["accuracy"]["bottom tile blank"]) >= 0.9
+
+
+def test_shipped_models_load_by_name_from_any_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert load_checkpoint("masked_vgg").architecture == "masked_vgg"
+    monkeypatch.setenv("CAMLAB_MODELS", str(tmp_path))  # a folder of one's own
+    save_checkpoint(tmp_path / "tiny.pt", masked_vgg(width=1 / 64, input_size=32, masked_rows=1, hidden=8),
+                    "masked_vgg", list("abcdefgh"))
+    assert load_checkpoint("tiny").input_size == 32
