@@ -21,12 +21,13 @@ from pathlib import Path
 import torch
 
 from ..device import resolve_device
+from ..errors import CamlabError
 from ..evaluation import DEFAULT_GROUPS, METRIC_GROUPS, comparison_rows, comparisons_markdown, evaluate, to_markdown, to_rows
 from ..metrics.controls import COVERAGES
 from ..metrics.faithfulness import FILLS, MASKING_SPACES
 from ..registry import REGISTRY
 from ..walls import unseen_region
-from .data import SPLITS, VARIANTS, StackedDataset
+from .data import CLASSES, SPLITS, VARIANTS, StackedDataset
 from .wallvgg import load_checkpoint
 
 
@@ -61,13 +62,26 @@ def main(argv=None) -> None:
         torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo")
     try:
         _evaluate(args, device)
+    except CamlabError as exc:  # a bad model, data or option: its message, not a traceback
+        raise SystemExit(f"camlab-evaluate: {exc}") from exc
     finally:
         if distributed:
             torch.distributed.destroy_process_group()
 
 
+def check_classes_match(class_names: list[str], model_name: str) -> None:
+    """The generated data's labels index :data:`CLASSES`: a model with other classes (an ImageNet
+    model, a checkpoint trained on other data) would be scored against the wrong labels."""
+    if list(class_names) != list(CLASSES):
+        shown = ", ".join(class_names[:4]) + (", …" if len(class_names) > 4 else "")
+        raise CamlabError(f"{model_name} predicts {len(class_names)} classes ({shown}), not the generated data's "
+                          f"{len(CLASSES)} ({', '.join(CLASSES)}) in that order; its readouts on this data would be "
+                          "measured against the wrong labels")
+
+
 def _evaluate(args, device: torch.device) -> None:
     loaded = load_checkpoint(args.model, device)
+    check_classes_match(loaded.class_names, loaded.name)
     methods = list(REGISTRY) if args.methods == ["all"] else args.methods
     groups = {"all": METRIC_GROUPS, "default": DEFAULT_GROUPS}.get(args.metrics[0], tuple(args.metrics))
     size = loaded.input_size

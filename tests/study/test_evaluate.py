@@ -43,3 +43,17 @@ def test_two_processes_write_the_table_one_process_writes(tmp_path):
                     assert x == y or abs(float(x) - float(y)) < 1e-6, (column, x, y)
     assert "computed by 2 processes" in (tmp_path / "two.md").read_text()
     assert "computed by 1 process\n" in (tmp_path / "one.md").read_text()
+
+
+def test_a_model_whose_classes_are_not_the_datas_is_refused_before_any_work(tmp_path):
+    import pytest
+    import torch
+    import torchvision
+
+    from camlab.study.evaluate import main
+
+    torch.save(torchvision.models.resnet18(weights=None, num_classes=8).state_dict(), tmp_path / "resnet18_eight.pt")
+    with pytest.raises(SystemExit, match="predicts 8 classes \\(0, 1, 2, 3, …\\), not the generated data's 8 "
+                                         "\\(circle, square"):
+        main(["--model", str(tmp_path / "resnet18_eight.pt"), "--images", "4", "--out", str(tmp_path / "x")])
+    assert not (tmp_path / "x.csv").exists()
