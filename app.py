@@ -7,7 +7,7 @@ from functools import partial
 import streamlit as st
 
 from camlab import CamlabError, get_method
-from camlab.app.figures import heatmap_figure, heatmap_picture, insertion_deletion_chart
+from camlab.app.figures import colour_range, heatmap_figure, heatmap_picture, insertion_deletion_chart
 from camlab.app.state import (
     MAX_LAYER_NAME_CHARS,
     cached_methods,
@@ -15,6 +15,7 @@ from camlab.app.state import (
     default_layer,
     explain_cached,
     heatmaps,
+    model_record,
     predict,
     readouts_cached,
     scalar_readouts,
@@ -32,7 +33,7 @@ from camlab.app.widgets import (
     show_error,
     weights_warning,
 )
-from camlab.export import manifest, maps_npz, overlay_png
+from camlab.export import manifest, maps_npz, overlay_png, tensor_sha256
 
 where = page_setup("Explore — can CAMs see through walls?")
 st.write(
@@ -157,15 +158,17 @@ def maps_view() -> None:
                     st.warning(escape_markdown(note, limit=1000), icon=":material/warning:")
             else:
                 st.caption(seconds)
-            st.download_button("overlay PNG", partial(overlay_png, image, result[method].display[0], alpha, unseen),
+            values, top = colour_range(heat[method], zmax)  # the file shows what the page shows
+            st.download_button("overlay PNG", partial(overlay_png, image, values / top, alpha, unseen, method, top),
                                file_name=f"{loaded.name}-{method}.png", mime="image/png", key=f"png-{method}",
                                on_click="ignore")
 
     metrics = scalar_readouts(readouts)
-    record = manifest(model=loaded.name, architecture=loaded.architecture, layer=layer, target_class=target,
-                      class_name=loaded.class_names[target], methods=shown, metrics=metrics, image=image_source,
-                      device=where, extra_versions={"streamlit": st.__version__}, colour_scale=scale,
-                      insertion_deletion_steps=steps, seconds={m: result[m].total_seconds for m in shown})
+    record = partial(manifest, model=model_record(entry), architecture=loaded.architecture, layer=layer,
+                     target_class=target, class_name=loaded.class_names[target], methods=shown, metrics=metrics,
+                     image={"source": image_source, "sha256": tensor_sha256(image)}, device=where,
+                     extra_versions={"streamlit": st.__version__}, colour_scale=scale, insertion_deletion_steps=steps,
+                     seconds={m: result[m].total_seconds for m in shown})
     left, right = st.columns(2)
     left.download_button("raw maps (.npz)", partial(maps_npz, result), file_name=f"{loaded.name}-maps.npz",
                          mime="application/octet-stream", on_click="ignore")

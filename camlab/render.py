@@ -76,6 +76,14 @@ def with_colour_bar(rgb: np.ndarray, top: float, width: int = 56) -> np.ndarray:
     return np.concatenate([rgb, np.asarray(picture)], axis=1)
 
 
+def overlay_with_scale(image: torch.Tensor, heatmap: torch.Tensor, alpha: float = 0.5, region: torch.Tensor | None = None,
+                       top: float = 1.0, label: str | None = None) -> np.ndarray:
+    """RGB uint8: :func:`overlay` of a map in [0, 1] with its colour bar (0 to ``top``, the value the
+    strongest colour stands for) and, with ``label``, the label above it: a picture that says what it shows."""
+    picture = with_colour_bar(overlay(image, heatmap, alpha, region), top)
+    return labelled_grid({label: picture}, 1) if label else picture
+
+
 LABEL_HEIGHT = 22  # pixels above each tile of a labelled grid
 
 

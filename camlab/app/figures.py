@@ -17,7 +17,7 @@ import plotly.graph_objects as go
 import torch
 import torch.nn.functional as F
 
-from ..render import jet_colours, jpeg_bytes, overlay, with_colour_bar
+from ..render import jet_colours, jpeg_bytes, overlay, overlay_with_scale
 
 HOVER_BLOCK = 4  # hover reads the map's mean over 4x4-pixel blocks: 1/16 of the values to send
 # OpenCV's JET (the colours the overlay is painted with) as a plotly colour scale: the colour bar is the picture's own.
@@ -25,7 +25,8 @@ JET = [[i / 16, "rgb({},{},{})".format(*colour)] for i, colour in
        enumerate(jet_colours(np.linspace(0, 255, 17).round()).tolist())]
 
 
-def _colour_range(heat: torch.Tensor, zmax: float | None) -> tuple[torch.Tensor, float]:
+def colour_range(heat: torch.Tensor, zmax: float | None) -> tuple[torch.Tensor, float]:
+    """The map on the CPU and the top of its colour range: ``zmax`` when shared, else its own maximum."""
     values = heat.detach().float().cpu()
     top = float(values.max()) if zmax is None else zmax
     return values, top if top > 0 else 1.0
@@ -34,8 +35,8 @@ def _colour_range(heat: torch.Tensor, zmax: float | None) -> tuple[torch.Tensor,
 def heatmap_picture(image: torch.Tensor, heat: torch.Tensor, opacity: float = 0.5, zmax: float | None = None,
                     region: torch.Tensor | None = None) -> bytes:
     """JPEG: what :func:`heatmap_figure` shows, as one static picture with its colour bar."""
-    values, top = _colour_range(heat, zmax)
-    return jpeg_bytes(with_colour_bar(overlay(image, values / top, opacity, region), top))
+    values, top = colour_range(heat, zmax)
+    return jpeg_bytes(overlay_with_scale(image, values / top, opacity, region, top))
 
 
 def heatmap_figure(image: torch.Tensor, heat: torch.Tensor, title: str = "", opacity: float = 0.5,
@@ -46,7 +47,7 @@ def heatmap_figure(image: torch.Tensor, heat: torch.Tensor, title: str = "", opa
     # The overlay travels as one JPEG that plotly draws as it is; a full-resolution `z` would be
     # serialised and rasterised in the browser (most of a first render's time on a small CPU).
     # Hover and colour bar come from an invisible heatmap of block means.
-    values, top = _colour_range(heat, zmax)
+    values, top = colour_range(heat, zmax)
     picture = overlay(image, values / top, opacity, region)
     source = "data:image/jpeg;base64," + base64.b64encode(jpeg_bytes(picture)).decode()
     height_px, width_px = values.shape

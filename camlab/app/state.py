@@ -25,6 +25,7 @@ from torch import nn
 from ..engine import CAMEngine, CAMMap, Explanation
 from ..errors import CamlabError
 from ..evaluation import CONTROL_ROWS, Evaluation, evaluate
+from ..export import model_identity
 from ..layers import resolve_layer, spatial_layers
 from ..maps import magnitude_map
 from ..metrics.controls import control_maps, matched_control
@@ -141,6 +142,16 @@ def model_entry(loaded: LoadedModel, key: str, device: str | torch.device) -> Mo
     # The first backward pays one-off kernel set-up (~0.6 s on CPU); pay it while loading.
     CAMEngine(model, loaded.default_layer or layers[-1][0], reshape=loaded.reshape).explain(blank, ["gradcam"])
     return ModelEntry(loaded, unseen, YieldingLock(), key, layers)
+
+
+def model_record(entry: ModelEntry) -> dict:
+    """The entry's :func:`camlab.export.model_identity` (its weights hashed once per entry)."""
+    with entry.lock:
+        slot = entry.cache.slot(("model-identity",))
+        if "identity" not in slot:
+            loaded = entry.loaded
+            slot["identity"] = model_identity(loaded.model, loaded.name, loaded.architecture, loaded.card)
+        return slot["identity"]
 
 
 def default_layer(entry: ModelEntry) -> str:

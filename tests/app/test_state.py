@@ -19,6 +19,7 @@ from camlab.app.state import (
     faithfulness,
     gradient_agreement,
     model_entry,
+    model_record,
     predict,
     readouts_cached,
     top_classes,
@@ -228,3 +229,13 @@ def test_a_slow_method_runs_on_a_copy_without_the_models_lock_and_can_be_stopped
         explain_cached(masked, StackedDataset("stack-shapes", "test", size=224)[8][0], ["ablationcam"], on_progress=stop)
     assert not masked.slow_lock.locked() and all(not m._forward_hooks for m in masked.slow_model.modules())
     assert "ablationcam" not in cached_methods(masked, StackedDataset("stack-shapes", "test", size=224)[8][0])
+
+
+def test_the_manifest_identifies_the_model_by_its_weights_once_per_entry(masked):
+    from camlab.export import model_identity
+
+    record = model_record(masked)
+    assert record is model_record(masked)  # hashed once, then read from the entry's cache
+    loaded = masked.loaded
+    assert record == model_identity(loaded.model, loaded.name, loaded.architecture, loaded.card)
+    assert record["name"] == "masked_vgg" and len(record["weights_sha256"]) == 64
