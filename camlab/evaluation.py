@@ -264,6 +264,23 @@ def comparison_rows(evaluation: Evaluation) -> tuple[list[str], list[list]]:
     return ["method", "metric", "control", "difference", "ci95_half_width", "verdict"], rows
 
 
+def report_rows(evaluation: Evaluation, settings: dict[str, object]) -> tuple[list[str], list[list]]:
+    """One self-describing table: per row the run's ``settings`` (model, data, images, …), the
+    method or control and its metrics, and per comparison the difference, the 95% half-width and the
+    verdict, so a CSV read on its own says how it was made and what it concluded."""
+    header, rows = to_rows(evaluation.table)
+    columns = list(dict.fromkeys(f"{c.metric} vs {c.control}" for found in evaluation.comparisons.values()
+                                 for c in found))
+    verdicts = {method: {f"{c.metric} vs {c.control}": [c.difference, c.half_width, "beats" if c.beats else
+                                                        "does not beat"] for c in found}
+                for method, found in evaluation.comparisons.items()}
+    blank = ["", "", ""]
+    full = [*settings, *header, *(f"{column} {part}" for column in columns for part in
+                                  ("difference", "ci95_half_width", "verdict"))]
+    return full, [[*settings.values(), *row, *(v for column in columns for v in verdicts.get(row[0], {}).get(column, blank))]
+                  for row in rows]
+
+
 def comparisons_markdown(evaluation: Evaluation) -> str:
     """Per method, one cell per comparison: the difference to the control +- its 95% half-width,
     marked ✓ when the method beats the control over the whole interval, ✗ otherwise."""

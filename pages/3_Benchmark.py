@@ -8,7 +8,7 @@ from camlab import CamlabError
 from camlab.app.figures import bar_chart, insertion_deletion_figure, scatter_chart
 from camlab.app.state import run_evaluation
 from camlab.app.widgets import FAST_CAMS, SLOW_CAMS, method_label, page_setup, shipped_picker, show_error
-from camlab.evaluation import DEFAULT_GROUPS, METRIC_GROUPS, comparison_rows, to_rows
+from camlab.evaluation import DEFAULT_GROUPS, METRIC_GROUPS, comparison_rows, report_rows
 from camlab.study.data import VARIANTS, StackedDataset
 
 where = page_setup("Benchmark")
@@ -52,7 +52,8 @@ if ran_with != settings:
 table = outcome.table
 st.subheader(f"{outcome.images} images")
 st.dataframe({m: {k: round(v, 4) for k, v in row.items()} for m, row in table.items()})
-header, rows = to_rows(table)
+header, rows = report_rows(outcome, {"model": entry.key, "dataset": variant, "split": split, "images": outcome.images,
+                                     "insertion_deletion_steps": steps, "metric_groups": " ".join(groups)})
 text = io.StringIO()
 csv.writer(text).writerows([header, *rows])
 st.download_button("Download CSV", text.getvalue(), file_name=f"benchmark-{entry.key}-{variant}.csv", mime="text/csv")

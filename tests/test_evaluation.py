@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from camlab.errors import CamlabError
-from camlab.evaluation import compare, evaluate
+from camlab.evaluation import compare, evaluate, report_rows
 from camlab.study.data import StackedDataset
 from camlab.study.wallvgg import load_checkpoint, masked_vgg
 from tests.paths import MODELS
@@ -55,6 +55,14 @@ def test_controls_run_through_the_same_metrics_and_every_method_is_compared_with
                      ("average_drop@50", "random"), ("insertion_auc", "random"), ("deletion_auc", "random")}
     for c in outcome.comparisons["hirescam"]:
         assert c.half_width >= 0
+    header, rows = report_rows(outcome, {"model": "tiny", "images": 6})  # the Benchmark page's CSV
+    assert header[:3] == ["model", "images", "method"] and "average_drop vs matched verdict" in header
+    by_method = {row[2]: dict(zip(header, row)) for row in rows}
+    verdict = next(c for c in outcome.comparisons["gradcam"] if (c.metric, c.control) == ("average_drop", "matched"))
+    assert by_method["gradcam"]["average_drop vs matched difference"] == verdict.difference
+    assert by_method["gradcam"]["average_drop vs matched verdict"] == ("beats" if verdict.beats else "does not beat")
+    assert by_method["control: random"]["average_drop vs matched verdict"] == ""  # controls are not compared
+    assert all(row[:2] == ["tiny", 6] for row in rows)
     with pytest.raises(CamlabError, match="unknown metric group"):
         evaluate(model, None, data, ["gradcam"], ("leakage", "faith"), progress=False)
     with pytest.raises(CamlabError, match="percentage"):
