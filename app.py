@@ -15,9 +15,11 @@ from camlab.app.state import (
     default_layer,
     explain_cached,
     heatmaps,
+    image_verdicts,
     model_record,
     predict,
     readouts_cached,
+    readouts_table,
     scalar_readouts,
     top_classes,
 )
@@ -39,7 +41,10 @@ where = page_setup("Explore — can CAMs see through walls?")
 st.write(
     "The shipped **masked VGG** cannot use the bottom band of the image: its first dense layer has zero "
     "weights for the bottom 9 of 14 feature rows (the computed unseen region is outlined in white). "
-    "Methods that average gradients over channels still light that band up; HiRes-CAM and Layer-CAM stay dark."
+    "Methods that average gradients over channels still light that band up; HiRes-CAM and Layer-CAM stay dark. "
+    "Why the outline covers only about a quarter of the image although 9 of 14 rows are walled: each feature "
+    "cell sees a patch of pixels far larger than itself (its receptive field), so the 5 rows the head reads still "
+    "see most of the image, and only the bottom 54 of 224 pixel rows are out of their reach."
 )
 entry = model_picker(where)
 if entry is None:
@@ -134,6 +139,7 @@ def maps_view() -> None:
                                "pointer (slower to draw on a small machine than the pictures)")
     heat, zmax = heatmaps(result, shared_scale=scale == "shared")
     has_unseen = bool(unseen.any())
+    verdicts = image_verdicts(readouts)
     columns = st.columns(min(3, len(shown)))
     for i, method in enumerate(shown):
         with columns[i % len(columns)]:
@@ -150,6 +156,7 @@ def maps_view() -> None:
                           help="share of the map's L2 norm inside the unseen region")
             seconds = f"{1000 * result[method].total_seconds:.0f} ms"
             if row:
+                st.caption(" · ".join(f"{label} {'✓' if beats else '✗'}" for label, beats in verdicts.get(method, [])))
                 st.caption(f"AD {row['average_drop']:.1f} (matched control {row['average_drop_matched']:.1f}) · "
                            f"AD@20% {row['average_drop@20']:.1f} · IC {row['increase_in_confidence']:.0f} · "
                            f"AG {row['average_gain']:.1f} · ins {row['insertion_auc']:.3f} · "
@@ -183,7 +190,7 @@ if readouts:
     st.caption("Controls: an all-zero map, an all-ones map (AD 0 by construction), a random smooth map, and per "
                "method its *matched* control (its own values at random places: same coverage). A method is "
                "informative where it beats them; Average Drop at 20% coverage compares methods at equal area.")
-    st.table(scalar_readouts(readouts))
+    st.dataframe(readouts_table(readouts))  # scrolls sideways when every method is picked
     curves = {m: {"insertion": r["insertion_curve"], "deletion": r["deletion_curve"]}
               for m, r in readouts.items() if "insertion_curve" in r}
     st.altair_chart(insertion_deletion_chart(curves))

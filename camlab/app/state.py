@@ -359,6 +359,53 @@ def scalar_readouts(readouts: dict[str, dict]) -> dict[str, dict[str, float]]:
     return {row: {k: round(v, 4) for k, v in values.items() if isinstance(v, float)} for row, values in readouts.items()}
 
 
+# Readouts in words for the page (the CSVs and the manifest keep the keys), with which way is better.
+READOUT_WORDS = {
+    "average_drop": "Average Drop ↓", "increase_in_confidence": "Increase in Confidence ↑",
+    "average_gain": "Average Gain ↑", "insertion_auc": "insertion AUC ↑", "deletion_auc": "deletion AUC ↓",
+    "leakage_l2": "leakage, L2 share in the unseen region ↓", "leakage_mass": "leakage, mass share ↓",
+    "leakage_peak": "leakage, peak inside ↓", "leakage_above_half": "leakage, share of the region above 0.5 ↓",
+}
+
+
+def readout_words(key: str) -> str:
+    """A readout key as the page names it: ``average_drop@10_matched`` → "Average Drop ↓, top 10% of
+    the map, its matched control"."""
+    base, _, matched = key.partition("_matched")
+    name, _, coverage = base.partition("@")
+    words = READOUT_WORDS.get(name, name.replace("_", " "))
+    if coverage:
+        words += f", top {coverage}% of the map"
+    return words + (", its matched control" if key.endswith("_matched") else "")
+
+
+def readouts_table(readouts: dict[str, dict]) -> dict[str, dict[str, float]]:
+    """:func:`scalar_readouts` with readouts named in words, one column per method and control."""
+    return {row: {readout_words(k): v for k, v in values.items()} for row, values in scalar_readouts(readouts).items()}
+
+
+def image_verdicts(readouts: dict[str, dict]) -> dict[str, list[tuple[str, bool]]]:
+    """Per method, on this one image: does it beat its matched control at Average Drop, and the
+    random smooth map at Average Drop on its top 20%, insertion and deletion? (One image: a
+    difference, not an interval; the Benchmark page gives intervals over many.)"""
+    random = readouts.get("control: random", {})
+    checks = (("AD vs its matched control", "average_drop", "average_drop_matched", True),
+              ("AD@20% vs random map", "average_drop@20", None, True),
+              ("insertion vs random map", "insertion_auc", None, False),
+              ("deletion vs random map", "deletion_auc", None, True))
+    verdicts = {}
+    for method, row in readouts.items():
+        if method.startswith("control:"):
+            continue
+        found = []
+        for label, key, control_key, lower in checks:
+            control = row.get(control_key) if control_key else random.get(key)
+            if key in row and control is not None:
+                found.append((label, row[key] < control if lower else row[key] > control))
+        verdicts[method] = found
+    return verdicts
+
+
 def gradient_agreement(result: Explanation) -> float:
     """1 - cosine similarity of the vanilla and guided-backprop input gradients (the quantity the
     guided-gradient regulariser lowers); needs both methods in ``result``."""

@@ -18,9 +18,11 @@ from camlab.app.state import (
     explain_cached,
     faithfulness,
     gradient_agreement,
+    image_verdicts,
     model_entry,
     model_record,
     predict,
+    readout_words,
     readouts_cached,
     top_classes,
 )
@@ -239,3 +241,17 @@ def test_the_manifest_identifies_the_model_by_its_weights_once_per_entry(masked)
     loaded = masked.loaded
     assert record == model_identity(loaded.model, loaded.name, loaded.architecture, loaded.card)
     assert record["name"] == "masked_vgg" and len(record["weights_sha256"]) == 64
+
+
+def test_readouts_are_named_in_words_and_judged_against_their_controls_on_the_image():
+    assert readout_words("average_drop@10_matched") == "Average Drop ↓, top 10% of the map, its matched control"
+    assert readout_words("insertion_auc") == "insertion AUC ↑"
+    readouts = {"good": {"average_drop": 10.0, "average_drop_matched": 50.0, "average_drop@20": 5.0,
+                         "insertion_auc": 0.9, "deletion_auc": 0.1},
+                "bad": {"average_drop": 60.0, "average_drop_matched": 50.0, "average_drop@20": 70.0,
+                        "insertion_auc": 0.2, "deletion_auc": 0.6},
+                "control: random": {"average_drop": 40.0, "average_drop@20": 60.0, "insertion_auc": 0.5,
+                                    "deletion_auc": 0.3}}
+    verdicts = image_verdicts(readouts)
+    assert set(verdicts) == {"good", "bad"} and all(beats for _, beats in verdicts["good"])
+    assert len(verdicts["bad"]) == 4 and not any(beats for _, beats in verdicts["bad"])
