@@ -24,6 +24,20 @@ def draw_outline(rgb: np.ndarray, region: torch.Tensor | None, colour: tuple[int
     return rgb
 
 
+def number_regions(rgb: np.ndarray, regions: list[torch.Tensor], colour: tuple[int, int, int] = YELLOW) -> np.ndarray:
+    """``rgb`` with each region's number (1, 2, …, in the order given) at its centre of mass, on a
+    dark disc so it reads over any heatmap: the tables' "region 1" is the shape marked 1."""
+    picture = Image.fromarray(rgb)
+    draw, font = ImageDraw.Draw(picture), ImageFont.load_default(size=13)
+    for number, region in enumerate(regions, start=1):
+        ys, xs = torch.nonzero(region.detach().cpu(), as_tuple=True)
+        if len(xs):
+            x, y = float(xs.float().mean()), float(ys.float().mean())
+            draw.ellipse((x - 9, y - 9, x + 9, y + 9), fill=(0, 0, 0))
+            draw.text((x, y), str(number), fill=colour, font=font, anchor="mm")
+    return np.asarray(picture).copy()
+
+
 def outlined(image: torch.Tensor, region: torch.Tensor | None, colour: tuple[int, int, int] = WHITE) -> np.ndarray:
     """RGB uint8 (H, W, 3): the image with the region outlined."""
     return draw_outline(_rgb(image), region, colour)

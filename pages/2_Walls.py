@@ -115,10 +115,13 @@ def walls_view() -> None:
                     readout = occlusion_readout(entry, image, shown, regions, fill)
                     name = escape_markdown(entry.loaded.class_names[readout.target])
                     st.markdown(f"**Occlusion with {fill}**: p({name}) = {readout.p_before:.3f} on the whole image.")
-                    st.metric("Drop, region 1", f"{readout.drops[0]:.1f}", help="100 · max(0, p before − p after) / p before")
-                    st.table({f"region {i + 1}": {"p after": round(p, 4), "Drop": round(d, 1),
-                                                  **{f"{m} share": round(readout.shares[m][i], 3) for m in methods}}
-                              for i, (p, d) in enumerate(zip(readout.p_after, readout.drops))})
+                    drop, increase = st.columns(2)
+                    drop.metric("Drop, region 1", f"{readout.drops[0]:.1f}", help="100 · max(0, p before − p after) / p before")
+                    increase.metric("Increase, region 1", f"{readout.increases[0]:.1f}",
+                                    help="100 · max(0, p after − p before) / p before: hiding it made the model surer")
+                    st.table({f"region {i + 1}": {"p after": round(p, 4), "Drop": round(d, 1), "Increase": round(up, 1),
+                                                  **{f"{m} mass share": round(readout.shares[m][i], 3) for m in methods}}
+                              for i, (p, d, up) in enumerate(zip(readout.p_after, readout.drops, readout.increases))})
                     st.plotly_chart(scatter_chart({f"{m} · region {i + 1}": (readout.shares[m][i], readout.drops[i])
                                                    for m in methods for i in range(len(regions))},
                                                   "Map share inside a region vs Drop when it is occluded",
@@ -128,16 +131,22 @@ def walls_view() -> None:
                             f"{m} {rho:+.2f}" for m, rho in readout.correlation.items()))
                 else:
                     shares = attention_shares(shown, regions)
-                    st.markdown("**Attention share** (nothing is walled: this is where each map looks, not leakage)")
-                    st.table({f"{m}": {f"region {i + 1}": round(s["l2"], 3) for i, s in enumerate(rows)}
+                    st.markdown("**Attention share** (nothing is walled: this is where each map looks, not leakage): "
+                                "the share of each map's mass inside each region, which adds up to 1 over regions "
+                                "that do not overlap and cover the image; beside it the L2 ratio ‖S inside‖₂ / ‖S‖₂, "
+                                "the paper's measure, whose shares need not add up to 1.")
+                    st.table({f"{m}": {f"region {i + 1} {kind}": round(s[key], 3) for i, s in enumerate(rows)
+                                       for kind, key in (("mass share", "mass"), ("L2 ratio", "l2"))}
                               for m, rows in shares.items()})
                     for m, rows in shares.items():
-                        st.metric(f"{m} attention share", f"{rows[0]['l2']:.3f}", help="‖S inside region 1‖₂ / ‖S‖₂")
+                        st.metric(f"{m} attention share", f"{rows[0]['mass']:.3f}",
+                                  help="share of the map's mass inside region 1: sum(S inside) / sum(S)")
         except CamlabError as exc:
             show_error(exc)
             return
 
-    st.image(jpeg_bytes(overlays_picture(image, shown, alpha, entry.unseen, outline)))
+    st.image(jpeg_bytes(overlays_picture(image, shown, alpha, entry.unseen, outline,
+                                         regions=regions if kind != "feature wall" else ())))
 
 
 own_wall = bool(entry.unseen.any())

@@ -34,3 +34,17 @@ def test_encodings_decode_to_the_picture():
     assert np.array_equal(decoded, rgb)
     lossy = cv2.cvtColor(cv2.imdecode(np.frombuffer(jpeg_bytes(rgb), np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
     assert np.abs(lossy.astype(int) - rgb).mean() < 3
+
+
+def test_drawn_regions_are_numbered_at_their_centres():
+    import numpy as np
+
+    from camlab.render import number_regions
+
+    rgb = np.full((64, 64, 3), 128, dtype=np.uint8)
+    left, right = torch.zeros(64, 64, dtype=torch.bool), torch.zeros(64, 64, dtype=torch.bool)
+    left[20:40, 2:22], right[20:40, 40:60] = True, True
+    numbered = number_regions(rgb.copy(), [left, right])
+    marked = (numbered[..., 0] > 180) & (numbered[..., 1] > 150) & (numbered[..., 2] < 90)  # yellowish digits
+    assert marked[20:40, 2:22].any() and marked[20:40, 40:60].any() and not marked[:, 25:37].any()
+    assert (np.abs(numbered.astype(int) - 128).sum(-1) > 0)[:, 25:37].sum() == 0  # nothing between the regions

@@ -26,7 +26,7 @@ from ..engine import Explanation
 from ..metrics.faithfulness import probabilities
 from ..metrics.leakage import l2_share, layer_region_shares, mass_share
 from ..metrics.similarity import spearman
-from ..render import WHITE, YELLOW, draw_outline, jpeg_bytes, labelled_grid, outlined, overlay
+from ..render import WHITE, YELLOW, draw_outline, jpeg_bytes, labelled_grid, number_regions, outlined, overlay
 from ..walls import BlindModel, FeatureWall, FeatureWallAnalyser, UnseenRegion, check_wall, snap_to_cells
 from .state import ModelEntry, digest, explain_cached, predict
 
@@ -55,10 +55,12 @@ def canvas_background(entry: ModelEntry, image: torch.Tensor, default: torch.Ten
 
 
 def overlays_picture(image: torch.Tensor, result: Explanation, alpha: float, unseen: torch.Tensor,
-                     outline: torch.Tensor | None, columns: int = 5) -> np.ndarray:
+                     outline: torch.Tensor | None, columns: int = 5, regions: list[torch.Tensor] = ()) -> np.ndarray:
     """Every method's display map over the image in one labelled grid (one picture for the browser
-    to fetch and lay out per rerun), the model's unseen region in white and ``outline`` in yellow."""
-    return labelled_grid({m: draw_outline(overlay(image, cam.display[0], alpha, unseen, WHITE), outline, YELLOW)
+    to fetch and lay out per rerun), the model's unseen region in white, ``outline`` in yellow and
+    each of ``regions`` numbered as the tables number it."""
+    return labelled_grid({m: number_regions(draw_outline(overlay(image, cam.display[0], alpha, unseen, WHITE), outline,
+                                                         YELLOW), list(regions))
                           for m, cam in result.maps.items()}, columns)
 
 
@@ -158,7 +160,13 @@ class OcclusionReadout:
 
     @property
     def drops(self) -> list[float]:
+        """Per region, 100 · max(0, p before − p after) / p before: Average Drop's term."""
         return [100 * max(0.0, self.p_before - p) / max(self.p_before, 1e-12) for p in self.p_after]
+
+    @property
+    def increases(self) -> list[float]:
+        """Per region, 100 · max(0, p after − p before) / p before: occluding it made the model surer."""
+        return [100 * max(0.0, p - self.p_before) / max(self.p_before, 1e-12) for p in self.p_after]
 
 
 def occlusion_readout(entry: ModelEntry, image: torch.Tensor, result: Explanation, regions: list[torch.Tensor],

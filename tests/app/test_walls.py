@@ -36,6 +36,8 @@ def test_occlusion_runs_each_region_once_and_matches_occluding_it_directly(maske
     finally:
         handle.remove()
     assert second.p_after[:3] == first.p_after
+    for drop, increase, p in zip(second.drops, second.increases, second.p_after):
+        assert (drop == 0 or increase == 0) and (increase > 0) == (p > second.p_before)
     target = torch.tensor([first.target])
     for region, p in zip([*regions, _box(60, 60)], second.p_after):
         direct = probabilities(masked.loaded.model, BlindModel(masked.loaded.model, region, "mean").blind(image[None]),
