@@ -61,12 +61,13 @@ def walls_view() -> None:
     default = default_wall(size).to(where) if kind == "feature wall" and not own_wall else None
     left, right = st.columns(2)  # the canvas keeps its pixel size, so its column must fit it
     with left:
-        st.caption("Draw walls here; undo, redo and clear are in the canvas toolbar."
-                   + (" Until you draw, the paper's wall (bottom 9/14) stands in, outlined in yellow." if default is not None
-                      else ""))
         canvas = st_canvas(fill_color="rgba(255, 221, 0, 0.3)", stroke_width=12, stroke_color="#ffdd00",
                            background_image=canvas_background(entry, image, default, CANVAS), drawing_mode=mode,
                            height=CANVAS, width=CANVAS, key=f"walls-{widget_key(entry, image)}")
+        # below the canvas: its toolbar floats over whatever stands just above it
+        st.caption("Draw walls here; undo, redo and clear are in the canvas toolbar."
+                   + (" Until you draw, the paper's wall (bottom 9/14) stands in, outlined in yellow." if default is not None
+                      else ""))
     try:
         regions = [region.to(where) for region in drawn_regions(canvas.json_data, size / CANVAS, size)]
     except CamlabError as exc:  # nothing is computed for a drawing that is refused
