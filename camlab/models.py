@@ -273,6 +273,17 @@ def torchvision_weights_path(arch: str) -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / filename
 
 
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file, read in 1 MiB blocks."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def _offline_message(arch: str, target: Path, url: str, reason: str) -> str:
     return (f"{arch}'s ImageNet weights are not in the torch cache and could not be downloaded ({reason}). "
             f"On a machine with internet, fetch the file with:  curl -L --create-dirs -o {target} {url}  "
@@ -341,6 +352,10 @@ def load_torchvision(arch: str, device: str | torch.device = "cpu", pretrained: 
             if not allow_download:
                 raise CamlabError(_offline_message(arch, target, weights.url, "downloads are off"))
             download_torchvision_weights(arch, on_progress or _terminal_progress(arch))
+        expected = target.stem.rsplit("-", 1)[-1]  # torchvision names each file after its hash's prefix
+        if not file_sha256(target).startswith(expected):
+            raise CamlabError(f"the cached weights file {target} does not match its checksum ({expected}): it is damaged "
+                              "or not torchvision's; delete it and load again to download a fresh copy")
         try:
             model.load_state_dict(weights.get_state_dict(progress=False))  # torchvision's own path, from the cache
         except Exception as exc:  # torch.load reports a damaged file through many exception types

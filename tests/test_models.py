@@ -106,6 +106,9 @@ def test_weights_in_the_cache_load_through_torchvisions_own_path(tmp_path, monke
     data = _weights_file("resnet18")
     torchvision_weights_path("resnet18").parent.mkdir(parents=True)
     torchvision_weights_path("resnet18").write_bytes(data)
+    with pytest.raises(CamlabError, match="resnet18-f37072fd.pth does not match its checksum .* delete it"):
+        load_torchvision("resnet18")  # made here from random weights: not torchvision's file
+    monkeypatch.setattr(camlab.models, "file_sha256", lambda path: "f37072fd" + "0" * 56)  # taken as genuine
     loaded = load_torchvision("resnet18")
     reference = torch.load(io.BytesIO(data), weights_only=True)
     assert torch.equal(loaded.model.fc.weight, reference["fc.weight"])
