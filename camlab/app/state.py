@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import hashlib
+import json
 import re
 import threading
 import time
@@ -32,7 +33,7 @@ from ..metrics.controls import control_maps, matched_control
 from ..metrics.faithfulness import CONFIDENCE, confidence_metrics, fixed_coverage_metrics, insertion_deletion, probabilities
 from ..metrics.leakage import region_shares
 from ..metrics.similarity import gradient_distance
-from ..models import LoadedModel
+from ..models import LoadedModel, check_class_names
 from ..modes import eval_mode
 from ..registry import get_method
 from ..study.train import short_run
@@ -114,10 +115,19 @@ LONGEST_PAUSE_SECONDS = 2.0
 
 
 @dataclass
+class SlowLane:
+    """Where a model entry's slow methods run: a copy of its model, made on first use, one slow
+    computation at a time under ``lock``."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    model: nn.Module | None = None
+
+
+@dataclass
 class ModelEntry:
     """A loaded model as the app shares it: its unseen region and spatial layers (computed once at
-    load), the lock every computation on it takes, and its result cache; slow methods run on
-    ``slow_model``, a copy made on first use, one at a time under ``slow_lock``."""
+    load), the lock every computation on it takes, its result cache, and its slow lane (entries
+    made from it with :func:`dataclasses.replace` share all three)."""
 
     loaded: LoadedModel
     unseen: torch.Tensor  # (H, W) bool: pixels the output provably ignores; all False if none
@@ -125,8 +135,7 @@ class ModelEntry:
     key: str
     layers: list[tuple[str, tuple[int, ...]]] = field(default_factory=list)  # spatial layers, dry run
     cache: ResultCache = field(default_factory=ResultCache)
-    slow_lock: threading.Lock = field(default_factory=threading.Lock)
-    slow_model: nn.Module | None = None
+    slow: SlowLane = field(default_factory=SlowLane)
 
 
 def model_entry(loaded: LoadedModel, key: str, device: str | torch.device) -> ModelEntry:
@@ -152,6 +161,29 @@ def model_record(entry: ModelEntry) -> dict:
             loaded = entry.loaded
             slot["identity"] = model_identity(loaded.model, loaded.name, loaded.architecture, loaded.card)
         return slot["identity"]
+
+
+MAX_CLASS_LIST_CHARS = 2_000_000  # 100,000 names of 20 characters
+
+
+def with_class_names(entry: ModelEntry, text: str) -> ModelEntry:
+    """The entry with the class names a visitor gives: one per line, or a JSON list, in the model's
+    output order, as many as it has outputs. The model, its lock and its cache stay shared (names
+    change no result)."""
+    if len(text) > MAX_CLASS_LIST_CHARS:
+        raise CamlabError(f"the class list is {len(text):,} characters; the limit is {MAX_CLASS_LIST_CHARS:,}")
+    stripped = text.strip()
+    try:
+        names = json.loads(stripped) if stripped.startswith("[") else [line.strip() for line in stripped.splitlines()]
+    except json.JSONDecodeError as exc:
+        raise CamlabError(f"the class list starts like JSON but is not a JSON list ({exc.msg}, line {exc.lineno})") from exc
+    names = [name for name in names if name != ""] if isinstance(names, list) else names
+    outputs = len(entry.loaded.class_names)
+    if not isinstance(names, list) or len(names) != outputs:
+        count = len(names) if isinstance(names, list) else type(names).__name__
+        raise CamlabError(f"the model has {outputs} outputs, and the class list gives {count} names")
+    check_class_names(names, "the class list")
+    return dataclasses.replace(entry, loaded=dataclasses.replace(entry.loaded, class_names=list(names)))
 
 
 def default_layer(entry: ModelEntry) -> str:
@@ -258,15 +290,15 @@ def explain_slow(entry: ModelEntry, image: torch.Tensor, methods: list[str], key
 
     if not missing():
         return
-    with entry.slow_lock:
+    with entry.slow.lock:
         todo = missing()  # another visitor may have computed them while this one waited
         if not todo:
             return
-        if entry.slow_model is None:
+        if entry.slow.model is None:
             with entry.lock:  # copied while no computation has hooks on the shared model
-                entry.slow_model = copy.deepcopy(entry.loaded.model)
-        _, module = resolve_layer(entry.slow_model, key[2])
-        engine = CAMEngine(entry.slow_model, module, chunk_size=SLOW_CHUNK, reshape=entry.loaded.reshape, on_chunk=step)
+                entry.slow.model = copy.deepcopy(entry.loaded.model)
+        _, module = resolve_layer(entry.slow.model, key[2])
+        engine = CAMEngine(entry.slow.model, module, chunk_size=SLOW_CHUNK, reshape=entry.loaded.reshape, on_chunk=step)
         result = engine.explain(image[None], todo, target)
     with entry.lock:
         slot = entry.cache.slot(key)

@@ -20,7 +20,7 @@ from ..registry import list_methods
 from ..samples import PHOTOGRAPHS, photograph
 from ..study.data import DEFAULT_LENGTHS, VARIANTS, StackedDataset
 from .sources import open_shipped, open_torchvision, open_uploaded, safe_filename, shipped_models
-from .state import ModelEntry
+from .state import MAX_CLASS_LIST_CHARS, ModelEntry, with_class_names
 from .text import escape_markdown
 
 FAST_CAMS = [m.name for m in list_methods() if not m.slow and not m.pixel_space]
@@ -93,10 +93,14 @@ def model_picker(device: str) -> ModelEntry | None:
                                         help="a camlab checkpoint, or a torchvision state_dict named after its "
                                         "architecture (e.g. resnet18_finetuned.pt), up to 600 MB. TorchScript is "
                                         "refused: loading it would run the code inside it on this server")
+        names = st.sidebar.text_area("Class names (optional)", max_chars=MAX_CLASS_LIST_CHARS,
+                                     help="one per line, or a JSON list, in the model's output order — paste the "
+                                     "file that came with the checkpoint; without it, the checkpoint's own names")
         if file is None:
             st.info("Upload a checkpoint in the sidebar, or pick a shipped model.")
             return None
-        return uploaded(file.getvalue(), file.name, device)
+        entry = uploaded(file.getvalue(), file.name, device)
+        return with_class_names(entry, names) if names.strip() else entry
     except CamlabError as exc:
         show_error(exc, "Could not load the model: ")
         return None

@@ -1,4 +1,5 @@
 """The app's state: result cache, readouts, layer checks, refusal of models that cannot be explained."""
+import json
 import threading
 import time
 
@@ -25,6 +26,7 @@ from camlab.app.state import (
     readout_words,
     readouts_cached,
     top_classes,
+    with_class_names,
 )
 from camlab.metrics.controls import matched_control
 from camlab.metrics.faithfulness import confidence_metrics, fixed_coverage_metrics, insertion_deletion
@@ -222,14 +224,14 @@ def test_a_slow_method_runs_on_a_copy_without_the_models_lock_and_can_be_stopped
     assert views and progress[-1][0] == progress[-1][1] and len(progress) > 1
     alone = camlab.explain(masked.loaded.model, image[None], ["scorecam"], default_layer(masked))["scorecam"]
     assert torch.allclose(result["scorecam"].raw, alone.raw, atol=1e-5, rtol=1e-4)
-    assert all(not m._forward_hooks for m in masked.slow_model.modules())
+    assert all(not m._forward_hooks for m in masked.slow.model.modules())
 
     def stop(done, total):
         raise KeyboardInterrupt  # what a rerun does to the page's script: an exception at the next report
 
     with pytest.raises(KeyboardInterrupt):
         explain_cached(masked, StackedDataset("stack-shapes", "test", size=224)[8][0], ["ablationcam"], on_progress=stop)
-    assert not masked.slow_lock.locked() and all(not m._forward_hooks for m in masked.slow_model.modules())
+    assert not masked.slow.lock.locked() and all(not m._forward_hooks for m in masked.slow.model.modules())
     assert "ablationcam" not in cached_methods(masked, StackedDataset("stack-shapes", "test", size=224)[8][0])
 
 
@@ -255,3 +257,14 @@ def test_readouts_are_named_in_words_and_judged_against_their_controls_on_the_im
     verdicts = image_verdicts(readouts)
     assert set(verdicts) == {"good", "bad"} and all(beats for _, beats in verdicts["good"])
     assert len(verdicts["bad"]) == 4 and not any(beats for _, beats in verdicts["bad"])
+
+
+def test_class_names_given_by_a_visitor_replace_the_numbers_and_share_the_model(masked):
+    named = with_class_names(masked, "\n".join(f"shape {i}" for i in range(8)) + "\n")
+    assert named.loaded.class_names[3] == "shape 3" and masked.loaded.class_names[3] == "star"
+    assert named.lock is masked.lock and named.cache is masked.cache and named.slow is masked.slow
+    assert with_class_names(masked, json.dumps(list("abcdefgh"))).loaded.class_names[-1] == "h"
+    for text, message in (("a\nb", "8 outputs, and the class list gives 2"), ("[1, 2", "not a JSON list"),
+                          (json.dumps([str(i) for i in range(7)] + ["x" * 300]), "1 to 200 printable")):
+        with pytest.raises(CamlabError, match=message):
+            with_class_names(masked, text)

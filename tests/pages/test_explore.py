@@ -151,3 +151,22 @@ def test_a_test_image_number_out_of_range_is_clamped_and_the_box_says_so():
     assert any("stack-shapes test #799" in _shown(c.value) for c in app.caption)
     box.set_value(-3).run()
     assert next(n for n in app.sidebar.number_input if n.label.startswith("Test image")).value == 0
+
+
+def test_class_names_pasted_beside_an_uploaded_checkpoint_name_its_outputs(tmp_path):
+    from camlab.study.wallvgg import masked_vgg, save_checkpoint
+
+    torch.manual_seed(0)
+    path = tmp_path / "tiny.pt"
+    save_checkpoint(path, masked_vgg(width=1 / 64, input_size=32, masked_rows=1, hidden=8), "masked_vgg",
+                    [str(i) for i in range(8)])
+    app = _page()
+    _sidebar_radio(app, "Model source").set_value("upload").run()
+    next(t for t in app.sidebar.text_area if t.label == "Class names (optional)").set_value(
+        "\n".join(f"kind {i}" for i in range(8)))
+    _uploader(app, "Checkpoint (.pt, .pth)").set_value(("tiny.pt", path.read_bytes(), "application/octet-stream")).run()
+    assert not app.exception and not app.error
+    picker = app.selectbox[0]
+    assert all(picker.format_func(i).startswith(f"kind {i} ") for i in range(8))
+    next(t for t in app.sidebar.text_area if t.label == "Class names (optional)").set_value("only\ntwo").run()
+    assert not app.exception and "8 outputs, and the class list gives 2" in _shown(app.error[0].value)
