@@ -66,16 +66,17 @@ if outcome.comparisons:
     st.dataframe([dict(zip(header, row)) for row in rows], hide_index=True)
 
 methods_only = {m: row for m, row in table.items() if m in outcome.comparisons or not m.startswith("control")}
-charts = st.columns(2)
+figures = {}  # only the charts this run has data for: no empty slot for an unwalled model
 if any("leakage_l2" in row for row in methods_only.values()):
-    charts[0].plotly_chart(bar_chart({m: row.get("leakage_l2", 0.0) for m, row in methods_only.items()},
-                                     "Leakage ‖S·W‖₂ / ‖S‖₂ per method", height=340), key="leakage")
+    figures["leakage"] = bar_chart({m: row.get("leakage_l2", 0.0) for m, row in methods_only.items()},
+                                   "Leakage ‖S·W‖₂ / ‖S‖₂ per method", height=340)
 if any("average_drop" in row for row in table.values()):
-    charts[1].plotly_chart(scatter_chart({m: (row["average_drop"], row["increase_in_confidence"])
-                                          for m, row in table.items() if "average_drop" in row},
-                                         "Average Drop vs Increase in Confidence",
-                                         "Average Drop (lower is better)", "Increase in Confidence (higher is better)"),
-                           key="ad-ic")
+    figures["ad-ic"] = scatter_chart({m: (row["average_drop"], row["increase_in_confidence"])
+                                      for m, row in table.items() if "average_drop" in row},
+                                     "Average Drop vs Increase in Confidence",
+                                     "Average Drop (lower is better)", "Increase in Confidence (higher is better)")
+for column, (key, figure) in zip(st.columns(max(1, len(figures))), figures.items()):
+    column.plotly_chart(figure, key=key)
 if outcome.curves:
     st.plotly_chart(insertion_deletion_figure(outcome.curves, "Mean insertion / deletion curves", height=380),
                     key="insdel")

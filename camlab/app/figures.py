@@ -86,9 +86,11 @@ def leakage_table(readout) -> pd.io.formats.style.Styler:
 
 def scatter_chart(points: dict[str, tuple[float, float]], title: str, x_title: str, y_title: str,
                   height: int = 340):
-    """One labelled point per method."""
-    figure = go.Figure(go.Scatter(x=[p[0] for p in points.values()], y=[p[1] for p in points.values()],
-                                  mode="markers+text", text=list(points), textposition="top center"))
+    """One point per label, named in the legend (text beside close points overlapped and was
+    clipped at the plot's edges), its values on hover."""
+    figure = go.Figure([go.Scatter(x=[x], y=[y], mode="markers", name=label, marker={"size": 11},
+                                   hovertemplate=f"{label}<br>%{{x:.3g}}, %{{y:.3g}}<extra></extra>")
+                        for label, (x, y) in points.items()])
     figure.update_layout(title=title, xaxis_title=x_title, yaxis_title=y_title, height=height)
     return figure
 
@@ -112,10 +114,13 @@ def insertion_deletion_chart(curves: dict[str, dict[str, list[float]]], height: 
     rows = [{"fraction": i / (len(pair[kind]) - 1), "probability": value, "method": method, "curve": kind}
             for method, pair in curves.items() for kind in ("insertion", "deletion")
             for i, value in enumerate(pair[kind])]
-    return alt.Chart(pd.DataFrame(rows), height=height).mark_line(point=True).encode(
-        x=alt.X("fraction", title="fraction of pixels inserted / deleted"),
-        y=alt.Y("probability", title="class probability"),
-        color="method", strokeDash="curve", tooltip=["method", "curve", "fraction", "probability"])
+    dash = alt.StrokeDash("curve", title="curve", scale=alt.Scale(domain=["insertion", "deletion"],
+                                                                   range=[[1, 0], [6, 4]]))
+    return alt.Chart(pd.DataFrame(rows), height=height,
+                     title="Insertion (solid line: higher is better) and deletion (dashed: lower is better)").mark_line(
+        point=True).encode(x=alt.X("fraction", title="fraction of pixels inserted / deleted"),
+                           y=alt.Y("probability", title="class probability"),
+                           color="method", strokeDash=dash, tooltip=["method", "curve", "fraction", "probability"])
 
 
 def histogram(values: list[float], x_title: str, y_title: str, bins: int = 20, height: int = 320):

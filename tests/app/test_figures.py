@@ -61,3 +61,13 @@ def test_the_leakage_table_has_a_row_per_method_and_bars_from_zero_to_one():
     assert styled.data.loc["hirescam", "leakage, display map"] == 0.1
     html = styled.to_html()
     assert "0.5000" in html and "linear-gradient" in html  # formatted values, drawn bars
+
+
+def test_scatter_points_are_named_in_the_legend_and_the_curves_say_which_line_is_dashed():
+    from camlab.app.figures import insertion_deletion_chart, scatter_chart
+
+    figure = scatter_chart({"gradcam": (10.0, 2.0), "hirescam": (10.1, 2.0)}, "t", "x", "y")
+    assert [trace.name for trace in figure.data] == ["gradcam", "hirescam"]
+    assert all("text" not in trace.mode for trace in figure.data)  # no labels to overlap or clip
+    spec = insertion_deletion_chart({"gradcam": {"insertion": [0.1, 0.9], "deletion": [0.9, 0.1]}}).to_dict()
+    assert "dashed" in spec["title"] and spec["encoding"]["strokeDash"]["scale"]["domain"] == ["insertion", "deletion"]
