@@ -1,9 +1,9 @@
 """Theory: why Grad-CAM lights up what a model cannot see, on the paper's one-layer model."""
 import streamlit as st
 
-from camlab.app.figures import histogram
+from camlab.app.figures import histogram, wall_maps_figure
 from camlab.app.widgets import page_setup
-from camlab.study.theory import gradcam_mass_below_wall, theory_images
+from camlab.study.theory import mass_below_wall, theory_images
 
 page_setup("Theory: a one-layer walled CNN at random initialisation")
 st.markdown(
@@ -17,7 +17,14 @@ st.markdown(
 filters = st.slider("Filters K", 1, 64, 8)
 masked = st.slider("Walled rows (of 14)", 1, 13, 7)
 trials = st.slider("Random initialisations", 10, 200, 50, step=10)
-shares = gradcam_mass_below_wall(filters, masked, trials, theory_images())
-st.metric("Mean Grad-CAM mass below the wall", f"{100 * float(shares.mean()):.1f}%",
-          help=f"walled rows are {100 * masked / 14:.0f}% of the map")
-st.plotly_chart(histogram((100 * shares).tolist(), "% of Grad-CAM mass in walled rows", "initialisations"))
+shares, examples = mass_below_wall(filters, masked, trials, theory_images())
+gradcam, hirescam = st.columns(2)
+gradcam.metric("Mean Grad-CAM mass below the wall", f"{100 * float(shares['gradcam'].mean()):.1f}%",
+               help=f"walled rows are {100 * masked / 14:.0f}% of the map")
+hirescam.metric("Mean HiRes-CAM mass below the wall", f"{100 * float(shares['hirescam'].mean()):.1f}%",
+                help="zero by construction: the gradient is zero on every walled cell")
+maps, spread = st.columns(2)
+typical = "A typical initialisation (median Grad-CAM share), one image"
+maps.plotly_chart(wall_maps_figure(examples, masked, typical), key="maps")
+spread.plotly_chart(histogram((100 * shares["gradcam"]).tolist(), "% of Grad-CAM mass in walled rows",
+                              "initialisations"), key="spread")

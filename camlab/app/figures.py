@@ -16,6 +16,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import torch
 import torch.nn.functional as F
+from plotly.subplots import make_subplots
 
 from ..render import jet_colours, jpeg_bytes, overlay, overlay_with_scale
 
@@ -121,6 +122,22 @@ def insertion_deletion_chart(curves: dict[str, dict[str, list[float]]], height: 
         point=True).encode(x=alt.X("fraction", title="fraction of pixels inserted / deleted"),
                            y=alt.Y("probability", title="class probability"),
                            color="method", strokeDash=dash, tooltip=["method", "curve", "fraction", "probability"])
+
+
+def wall_maps_figure(maps: dict[str, torch.Tensor], masked_rows: int, title: str, height: int = 320):
+    """Small (h, w) maps side by side, each divided by its own maximum (where the mass lies, not its
+    units), a white line where the wall starts."""
+    figure = make_subplots(rows=1, cols=len(maps), subplot_titles=list(maps), horizontal_spacing=0.08)
+    for column, heat in enumerate(maps.values(), start=1):
+        top = float(heat.max()) or 1.0
+        figure.add_heatmap(z=(heat / top).detach().cpu().tolist(), zmin=0, zmax=1, colorscale=JET,
+                           showscale=column == 1, colorbar={"title": "÷ max"}, row=1, col=column)
+        wall = heat.shape[0] - masked_rows - 0.5
+        figure.add_hline(y=wall, line={"color": "white", "width": 3}, row=1, col=column)
+        figure.update_yaxes(autorange="reversed", showticklabels=False, row=1, col=column)
+        figure.update_xaxes(showticklabels=False, row=1, col=column)
+    figure.update_layout(title=title, height=height, margin={"t": 60, "b": 10})
+    return figure
 
 
 def histogram(values: list[float], x_title: str, y_title: str, bins: int = 20, height: int = 320):

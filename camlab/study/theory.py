@@ -45,15 +45,28 @@ def theory_images(count: int = 16) -> torch.Tensor:
     return F.pad(images.mean(dim=1, keepdim=True), (0, 1, 0, 1))
 
 
-def gradcam_mass_below_wall(filters: int, masked_rows: int, trials: int, images: torch.Tensor,
-                            seed: int = 0) -> torch.Tensor:
-    """Per random initialisation: mean over images of the share of ReLU'd Grad-CAM mass (on the
-    14x14 pooled map) that lies in the walled bottom rows."""
+THEORY_METHODS = ("gradcam", "hirescam")
+
+
+def mass_below_wall(filters: int, masked_rows: int, trials: int, images: torch.Tensor,
+                    seed: int = 0) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """Per method of :data:`THEORY_METHODS` and per random initialisation: the mean over images of
+    the share of the ReLU'd map's mass (on the 14x14 pooled map) in the walled bottom rows; and, to
+    show, the first image's ReLU'd (14, 14) maps under a typical initialisation (the one whose
+    Grad-CAM share is the median: the picture does not depend on which draw came first)."""
     generator = torch.Generator().manual_seed(seed)
-    shares = []
+    shares = {m: [] for m in THEORY_METHODS}
+    first_maps = []
     for _ in range(trials):
         model = OneConvWalledNet(filters, masked_rows, generator=generator).eval()
-        raw = explain(model, images, ["gradcam"], target_layer="pool")["gradcam"].raw.clamp(min=0)
-        below = raw[:, SIDE - masked_rows :].sum(dim=(1, 2))
-        shares.append((below / raw.sum(dim=(1, 2)).clamp(min=1e-12)).mean())
-    return torch.stack(shares)
+        result = explain(model, images, list(THEORY_METHODS), target_layer="pool")
+        maps = {}
+        for method in THEORY_METHODS:
+            raw = result[method].raw.clamp(min=0)
+            below = raw[:, SIDE - masked_rows :].sum(dim=(1, 2))
+            shares[method].append((below / raw.sum(dim=(1, 2)).clamp(min=1e-12)).mean())
+            maps[method] = raw[0]
+        first_maps.append(maps)
+    shares = {m: torch.stack(values) for m, values in shares.items()}
+    typical = int((shares["gradcam"] - shares["gradcam"].median()).abs().argmin())
+    return shares, first_maps[typical]

@@ -1,7 +1,7 @@
 import torch
 
 from camlab import explain
-from camlab.study.theory import OneConvWalledNet, gradcam_mass_below_wall, theory_images
+from camlab.study.theory import OneConvWalledNet, mass_below_wall, theory_images
 
 
 def test_walled_one_layer_net_cannot_see_its_bottom_rows_yet_gradcam_paints_them():
@@ -12,7 +12,8 @@ def test_walled_one_layer_net_cannot_see_its_bottom_rows_yet_gradcam_paints_them
     changed[:, :, 14:16] = images[:, :, 14:16]
     with torch.no_grad():
         assert torch.equal(model(images), model(changed))
-    shares = gradcam_mass_below_wall(8, 7, trials=20, images=images)
-    assert shares.mean() > 0.05
+    shares, examples = mass_below_wall(8, 7, trials=20, images=images)
+    assert shares["gradcam"].mean() > 0.05 and (shares["hirescam"] == 0).all()
+    assert examples["gradcam"].shape == (14, 14) and (examples["hirescam"][7:] == 0).all()
     hires = explain(model, images, ["hirescam"], target_layer="pool")["hirescam"].raw
     assert (hires[:, 7:] == 0).all()
