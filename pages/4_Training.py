@@ -15,7 +15,8 @@ st.write(
     "in train mode, plus the cosine distance between the plain input gradient of the true class's logit and "
     "the guided-backprop gradient of the same logit (a fixed target, per image, over all pixels and colours), "
     "both taken in eval mode — the gradients explanations see. Below, both models explain the same image and "
-    "class on one colour scale per method; the white outline is the object the generator drew."
+    "class on one colour scale per method (its top at the 99th percentile of both models' values, so a few "
+    "extreme pixels do not leave the maps black); the white outline is the object the generator drew."
 )
 standard = shipped_picker(where, "Standard model", "baseline_vgg", key="standard")
 guided = shipped_picker(where, "Regularised model", "guided_vgg", key="guided")

@@ -151,8 +151,9 @@ def sweep_figure(rows: list[dict], height: int = 360):
     figure = go.Figure(go.Scatter(
         x=[r["distance_mean"] for r in rows], y=[100 * r["accuracy"] for r in rows],
         error_x={"type": "data", "array": [r["distance_std"] for r in rows]}, mode="markers+text+lines",
-        text=[f"λ={r['lambda']:g}" for r in rows], textposition="top center"))
+        text=[f"λ={r['lambda']:g}" for r in rows], textposition="top center", cliponaxis=False))
     figure.update_layout(title="The regulariser's trade-off (held-out test images)", height=height,
+                         margin={"t": 70, "r": 40}, yaxis={"automargin": True},
                          xaxis_title="gradient / guided-gradient distance (lower: more readable)",
                          yaxis_title="test accuracy (%)")
     return figure

@@ -14,6 +14,7 @@ from .sources import RESULTS_DIR
 from .state import ModelEntry, explain_cached
 
 GUIDED_SWEEP = RESULTS_DIR / "guided_sweep.csv"
+DISPLAY_QUANTILE = 0.99
 
 
 @dataclass
@@ -30,7 +31,9 @@ class GradientView:
 def gradient_views(entries: list[ModelEntry], image: torch.Tensor, target: int,
                    objects: torch.Tensor | None) -> tuple[list[GradientView], dict[str, float]]:
     """A view per model, and per method the top of one colour range shared by every model, so a
-    sharper gradient shows as sharper, not as rescaled noise."""
+    sharper gradient shows as sharper, not as rescaled noise. The top is the 99th percentile of the
+    models' values (above it the colour saturates), as captum's visualisations clip outliers: a
+    handful of extreme pixels would otherwise leave every map nearly black."""
     views = []
     for entry in entries:
         result = explain_cached(entry, image, ["gradient", "guided_backprop"], target=target)
@@ -41,7 +44,8 @@ def gradient_views(entries: list[ModelEntry], image: torch.Tensor, target: int,
             energy = {m: float(energy_share(raw, mask)[0]) for m, raw in raws.items()}
         views.append(GradientView({m: raw.abs().amax(dim=1)[0] for m, raw in raws.items()},
                                   float(gradient_distance(raws["gradient"], raws["guided_backprop"])), energy))
-    tops = {m: max(float(v.maps[m].max()) for v in views) for m in ("gradient", "guided_backprop")}
+    tops = {m: max(float(torch.quantile(v.maps[m].flatten().float(), DISPLAY_QUANTILE)) for v in views) or 1.0
+            for m in ("gradient", "guided_backprop")}
     return views, tops
 
 
