@@ -17,7 +17,7 @@ def test_explore_opens_on_the_masked_model_with_leakage_readouts_and_downloads()
     # first render without plotly's 4.7 MB bundle: four pictures, a table, Vega-Lite curves
     assert len(app.get("image")) == 4 and not app.get("plotly_chart")
     assert len(app.get("vega_lite_chart")) == 1
-    table = app.dataframe[0].value
+    table = app.table[0].value
     assert {"gradcam", "control: all-zero", "control: random"} <= set(table.columns)
     assert "Average Drop ↓, top 20% of the map" in table.index and "average_drop@20" not in table.index
     assert any("AD vs its matched control" in c.value and ("✓" in c.value or "✗" in c.value) for c in app.caption)
