@@ -70,12 +70,6 @@ def model_card(path: Path) -> dict:
     return json.loads(card.read_text()) if card.exists() else {}
 
 
-def is_torchscript(path: Path) -> bool:
-    """Whether ``path`` is a TorchScript archive, judged by its content (never its name): a zip file
-    holding compiled code (``code/``) or TorchScript's constants next to the tensors."""
-    return archive_kind(path) == "torchscript"
-
-
 # A zip checkpoint's members may declare at most this much unpacked data: torch.save stores members
 # uncompressed, so a real checkpoint's members add up to its file size; a declared size far beyond
 # it is a zip bomb, refused before anything is unpacked.
@@ -273,6 +267,11 @@ def torchvision_weights_path(arch: str) -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / filename
 
 
+def expected_hash_prefix(weights_file: Path) -> str:
+    """The SHA-256 prefix torchvision puts at the end of each weights file's name (``resnet18-f37072fd.pth``)."""
+    return weights_file.stem.rsplit("-", 1)[-1]
+
+
 def file_sha256(path: Path) -> str:
     """SHA-256 of a file, read in 1 MiB blocks."""
     import hashlib
@@ -318,7 +317,7 @@ def download_torchvision_weights(arch: str, on_progress: Callable[[int, int], No
     except (urllib.error.URLError, OSError, TimeoutError) as exc:
         partial.unlink(missing_ok=True)
         raise CamlabError(_offline_message(arch, target, url, str(getattr(exc, "reason", exc)))) from exc
-    expected = target.stem.rsplit("-", 1)[-1]
+    expected = expected_hash_prefix(target)
     if not digest.hexdigest().startswith(expected):
         partial.unlink(missing_ok=True)
         raise CamlabError(f"the download of {url} does not match its checksum ({expected}); try again")
@@ -351,9 +350,8 @@ def load_torchvision(arch: str, device: str | torch.device = "cpu", pretrained: 
         if not target.exists():
             if not allow_download:
                 raise CamlabError(_offline_message(arch, target, weights.url, "downloads are off"))
-            download_torchvision_weights(arch, on_progress or _terminal_progress(arch))
-        expected = target.stem.rsplit("-", 1)[-1]  # torchvision names each file after its hash's prefix
-        if not file_sha256(target).startswith(expected):
+            download_torchvision_weights(arch, on_progress or _terminal_progress(arch))  # checks the hash as it reads
+        elif not file_sha256(target).startswith(expected := expected_hash_prefix(target)):
             raise CamlabError(f"the cached weights file {target} does not match its checksum ({expected}): it is damaged "
                               "or not torchvision's; delete it and load again to download a fresh copy")
         try:

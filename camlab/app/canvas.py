@@ -78,13 +78,15 @@ class _Placement:
                  (self.cy + self.sin * x * self.sx + self.cos * y * self.sy) * scale] for x, y in points]
 
 
-def _centred(points: list[tuple[float, float]], offset: object) -> list[tuple[float, float]]:
-    """Points relative to fabric's path offset: given, or the centre of the points' bounding box
-    (fabric's own definition for polygons; within half a pixel of it for free-hand curves)."""
+def _centred(points: list[tuple[float, float]], offset: object,
+             extent: list[tuple[float, float]] | None = None) -> list[tuple[float, float]]:
+    """Points relative to fabric's path offset: given, or the centre of the bounding box of
+    ``extent`` (default: the points themselves; fabric's own definition for polygons, within half a
+    pixel of it for free-hand curves when ``extent`` holds their control points too)."""
     if isinstance(offset, dict):
         ox, oy = _number(offset["x"]), _number(offset["y"])
     else:
-        xs, ys = [x for x, _ in points], [y for _, y in points]
+        xs, ys = [x for x, _ in extent or points], [y for _, y in extent or points]
         ox, oy = (min(xs) + max(xs)) / 2, (min(ys) + max(ys)) / 2
     return [(x - ox, y - oy) for x, y in points]
 
@@ -120,11 +122,7 @@ def _shapes(json_data: dict | None, scale: float) -> list[list[dict]]:
             ends = [(_number(cmd[-2]), _number(cmd[-1])) for cmd in points if len(cmd) >= 3]
             every = [(_number(a), _number(b)) for cmd in points for a, b in zip(cmd[1::2], cmd[2::2])]
             if ends:
-                offset = obj.get("pathOffset")
-                if not isinstance(offset, dict):  # the centre of every point, control points included
-                    xs, ys = [x for x, _ in every], [y for _, y in every]
-                    offset = {"x": (min(xs) + max(xs)) / 2, "y": (min(ys) + max(ys)) / 2}
-                line = place.canvas(_centred(ends, offset), scale)
+                line = place.canvas(_centred(ends, obj.get("pathOffset"), extent=every), scale)
                 closed = any(str(cmd[0]) in ("z", "Z") for cmd in points if cmd)
                 drawn.append(_filled(line, stroke) if closed else
                              [{"type": "stroke", "points": line, "width": max(stroke, scale)}])

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import hashlib
 import json
 import re
 import threading
@@ -26,7 +25,7 @@ from torch import nn
 from ..engine import CAMEngine, CAMMap, Explanation
 from ..errors import CamlabError
 from ..evaluation import CONTROL_ROWS, Evaluation, evaluate
-from ..export import model_identity
+from ..export import model_identity, tensor_sha256
 from ..layers import resolve_layer, spatial_layers
 from ..maps import magnitude_map
 from ..metrics.controls import control_maps, matched_control
@@ -44,7 +43,7 @@ def digest(tensor: torch.Tensor | None) -> str:
     """A short content hash, the cache key for an image or a wall."""
     if tensor is None:
         return "-"
-    return hashlib.sha1(tensor.detach().cpu().contiguous().numpy().tobytes()).hexdigest()[:16]
+    return tensor_sha256(tensor)[:16]
 
 
 class ResultCache:
