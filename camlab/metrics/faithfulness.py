@@ -30,12 +30,23 @@ from ..checks import check_classes, check_images, check_maps, run_model, whole_n
 from ..errors import CamlabError
 from ..models import IMAGENET_MEAN
 from ..modes import eval_mode
+from .catalog import Better, register_metric
 from .controls import COVERAGES, top_fraction
 
 _EPS = 1e-12
 MASKING_SPACES = ("pixel", "normalized")
 FILLS = ("black", "mean", "blur")
 CONFIDENCE = ("average_drop", "increase_in_confidence", "average_gain")
+
+register_metric("average_drop", group="confidence", better=Better.LOWER, high=100, words="Average Drop", needs=("model",))
+register_metric("increase_in_confidence", group="confidence", better=Better.HIGHER, high=100,
+                words="Increase in Confidence", needs=("model",))
+register_metric("average_gain", group="confidence", better=Better.HIGHER, high=100, words="Average Gain", needs=("model",))
+register_metric("map_mean", group="confidence", better=Better.NONE, words="the map's mean (its coverage)")
+register_metric("masked_modal_class_share", group="confidence", better=Better.NONE,
+                words="share of map-masked images given their most common class", needs=("model",))
+register_metric("insertion_auc", group="insdel", better=Better.HIGHER, words="insertion AUC", needs=("model",))
+register_metric("deletion_auc", group="insdel", better=Better.LOWER, words="deletion AUC", needs=("model",))
 
 
 def _mean_image(images: torch.Tensor, mean: Sequence[float]) -> torch.Tensor:

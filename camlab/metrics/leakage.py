@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from ..checks import check_maps
 from ..errors import CamlabError
 from ..maps import minmax
+from .catalog import Better, register_metric
 
 _EPS = 1e-12
 
@@ -83,6 +84,14 @@ SHARES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
 }
 
 
+SHARE_WORDS = {"l2": "L2 share", "mass": "mass share", "peak": "peak inside", "above_half": "share of the region above 0.5"}
+for _share, _words in SHARE_WORDS.items():
+    register_metric(f"leakage_{_share}", group="leakage", better=Better.LOWER,
+                    words=f"leakage, {_words} in the region the model cannot use", needs=("region",))
+    register_metric(f"layer_leakage_{_share}", group="leakage", better=Better.LOWER,
+                    words=f"leakage at the layer's resolution, {_words}", needs=("region",))
+
+
 def region_shares(maps: torch.Tensor, region: torch.Tensor) -> dict[str, torch.Tensor]:
     """Every share of :data:`SHARES`, per image, on maps at the region's resolution."""
     return {name: fn(maps, region) for name, fn in SHARES.items()}
@@ -101,3 +110,32 @@ def layer_region_shares(raw: torch.Tensor, region: torch.Tensor) -> dict[str, to
     before upsampling can bleed across the region's edge."""
     cells = downsample_region(region.to(raw.device), tuple(raw.shape[-2:]))
     return region_shares(minmax(raw.clamp(min=0)), cells)
+
+
+register_metric("pointing_game", group="localisation", better=Better.HIGHER, words="pointing game (peak on the object)",
+                needs=("masks",))
+register_metric("relevance_mass", group="localisation", better=Better.HIGHER,
+                words="relevance mass on the object (energy pointing game)", needs=("masks",))
+register_metric("relevance_rank", group="localisation", better=Better.HIGHER,
+                words="relevance rank accuracy (top-|object| pixels on the object)", needs=("masks",))
+
+
+def rank_share(maps: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+    """Relevance rank accuracy (Arras et al. 2022): of the K highest-valued pixels, K the mask's
+    size, the share inside the mask, per image; 0 for an empty mask."""
+    masks = _region_like(maps, masks) > 0
+    flat, inside = maps.flatten(1), masks.flatten(1)
+    sizes = inside.sum(1)
+    order = flat.argsort(dim=1, descending=True, stable=True)
+    ranks = torch.empty_like(order)
+    ranks.scatter_(1, order, torch.arange(flat.shape[1], device=flat.device).expand_as(order))
+    hits = (inside & (ranks < sizes[:, None])).sum(1)
+    return hits.to(maps.dtype) / sizes.clamp(min=1).to(maps.dtype)
+
+
+def localisation(maps: torch.Tensor, masks: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Per image, how well the map finds the object in ``masks`` (N, H, W): its peak on it
+    (pointing game), its mass on it (relevance mass accuracy, the energy-based pointing game for a
+    mask) and its top-|mask| pixels on it (relevance rank accuracy)."""
+    return {"pointing_game": peak_inside(maps, masks), "relevance_mass": mass_share(maps, masks),
+            "relevance_rank": rank_share(maps, masks)}

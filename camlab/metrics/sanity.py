@@ -8,7 +8,15 @@ from torch import nn
 
 from ..engine import explain
 from ..reshape import Reshape
+from .catalog import Better, register_metric
 from .similarity import spearman, ssim
+
+for _key, _words in (("rank", "Spearman of display maps"), ("rank_raw", "Spearman of signed raw maps"),
+                     ("ssim", "SSIM of display maps")):
+    for _end, _what in (("top", "top layer randomised"), ("all", "every layer randomised")):
+        # near 0 is the good outcome, not "lower": a method's map should stop resembling itself
+        register_metric(f"sanity_{_key}_{_end}", group="sanity", better=Better.NONE, low=-1,
+                        words=f"sanity, {_words}, {_what} (near 0 is good)", needs=("model", "explainer"))
 
 
 def cascading_randomisation(model: nn.Module, images: torch.Tensor, method: str, target_layer: str,

@@ -1,0 +1,222 @@
+"""The one readout pipeline: every readout and control of a batch of images, per image.
+
+The app's per-image readouts, :func:`camlab.evaluation.evaluate` (which adds batching, sharding
+and merging over a dataset) and the audit all call :func:`compute_readouts`. What it computes is
+chosen by a :class:`ReadoutConfig`; the metrics it fills are registered in
+:mod:`camlab.metrics.catalog` where they are defined.
+
+Rows of the result: one per method, then (with ``controls``) ``control: all-zero``,
+``control: all-ones`` and ``control: random``, and, with the ``distribution`` group, ``model``
+(the model's confidence on perturbed images, :mod:`camlab.metrics.distribution`).
+
+Controls are placed from ``config.seed + first_index`` (``first_index``: the batch's first image
+in its dataset), so a dataset's numbers do not depend on how it is split into batches of a given
+size, and one image explained on its own (``first_index=0``) gets the controls of seed 0. Every
+method's matched control uses the same placement, so matched controls differ only in the values.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from .checks import whole_number
+from .engine import CAMEngine, Explanation
+from .errors import CamlabError
+from .metrics.controls import COVERAGES, check_coverage, control_maps, matched_control
+from .metrics.distribution import distribution_readouts
+from .metrics.faithfulness import (
+    CONFIDENCE,
+    FILLS,
+    MASKING_SPACES,
+    confidence_metrics,
+    fixed_coverage_metrics,
+    insertion_deletion,
+    probabilities,
+)
+from .metrics.leakage import layer_region_shares, localisation, region_shares
+from .metrics.sanity import cascading_randomisation
+from .registry import get_method
+from .reshape import Reshape
+
+METRIC_GROUPS = ("leakage", "confidence", "coverage", "insdel", "localisation", "distribution", "sanity")
+DEFAULT_GROUPS = ("leakage", "confidence", "coverage", "insdel", "localisation")
+CONTROL_ROWS = {"control: all-zero": "zeros", "control: all-ones": "ones", "control: random": "random"}
+CONSTANT_CONTROLS = ("control: all-zero", "control: all-ones")  # no ordering to binarise, sweep or point with
+MODEL_ROW = "model"
+
+
+@dataclass(frozen=True)
+class ReadoutConfig:
+    """What to compute: ``methods`` and their ``options``, metric ``groups`` (of
+    :data:`METRIC_GROUPS`), top-k% ``coverages``, insertion/deletion ``steps``, ``fills``, the
+    masking ``space``, whether to add ``controls``, and the controls' ``seed``. Validated when made."""
+
+    methods: tuple[str, ...]
+    groups: tuple[str, ...] = DEFAULT_GROUPS
+    coverages: tuple[float, ...] = COVERAGES
+    steps: int = 16
+    space: str = "pixel"
+    deletion_fill: str = "black"
+    insertion_start: str = "blur"
+    controls: bool = True
+    seed: int = 0
+    options: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
+
+    def __post_init__(self):
+        methods = tuple(self.methods)
+        if not methods:
+            raise CamlabError("pick at least one method")
+        for method in methods:
+            get_method(method).resolve_options((self.options or {}).get(method))  # unknown names fail here
+        groups = tuple(self.groups)
+        unknown = sorted(set(groups) - set(METRIC_GROUPS))
+        if unknown:
+            raise CamlabError(f"unknown metric group(s) {', '.join(unknown)}; choose from {', '.join(METRIC_GROUPS)}")
+        for name, value, choices in (("space", self.space, MASKING_SPACES), ("deletion fill", self.deletion_fill, FILLS),
+                                     ("insertion start", self.insertion_start, FILLS)):
+            if value not in choices:
+                raise CamlabError(f"unknown {name} {value!r}; choose one of {', '.join(choices)}")
+        object.__setattr__(self, "methods", methods)
+        object.__setattr__(self, "groups", groups)
+        object.__setattr__(self, "coverages", tuple(check_coverage(k) for k in self.coverages))
+        object.__setattr__(self, "steps", whole_number("steps", self.steps, 1, 1024))
+        object.__setattr__(self, "seed", whole_number("seed", self.seed, 0))
+
+    def wants(self, group: str) -> bool:
+        return group in self.groups
+
+    @property
+    def faithful(self) -> bool:
+        """Whether any group runs the model on map-changed images (and so wants controls)."""
+        return bool({"confidence", "coverage", "insdel", "localisation"} & set(self.groups))
+
+
+@dataclass
+class BatchReadouts:
+    """Per-image readouts of one batch: ``values[row][metric]`` (N,) tensors, ``curves[row][kind]``
+    (N, steps + 1) insertion/deletion curves, ``sanity[method]`` (means over the batch),
+    ``seconds[method]`` (the method's compute time), ``classes`` the explained classes and
+    ``explanation`` the maps."""
+
+    values: dict[str, dict[str, torch.Tensor]]
+    curves: dict[str, dict[str, torch.Tensor]]
+    sanity: dict[str, dict[str, float]]
+    seconds: dict[str, float]
+    classes: torch.Tensor
+    explanation: Explanation
+
+
+def compute_readouts(model: nn.Module, images: torch.Tensor, config: ReadoutConfig, *, layer=None,
+                     reshape: Reshape = None, explanation: Explanation | None = None,
+                     region: torch.Tensor | None = None, masks: torch.Tensor | None = None,
+                     targets: torch.Tensor | None = None, first_index: int = 0,
+                     on_progress: Callable[[int, int], None] | None = None) -> BatchReadouts:
+    """Every readout of ``config`` for ``images`` (N, 3, H, W): the maps explain ``targets`` (default
+    each image's top class) at ``layer``, or come from ``explanation`` when already computed.
+    ``region`` (H, W) or (N, H, W) is where leakage is measured (what the model cannot use);
+    ``masks`` (N, H, W) the objects localisation is measured on. Groups that need a missing region
+    or masks are skipped. ``on_progress(done, total)`` after each stage, for a progress bar."""
+    stages = ["explain", *[g for g in METRIC_GROUPS if config.wants(g)]]
+    done = 0
+
+    def advance() -> None:
+        nonlocal done
+        done += 1
+        if on_progress is not None:
+            on_progress(done, len(stages))
+
+    if explanation is None:
+        engine = CAMEngine(model, layer, reshape=reshape)
+        explanation = engine.explain(images, list(config.methods), targets, options=config.options)
+    missing = [m for m in config.methods if m not in explanation.maps]
+    if missing:
+        raise CamlabError(f"the explanation has no map for {', '.join(missing)}")
+    advance()
+    classes = explanation.classes
+    seed = config.seed + first_index
+    maps = {m: explanation[m].display for m in config.methods}
+    rows = dict(maps)
+    if config.controls and config.faithful:
+        like = next(iter(maps.values()))
+        rows.update({name: control_maps(kind, like, seed) for name, kind in CONTROL_ROWS.items()})
+    values: dict[str, dict[str, torch.Tensor]] = {row: {} for row in rows}
+    curves: dict[str, dict[str, torch.Tensor]] = {}
+    sanity: dict[str, dict[str, float]] = {}
+    clean = probabilities(model, images, classes) if config.faithful else None
+    ordered = [row for row in rows if row not in CONSTANT_CONTROLS]  # maps whose ordering means something
+
+    for group in stages[1:]:
+        if group == "leakage" and region is not None:
+            for method, display in maps.items():
+                values[method].update({f"leakage_{k}": v for k, v in region_shares(display, region).items()})
+                if not get_method(method).pixel_space:
+                    values[method].update({f"layer_leakage_{k}": v
+                                           for k, v in layer_region_shares(explanation[method].raw, region).items()})
+        elif group == "confidence":
+            matched = {f"{m} (matched)": matched_control(s, seed) for m, s in maps.items()} if config.controls else {}
+            together = {**rows, **matched}
+            found = _stacked(lambda stack, times: confidence_metrics(
+                model, images.repeat(times, 1, 1, 1), stack, classes.repeat(times), config.space,
+                clean=clean.repeat(times)), together)
+            for row, measured in found.items():
+                target = values[row.removesuffix(" (matched)")]
+                suffix = "_matched" if row.endswith(" (matched)") else ""
+                target.update({f"{k}{suffix}": measured[k] for k in CONFIDENCE})
+                if not suffix:
+                    target["map_mean"] = together[row].flatten(1).mean(1)  # the coverage Drop rewards
+                    target["masked_class"] = measured["masked_class"]
+        elif group == "coverage":
+            found = _stacked(lambda stack, times: fixed_coverage_metrics(
+                model, images.repeat(times, 1, 1, 1), stack, classes.repeat(times), config.coverages, config.space,
+                clean=clean.repeat(times)), {row: rows[row] for row in ordered})
+            for row, measured in found.items():
+                values[row].update(measured)
+        elif group == "insdel":
+            found = _stacked(lambda stack, times: insertion_deletion(
+                model, images.repeat(times, 1, 1, 1), stack, classes.repeat(times), config.steps,
+                deletion_fill=config.deletion_fill, insertion_start=config.insertion_start,
+                clean=clean.repeat(times)), {row: rows[row] for row in ordered})
+            for row, measured in found.items():
+                values[row].update({k: measured[k] for k in ("insertion_auc", "deletion_auc")})
+                curves[row] = {kind: measured[f"{kind}_curve"] for kind in ("insertion", "deletion")}
+        elif group == "localisation" and masks is not None:
+            for row in ordered:
+                values[row].update(localisation(rows[row], masks.to(rows[row].device)))
+        elif group == "distribution":
+            found = distribution_readouts(model, images, classes, seed)
+            values[MODEL_ROW] = found
+        elif group == "sanity":
+            for method in config.methods:
+                cascade = cascading_randomisation(model, images, method, explanation.layer, classes, reshape=reshape)
+                sanity[method] = {f"sanity_{key}_{end}": cascade[index][key]
+                                  for end, index in (("top", 0), ("all", -1)) for key in ("rank", "rank_raw", "ssim")}
+        advance()
+    seconds = {m: explanation[m].total_seconds for m in config.methods}
+    return BatchReadouts({row: found for row, found in values.items() if found}, curves, sanity, seconds, classes,
+                         explanation)
+
+
+def _stacked(measure: Callable[[torch.Tensor, int], dict[str, torch.Tensor]],
+             rows: dict[str, torch.Tensor]) -> dict[str, dict[str, torch.Tensor]]:
+    """``measure`` run once on every row's maps stacked (rows x N images go through the model in
+    shared chunks), split back per row."""
+    if not rows:
+        return {}
+    names = list(rows)
+    n = rows[names[0]].shape[0]
+    measured = measure(torch.cat([rows[name] for name in names]), len(names))
+    return {name: {key: value[i * n : (i + 1) * n] for key, value in measured.items()} for i, name in enumerate(names)}
+
+
+def merged_rows(readouts: BatchReadouts, image: int = 0) -> dict[str, dict[str, float]]:
+    """One image's readouts as plain floats per row (its curves as lists), the shape the app
+    shows and caches."""
+    rows = {row: {key: float(value[image]) for key, value in found.items() if key != "masked_class"}
+            for row, found in readouts.values.items()}
+    for row, kinds in readouts.curves.items():
+        rows[row].update({f"{kind}_curve": curve[image].tolist() for kind, curve in kinds.items()})
+    return rows
+
