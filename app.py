@@ -119,9 +119,13 @@ except CamlabError as exc:
     show_error(exc)
     st.stop()
 
+readouts_bar = st.empty()  # a bar only while readouts compute; cached ones show at once
 try:
-    with st.spinner("Computing the readouts and their controls (each map and control goes through the model)…"):
-        readouts = readouts_cached(entry, image, result, target, unseen, steps, layer=layer) if with_readouts else {}
+    readouts = readouts_cached(entry, image, result, target, unseen, steps, layer=layer, on_progress=lambda done, total:
+                               readouts_bar.progress(done / total, text=f"Readouts and their controls: {done} of {total} "
+                                                     "stages (each map and control goes through the model)")
+                               ) if with_readouts else {}
+    readouts_bar.empty()
 except CamlabError as exc:
     show_error(exc, "No faithfulness readouts for this view: ")
     readouts = {}

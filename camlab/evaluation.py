@@ -1,7 +1,9 @@
 """Means of every metric over a dataset, per method and per control map, with paired comparisons that
-say whether a method beats its controls: what the Benchmark page and ``camlab-evaluate`` report.
+say whether a method beats its controls: what the Benchmark page, ``camlab-evaluate`` and
+``camlab-audit`` report. Each batch goes through the one readout pipeline,
+:func:`camlab.readouts.compute_readouts`; this module batches, shards over processes and merges.
 
-Metric groups (formulas in :mod:`camlab.metrics`):
+Metric groups (formulas in :mod:`camlab.metrics`, names and directions in :mod:`camlab.metrics.catalog`):
   leakage      the map's share inside a region the model cannot use (``leakage_l2``, ``leakage_mass``,
                ``leakage_peak``, ``leakage_above_half``) on the display map, and at the target layer's
                resolution (``layer_leakage_*``); only when a region is given
@@ -11,6 +13,11 @@ Metric groups (formulas in :mod:`camlab.metrics`):
   coverage     Average Drop and Increase in Confidence with the map binarised to its top k% pixels
                (``average_drop@k``): methods compared at equal area
   insdel       insertion AUC (higher is better) and deletion AUC (lower is better), RISE protocol
+  localisation pointing game, relevance mass and relevance rank accuracy on each image's object mask
+               (datasets whose items carry one)
+  distribution the model's confidence on black, mean-colour, blurred, darkened and randomly masked
+               versions of each image, and the share given one class there (the ``model`` row):
+               whether the metrics' perturbations leave the model in distribution
   sanity       cascading randomisation (Adebayo et al.) on the first batch: Spearman (average ranks)
                between the trained model's map and the map after randomising the top layer (``_top``)
                and every layer (``_all``), on display maps (``sanity_rank``), signed raw maps
@@ -28,9 +35,10 @@ better side.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -39,19 +47,14 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from .device import model_device
-from .engine import CAMEngine
 from .errors import CamlabError
-from .metrics.controls import COVERAGES, check_coverage, control_maps, matched_control
-from .metrics.faithfulness import CONFIDENCE, confidence_metrics, fixed_coverage_metrics, insertion_deletion, probabilities
-from .metrics.leakage import layer_region_shares, region_shares
-from .metrics.sanity import cascading_randomisation
-from .registry import get_method
+from .metrics.catalog import Better, better
+from .metrics.distribution import PERTURBATIONS, modal_share
+from .readouts import CONTROL_ROWS, DEFAULT_GROUPS, METRIC_GROUPS, MODEL_ROW, ReadoutConfig, compute_readouts
 from .reshape import Reshape
 
-METRIC_GROUPS = ("leakage", "confidence", "coverage", "insdel", "sanity")
-DEFAULT_GROUPS = ("leakage", "confidence", "coverage", "insdel")
-CONTROL_ROWS = {"control: all-zero": "zeros", "control: all-ones": "ones", "control: random": "random"}
-LOWER_IS_BETTER = ("average_drop", "deletion_auc")
+__all__ = ["CONTROL_ROWS", "DEFAULT_GROUPS", "METRIC_GROUPS", "Comparison", "Evaluation", "ReadoutConfig", "compare",
+           "evaluate"]
 
 
 @dataclass(frozen=True)
@@ -68,48 +71,49 @@ class Comparison:
 
 @dataclass
 class Evaluation:
-    """Means over ``images`` images: ``table[row][metric]`` for methods and control rows;
-    ``curves[row]["insertion" | "deletion"]`` the mean RISE curves; ``comparisons[method]``."""
+    """Means over ``images`` images: ``table[row][metric]`` for methods, control rows and (with the
+    distribution group) the ``model`` row; ``curves[row]["insertion" | "deletion"]`` the mean RISE
+    curves; ``comparisons[method]``; ``per_image[row][metric]`` every image's value in dataset
+    order; ``labels`` the dataset's labels and ``classes`` the explained (top) classes."""
 
     table: dict[str, dict[str, float]]
     curves: dict[str, dict[str, list[float]]]
     images: int
     comparisons: dict[str, list[Comparison]] = field(default_factory=dict)
     processes: int = 1  # how many processes computed it (``torch.distributed.run``)
+    per_image: dict[str, dict[str, torch.Tensor]] = field(default_factory=dict)
+    labels: torch.Tensor | None = None
+    classes: torch.Tensor | None = None
 
 
 def compare(metric: str, control: str, ours: torch.Tensor, theirs: torch.Tensor) -> Comparison:
     difference = ours.double() - theirs.double()
     mean = float(difference.mean())
     half_width = 1.96 * float(difference.std()) / math.sqrt(len(difference)) if len(difference) > 1 else math.inf
-    lower = any(metric.startswith(name) for name in LOWER_IS_BETTER)
+    lower = better(metric) is Better.LOWER
     beats = mean + half_width < 0 if lower else mean - half_width > 0
     return Comparison(metric, control, mean, half_width, beats)
 
 
-def evaluate(model: nn.Module, layer: str | None, dataset: Dataset, methods: Sequence[str],
-             metric_groups: Sequence[str] = DEFAULT_GROUPS, batch_size: int = 16, region: torch.Tensor | None = None,
-             space: str = "pixel", steps: int = 16, progress: bool = True,
-             on_batch: Callable[[int, int], None] | None = None,
-             options: Mapping[str, Mapping[str, object]] | None = None, controls: bool = True,
-             coverages: Sequence[float] = COVERAGES, deletion_fill: str = "black", insertion_start: str = "blur",
-             seed: int = 0, reshape: Reshape = None) -> Evaluation:
-    """Means over ``dataset`` (items ``(image, label)``) per method and control; the maps explain
-    each image's top class. ``region`` is the (H, W) mask leakage is measured in; ``on_batch(done,
-    total)`` reports progress to a UI. See the module docstring for groups, controls and comparisons.
+def evaluate(model: nn.Module, layer: str | None, dataset: Dataset, config: ReadoutConfig, batch_size: int = 16,
+             region: torch.Tensor | None = None, progress: bool = True,
+             on_batch: Callable[[int, int], None] | None = None, reshape: Reshape = None) -> Evaluation:
+    """Every readout of ``config`` (:func:`camlab.readouts.compute_readouts`) over ``dataset``
+    (items ``(image, label)``, or ``(image, label, mask)`` with the object's mask for localisation),
+    in batches; means, curves and comparisons with the controls. The maps explain each image's top
+    class. ``region`` is the (H, W) mask leakage is measured in; ``on_batch(done, total)`` reports
+    progress to a UI. The sanity group runs on the first batch only (it re-explains on randomised
+    copies of the model).
 
     Under ``torch.distributed.run`` (process group initialised) process r computes the batches
     b with b mod world_size = r; every process returns the same Evaluation, equal to one process's."""
-    unknown = sorted(set(metric_groups) - set(METRIC_GROUPS))
-    if unknown:
-        raise CamlabError(f"unknown metric group(s) {', '.join(unknown)}; choose from {', '.join(METRIC_GROUPS)}")
-    coverages = [check_coverage(k) for k in coverages]
-    engine = CAMEngine(model, layer, reshape=reshape)
-    faithful = {"confidence", "coverage", "insdel"} & set(metric_groups)
+    if not isinstance(config, ReadoutConfig):
+        raise CamlabError(f"config must be a camlab.readouts.ReadoutConfig, got {type(config).__name__}")
     rank, processes = _process_group()
     # per batch, so batches computed by several processes join in the order one process meets them
-    values: dict[int, dict[str, dict[str, torch.Tensor]]] = defaultdict(lambda: defaultdict(dict))
+    values: dict[int, dict[str, dict[str, torch.Tensor]]] = {}
     curve_sums: dict[int, dict[str, dict[str, torch.Tensor]]] = defaultdict(lambda: defaultdict(dict))
+    labels: dict[int, dict[str, torch.Tensor]] = {}
     sanity: dict[str, dict[str, float]] = {}
     seconds: dict[str, float] = defaultdict(float)
     device = model_device(model)
@@ -117,52 +121,24 @@ def evaluate(model: nn.Module, layer: str | None, dataset: Dataset, methods: Seq
     mine = range(rank, total_batches, processes)
     batches = [range(b * batch_size, min((b + 1) * batch_size, len(dataset))) for b in mine]
     loader = DataLoader(dataset, batch_sampler=batches)
+    without_sanity = dataclasses.replace(config, groups=tuple(g for g in config.groups if g != "sanity"))
     done, assigned = 0, sum(len(indices) for indices in batches)  # this process's images
-    for batch, (images, _) in zip(mine, tqdm(loader, desc="evaluate", disable=not progress or rank != 0)):
-        images = images.to(device)
-        result = engine.explain(images, methods, options=options)
-        classes = result.classes
-        placement_seed = seed + batch * batch_size  # one random placement per batch, shared by every control
-        rows = {m: result[m].display for m in methods}
-        if controls and faithful:
-            like = next(iter(rows.values()))
-            rows.update({name: control_maps(kind, like, placement_seed) for name, kind in CONTROL_ROWS.items()})
-        clean = probabilities(model, images, classes) if faithful else None
-        for row, maps in rows.items():
-            is_method = row in result.maps
-            store = values[batch][row]
-            if "leakage" in metric_groups and region is not None and is_method:
-                store.update({f"leakage_{key}": value for key, value in region_shares(maps, region).items()})
-                if not get_method(row).pixel_space:
-                    store.update({f"layer_leakage_{key}": value
-                                  for key, value in layer_region_shares(result[row].raw, region).items()})
-            if "confidence" in metric_groups:
-                store["map_mean"] = maps.flatten(1).mean(1)  # the map's coverage, which Drop rewards
-                conf = confidence_metrics(model, images, maps, classes, space, clean=clean)
-                store.update({key: conf[key] for key in (*CONFIDENCE, "masked_class")})
-                if controls and is_method:
-                    matched = confidence_metrics(model, images, matched_control(maps, placement_seed), classes, space,
-                                                 clean=clean)
-                    store.update({f"{key}_matched": matched[key] for key in CONFIDENCE})
-            constant = row in ("control: all-zero", "control: all-ones")  # no ordering to binarise or sweep
-            if "coverage" in metric_groups and not constant:
-                store.update(fixed_coverage_metrics(model, images, maps, classes, coverages, space, clean=clean))
-            if "insdel" in metric_groups and not constant:
-                curves = insertion_deletion(model, images, maps, classes, steps, deletion_fill=deletion_fill,
-                                            insertion_start=insertion_start, clean=clean)
-                for kind in ("insertion", "deletion"):
-                    store[f"{kind}_auc"] = curves[f"{kind}_auc"]
-                    curve_sums[batch][row][kind] = curves[f"{kind}_curve"].sum(dim=0)
-            if "sanity" in metric_groups and is_method and batch == 0:  # first batch only (slow)
-                cascade = cascading_randomisation(model, images, row, result.layer, classes, reshape=reshape)
-                sanity[row] = {f"sanity_{key}_{end}": cascade[index][key] for end, index in (("top", 0), ("all", -1))
-                               for key in ("rank", "rank_raw", "ssim")}
-            if is_method:
-                seconds[row] += result[row].total_seconds
+    for batch, item in zip(mine, tqdm(loader, desc="evaluate", disable=not progress or rank != 0)):
+        images, label = item[0].to(device), item[1]
+        masks = item[2].to(device) if len(item) > 2 else None
+        found = compute_readouts(model, images, config if batch == 0 else without_sanity, layer=layer,
+                                 reshape=reshape, region=region, masks=masks, first_index=batch * batch_size)
+        values[batch] = found.values
+        labels[batch] = {"labels": torch.as_tensor(label), "classes": found.classes}
+        for row, kinds in found.curves.items():
+            curve_sums[batch][row] = {kind: curve.sum(dim=0) for kind, curve in kinds.items()}
+        sanity.update(found.sanity)
+        for method, spent in found.seconds.items():
+            seconds[method] += spent
         done += len(images)
         if on_batch is not None:
             on_batch(done, assigned)
-    shards = _to_host({"values": values, "curves": curve_sums, "sanity": sanity, "seconds": seconds})
+    shards = _to_host({"values": values, "curves": curve_sums, "labels": labels, "sanity": sanity, "seconds": seconds})
     if processes > 1:
         gathered: list = [None] * processes
         torch.distributed.all_gather_object(gathered, shards)
@@ -171,7 +147,7 @@ def evaluate(model: nn.Module, layer: str | None, dataset: Dataset, methods: Seq
     merged = _merge(gathered)
     if len(merged["values"]) != total_batches:
         raise CamlabError(f"{len(merged['values'])} of {total_batches} batches came back from {processes} processes")
-    return _summarise(merged, len(dataset), controls, coverages, processes)
+    return _summarise(merged, len(dataset), config, processes)
 
 
 def _process_group() -> tuple[int, int]:
@@ -191,17 +167,18 @@ def _to_host(shards):
 
 
 def _merge(gathered: list[dict]) -> dict:
-    merged = {"values": {}, "curves": {}, "sanity": {}, "seconds": defaultdict(float)}
+    merged = {"values": {}, "curves": {}, "labels": {}, "sanity": {}, "seconds": defaultdict(float)}
     for shard in gathered:
         merged["values"].update(shard["values"])
         merged["curves"].update(shard["curves"])
+        merged["labels"].update(shard["labels"])
         merged["sanity"].update(shard["sanity"])
         for row, spent in shard["seconds"].items():
             merged["seconds"][row] += spent
     return merged
 
 
-def _summarise(merged, count, controls, coverages, processes) -> Evaluation:
+def _summarise(merged, count, config: ReadoutConfig, processes) -> Evaluation:
     batches = sorted(merged["values"])
     rows = list(dict.fromkeys(row for b in batches for row in merged["values"][b]))
     per_image = {row: {key: torch.cat([merged["values"][b][row][key] for b in batches])
@@ -209,26 +186,30 @@ def _summarise(merged, count, controls, coverages, processes) -> Evaluation:
     sanity, seconds = merged["sanity"], merged["seconds"]
     table: dict[str, dict[str, float]] = {}
     for row, metrics in per_image.items():
-        table[row] = {k: float(v.float().mean()) for k, v in metrics.items() if k != "masked_class"}
+        table[row] = {k: float(v.float().mean()) for k, v in metrics.items()
+                      if k != "masked_class" and not k.startswith("class_")}
         if "masked_class" in metrics:
-            table[row]["masked_modal_class_share"] = float(metrics["masked_class"].bincount().max()) / count
+            table[row]["masked_modal_class_share"] = modal_share(metrics["masked_class"])
+        if row == MODEL_ROW:
+            table[row].update({f"modal_share_{kind}": modal_share(metrics[f"class_{kind}"])
+                               for kind in ("clean", *PERTURBATIONS)})
         table[row].update(sanity.get(row, {}))
-        if row in seconds:
-            table[row]["seconds_per_image"] = seconds[row] / count
     for row in sanity:  # sanity alone still gives a row per method
         table.setdefault(row, dict(sanity[row]))
+    for row, spent in seconds.items():
+        table.setdefault(row, {})["seconds_per_image"] = spent / count
     comparisons: dict[str, list[Comparison]] = {}
-    if controls:
+    if config.controls:
         random, zeros = per_image.get("control: random", {}), per_image.get("control: all-zero", {})
         for row, metrics in per_image.items():
-            if row in CONTROL_ROWS:
+            if row in CONTROL_ROWS or row == MODEL_ROW:
                 continue
             found = []
             if "average_drop_matched" in metrics:
                 found.append(compare("average_drop", "matched", metrics["average_drop"], metrics["average_drop_matched"]))
             if "average_drop" in zeros:
                 found.append(compare("average_drop", "all-zero", metrics["average_drop"], zeros["average_drop"]))
-            for key in [f"average_drop@{k:g}" for k in coverages] + ["insertion_auc", "deletion_auc"]:
+            for key in [f"average_drop@{k:g}" for k in config.coverages] + ["insertion_auc", "deletion_auc"]:
                 if key in metrics and key in random:
                     found.append(compare(key, "random", metrics[key], random[key]))
             if found:  # metric groups without a control (sanity alone) compare nothing
@@ -239,7 +220,9 @@ def _summarise(merged, count, controls, coverages, processes) -> Evaluation:
         if kinds:
             curves[row] = {kind: (sum(merged["curves"][b][row][kind] for b in batches) / count).tolist()
                            for kind in kinds}
-    return Evaluation(table, curves, count, comparisons, processes)
+    labels = torch.cat([torch.as_tensor(merged["labels"][b]["labels"]) for b in batches])
+    classes = torch.cat([merged["labels"][b]["classes"] for b in batches])
+    return Evaluation(table, curves, count, comparisons, processes, per_image, labels, classes)
 
 
 def to_rows(results: dict) -> tuple[list[str], list[list]]:

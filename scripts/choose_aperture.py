@@ -7,7 +7,7 @@ much of plain Average Drop is coverage.
 """
 import argparse
 
-from camlab.evaluation import evaluate
+from camlab.evaluation import ReadoutConfig, evaluate
 from camlab.study.data import StackedDataset
 from camlab.study.wallvgg import load_checkpoint
 
@@ -24,9 +24,9 @@ print(f"{loaded.name}, {args.images} validation images")
 print("| aperture | method | AD@20 ↓ | insertion ↑ | AD ↓ | mean map value |")
 print("|---|---|---|---|---|---|")
 for aperture in args.apertures:
-    outcome = evaluate(loaded.model, loaded.default_layer, data, METHODS, ("confidence", "coverage", "insdel"),
-                       progress=False, options={m: {"aperture": aperture} for m in METHODS}, controls=False,
-                       coverages=(20,), steps=16)
+    config = ReadoutConfig(METHODS, ("confidence", "coverage", "insdel"), coverages=(20,), steps=16, controls=False,
+                           options={m: {"aperture": aperture} for m in METHODS})
+    outcome = evaluate(loaded.model, loaded.default_layer, data, config, progress=False)
     for method in METHODS:
         row = outcome.table[method]
         print(f"| {aperture:g} | {method} | {row['average_drop@20']:.2f} | {row['insertion_auc']:.3f} | "

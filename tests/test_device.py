@@ -62,9 +62,9 @@ def test_a_class_out_of_range_is_refused_before_it_reaches_the_gpu(images):
 
 @cuda
 def test_evaluation_and_readouts_run_on_cuda():
-    from camlab.evaluation import evaluate
+    from camlab.evaluation import ReadoutConfig, evaluate
 
     data = [(torch.rand(3, 16, 16), 0) for _ in range(4)]
-    outcome = evaluate(TinyNet().eval().cuda(), None, data, ["gradcam", "hirescam"], batch_size=2, steps=4,
+    outcome = evaluate(TinyNet().eval().cuda(), None, data, ReadoutConfig(("gradcam", "hirescam"), steps=4), batch_size=2,
                        progress=False)
     assert outcome.images == 4 and 0 <= outcome.table["gradcam"]["average_drop"] <= 100

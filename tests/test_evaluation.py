@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from camlab.errors import CamlabError
-from camlab.evaluation import compare, evaluate, report_rows
+from camlab.evaluation import ReadoutConfig, compare, evaluate, report_rows
 from camlab.study.data import StackedDataset
 from camlab.study.wallvgg import load_checkpoint, masked_vgg
 from tests.paths import MODELS
@@ -19,7 +19,8 @@ def test_evaluate_sanity_group_reports_cascading_randomisation_on_the_first_batc
     torch.manual_seed(0)
     model = masked_vgg(width=0.0625, input_size=32, masked_rows=0).eval()
     data = StackedDataset("stack-shapes", "test", size=32, length=4)
-    table = evaluate(model, None, data, ["gradcam", "randomcam"], ("sanity",), batch_size=2, progress=False).table
+    table = evaluate(model, None, data, ReadoutConfig(("gradcam", "randomcam"), ("sanity",)), batch_size=2,
+                     progress=False).table
     keys = {f"sanity_{k}_{end}" for k in ("rank", "rank_raw", "ssim") for end in ("top", "all")}
     for method in ("gradcam", "randomcam"):
         assert set(table[method]) == keys | {"seconds_per_image"}
@@ -32,8 +33,8 @@ def test_evaluate_sanity_group_reports_cascading_randomisation_on_the_first_batc
 
 def test_evaluate_reports_mean_curves(masked):
     data = StackedDataset("stack-shapes", "test", size=224, length=4)
-    outcome = evaluate(masked.model, masked.default_layer, data, ["gradcam"], ("insdel",),
-                       batch_size=2, steps=4, progress=False)
+    outcome = evaluate(masked.model, masked.default_layer, data, ReadoutConfig(("gradcam",), ("insdel",), steps=4),
+                       batch_size=2, progress=False)
     assert outcome.images == 4 and len(outcome.curves["gradcam"]["insertion"]) == 5
     assert np.trapezoid(outcome.curves["gradcam"]["insertion"], dx=0.25) == pytest.approx(
         outcome.table["gradcam"]["insertion_auc"], abs=1e-5)
@@ -43,8 +44,8 @@ def test_controls_run_through_the_same_metrics_and_every_method_is_compared_with
     torch.manual_seed(0)
     model = masked_vgg(width=0.0625, input_size=32, masked_rows=0).eval()
     data = StackedDataset("stack-shapes", "test", size=32, length=6)
-    outcome = evaluate(model, None, data, ["gradcam", "hirescam"], ("confidence", "coverage", "insdel"),
-                       batch_size=3, steps=4, progress=False, coverages=(10, 50))
+    config = ReadoutConfig(("gradcam", "hirescam"), ("confidence", "coverage", "insdel"), coverages=(10, 50), steps=4)
+    outcome = evaluate(model, None, data, config, batch_size=3, progress=False)
     assert list(outcome.table) == ["gradcam", "hirescam", "control: all-zero", "control: all-ones", "control: random"]
     assert outcome.table["control: all-ones"]["average_drop"] == 0  # the image unchanged
     assert "average_drop@10" not in outcome.table["control: all-zero"]  # a constant map has no top 10%
@@ -63,10 +64,8 @@ def test_controls_run_through_the_same_metrics_and_every_method_is_compared_with
     assert by_method["gradcam"]["average_drop vs matched verdict"] == ("beats" if verdict.beats else "does not beat")
     assert by_method["control: random"]["average_drop vs matched verdict"] == ""  # controls are not compared
     assert all(row[:2] == ["tiny", 6] for row in rows)
-    with pytest.raises(CamlabError, match="unknown metric group"):
-        evaluate(model, None, data, ["gradcam"], ("leakage", "faith"), progress=False)
-    with pytest.raises(CamlabError, match="percentage"):
-        evaluate(model, None, data, ["gradcam"], ("coverage",), progress=False, coverages=(0,))
+    with pytest.raises(CamlabError, match="ReadoutConfig"):
+        evaluate(model, None, data, ["gradcam"], progress=False)
 
 
 def test_a_comparison_beats_its_control_only_when_the_whole_interval_is_better():
@@ -76,3 +75,19 @@ def test_a_comparison_beats_its_control_only_when_the_whole_interval_is_better()
     assert not compare("average_drop", "random", drop, drop + torch.tensor([5.0, -5.0, 4.0, -4.0])).beats
     assert compare("insertion_auc", "random", drop + 30, drop).beats  # higher is better for insertion
     assert not compare("deletion_auc", "random", drop + 30, drop).beats
+
+
+def test_per_image_values_labels_localisation_and_the_model_row_come_back_in_dataset_order():
+    torch.manual_seed(0)
+    model = masked_vgg(width=0.0625, input_size=64, masked_rows=0).eval()
+    data = StackedDataset("stack-shapes", "test", size=64, length=5, masks=True)
+    config = ReadoutConfig(("gradcam",), ("localisation", "distribution"))
+    outcome = evaluate(model, None, data, config, batch_size=2, progress=False)
+    assert outcome.labels.tolist() == [data[i][1] for i in range(5)]
+    assert outcome.per_image["gradcam"]["pointing_game"].shape == (5,)
+    assert outcome.table["gradcam"]["relevance_mass"] == pytest.approx(
+        float(outcome.per_image["gradcam"]["relevance_mass"].mean()))
+    model_row = outcome.table["model"]
+    assert model_row["modal_share_black"] == 1.0  # five black images are one image
+    assert 0 < model_row["p_clean"] <= 1 and "class_black" not in model_row
+    assert "model" not in outcome.comparisons

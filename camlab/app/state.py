@@ -24,19 +24,19 @@ from torch import nn
 
 from ..engine import CAMEngine, CAMMap, Explanation
 from ..errors import CamlabError
-from ..evaluation import CONTROL_ROWS, Evaluation, evaluate
+from ..evaluation import Evaluation, evaluate
 from ..export import model_identity, tensor_sha256
 from ..layers import resolve_layer, spatial_layers
 from ..maps import magnitude_map
-from ..metrics.controls import control_maps, matched_control
-from ..metrics.faithfulness import CONFIDENCE, confidence_metrics, fixed_coverage_metrics, insertion_deletion, probabilities
+from ..metrics.catalog import words
 from ..metrics.leakage import region_shares
 from ..metrics.similarity import gradient_distance
 from ..models import LoadedModel, check_class_names
 from ..modes import eval_mode
+from ..readouts import CONTROL_ROWS, ReadoutConfig, compute_readouts, merged_rows
 from ..registry import get_method
 from ..study.train import short_run
-from ..walls import BlindModel, check_wall, unseen_region
+from ..walls import unseen_region
 
 
 def digest(tensor: torch.Tensor | None) -> str:
@@ -310,54 +310,35 @@ READOUT_COVERAGES = (10, 20)
 SATURATION_TOLERANCE = 1.0  # Average Drop points: closer than this to the all-zero map is "no better"
 
 
-def faithfulness(model: nn.Module, image: torch.Tensor, maps: dict[str, torch.Tensor], target: int,
-                 class_names: list[str] | None = None, steps: int = 16) -> dict[str, dict]:
-    """Per method and per control map (all-zero, all-ones, random smooth), for this image and class:
-    Average Drop / Increase in Confidence / Average Gain, the same for the method's matched control
-    (``*_matched``), Average Drop at 10% and 20% coverage, insertion and deletion AUC and curves,
-    and ``notes``: why a readout cannot be trusted here (every masked image collapses to one class,
-    or the method is within :data:`SATURATION_TOLERANCE` of the all-zero map). Every map goes
-    through the model in shared batches."""
-    names = list(maps)
-    stacked = torch.stack([maps[n] for n in names])
-    controls = {name: control_maps(kind, stacked[:1]) for name, kind in CONTROL_ROWS.items()}
-    random = controls["control: random"]
-    # one placement for every method, so their matched controls differ only in the values placed
-    matched = torch.cat([matched_control(one[None], seed=0) for one in stacked])
-    every = torch.cat([stacked, *controls.values(), matched])
-    rows = [*names, *controls, *(f"{n} (matched)" for n in names)]
-    images = image[None].expand(len(every), -1, -1, -1)
-    classes = torch.full((len(every),), target, dtype=torch.long, device=image.device)
-    clean = probabilities(model, image[None], classes[:1]).expand(len(every))
-    confidence = confidence_metrics(model, images, every, classes, clean=clean)
-    ordered = torch.cat([stacked, random])  # the maps whose ordering means something
-    coverage = fixed_coverage_metrics(model, images[: len(ordered)], ordered, classes[: len(ordered)],
-                                      READOUT_COVERAGES, clean=clean[: len(ordered)])
-    curves = insertion_deletion(model, images[: len(ordered)], ordered, classes[: len(ordered)], steps,
-                                clean=clean[: len(ordered)])
-    table = {row: {k: float(confidence[k][i]) for k in CONFIDENCE} for i, row in enumerate(rows)}
-    for i, row in enumerate([*names, "control: random"]):
-        table[row].update({k: float(v[i]) for k, v in coverage.items()})
-        table[row].update({k: float(curves[k][i]) for k in ("insertion_auc", "deletion_auc")})
-        table[row].update({k: curves[k][i].tolist() for k in ("insertion_curve", "deletion_curve")})
-    masked_classes = set(confidence["masked_class"].tolist())
+def faithfulness(model: nn.Module, image: torch.Tensor, result: Explanation, class_names: list[str] | None = None,
+                 steps: int = 16, region: torch.Tensor | None = None,
+                 on_progress: Callable[[int, int], None] | None = None) -> dict[str, dict]:
+    """The readouts of :func:`camlab.readouts.compute_readouts` for one image (3, H, W) and the maps
+    of ``result`` (one image, its explained class): per method and control, Average Drop / Increase
+    in Confidence / Average Gain and the matched control's (``*_matched``), Average Drop at 10% and
+    20% coverage, insertion and deletion AUC and curves, leakage inside ``region`` when it has
+    pixels; and per method ``notes``: why a readout cannot be trusted here (every map-masked image,
+    controls included, collapses to one class, or the method is within
+    :data:`SATURATION_TOLERANCE` of the all-zero map)."""
+    groups = ("leakage", "confidence", "coverage", "insdel")
+    config = ReadoutConfig(tuple(result.maps), groups, coverages=READOUT_COVERAGES, steps=steps)
+    found = compute_readouts(model, image[None], config, explanation=result,
+                             region=region if region is not None and bool(region.any()) else None,
+                             on_progress=on_progress)
+    table = merged_rows(found)
+    masked_classes = {int(row["masked_class"][0]) for row in found.values.values() if "masked_class" in row}
     collapsed = None
     if len(masked_classes) == 1:
         only = masked_classes.pop()
         collapsed = (f"every masked image, controls included, is classified as "
                      f"{class_names[only] if class_names else only}: Drop/Increase describe the model here, not the map")
     zero_drop = table["control: all-zero"]["average_drop"]
-    out = {}
-    for name in names:
-        row = {**table[name], **{f"{k}_matched": v for k, v in table[f"{name} (matched)"].items()}, "notes": []}
-        if collapsed:
-            row["notes"].append(collapsed)
-        if abs(row["average_drop"] - zero_drop) < SATURATION_TOLERANCE:
-            row["notes"].append(f"Average Drop {row['average_drop']:.1f} is within {SATURATION_TOLERANCE:g} of the "
-                                f"all-zero map's {zero_drop:.1f}: no better than showing nothing")
-        out[name] = row
-    out.update({name: table[name] for name in controls})
-    return out
+    for name in result.maps:
+        notes = table[name]["notes"] = [collapsed] if collapsed else []
+        if abs(table[name]["average_drop"] - zero_drop) < SATURATION_TOLERANCE:
+            notes.append(f"Average Drop {table[name]['average_drop']:.1f} is within {SATURATION_TOLERANCE:g} of the "
+                         f"all-zero map's {zero_drop:.1f}: no better than showing nothing")
+    return table
 
 
 def region_rows(result: Explanation, region: torch.Tensor, prefix: str = "leakage_") -> dict[str, dict[str, float]]:
@@ -367,21 +348,21 @@ def region_rows(result: Explanation, region: torch.Tensor, prefix: str = "leakag
 
 
 def readouts_cached(entry: ModelEntry, image: torch.Tensor, result: Explanation, target: int | None = None,
-                    region: torch.Tensor | None = None, steps: int = 16,
-                    layer: str | None = None) -> dict[str, dict]:
-    """:func:`faithfulness` for the explained class plus leakage inside ``region`` (when it has
+                    region: torch.Tensor | None = None, steps: int = 16, layer: str | None = None,
+                    on_progress: Callable[[int, int], None] | None = None) -> dict[str, dict]:
+    """:func:`faithfulness` for the explained class, leakage inside ``region`` (when it has
     pixels), cached beside the maps; ``image``, ``target`` and ``layer`` as given to
-    :func:`explain_cached` for ``result``."""
-    explained_class = int(result.classes[0])
+    :func:`explain_cached` for ``result``. Only methods not cached with these settings run (the
+    controls are recomputed with them: they depend on the image only)."""
     with entry.lock:
         readouts = entry.cache.slot(_view_key(entry, image, layer, target))["readouts"]
         ask = (steps, digest(region))
-        missing = {m: result[m].display[0] for m in result if (m, *ask) not in readouts}
+        missing = [m for m in result if (m, *ask) not in readouts]
         if missing:
-            leaks = region_rows(result, region) if region is not None and region.any() else {}
-            rows = faithfulness(entry.loaded.model, image, missing, explained_class, entry.loaded.class_names, steps)
-            for method, row in rows.items():
-                readouts[(method, *ask)] = {**row, **leaks.get(method, {})}
+            subset = dataclasses.replace(result, maps={m: result[m] for m in missing})
+            rows = faithfulness(entry.loaded.model, image, subset, entry.loaded.class_names, steps, region, on_progress)
+            for row, values in rows.items():
+                readouts[(row, *ask)] = values
         return {m: readouts[(m, *ask)] for m in [*result, *CONTROL_ROWS]}
 
 
@@ -390,24 +371,10 @@ def scalar_readouts(readouts: dict[str, dict]) -> dict[str, dict[str, float]]:
     return {row: {k: round(v, 4) for k, v in values.items() if isinstance(v, float)} for row, values in readouts.items()}
 
 
-# Readouts in words for the page (the CSVs and the manifest keep the keys), with which way is better.
-READOUT_WORDS = {
-    "average_drop": "Average Drop ↓", "increase_in_confidence": "Increase in Confidence ↑",
-    "average_gain": "Average Gain ↑", "insertion_auc": "insertion AUC ↑", "deletion_auc": "deletion AUC ↓",
-    "leakage_l2": "leakage, L2 share in the unseen region ↓", "leakage_mass": "leakage, mass share ↓",
-    "leakage_peak": "leakage, peak inside ↓", "leakage_above_half": "leakage, share of the region above 0.5 ↓",
-}
-
-
 def readout_words(key: str) -> str:
-    """A readout key as the page names it: ``average_drop@10_matched`` → "Average Drop ↓, top 10% of
-    the map, its matched control"."""
-    base, _, matched = key.partition("_matched")
-    name, _, coverage = base.partition("@")
-    words = READOUT_WORDS.get(name, name.replace("_", " "))
-    if coverage:
-        words += f", top {coverage}% of the map"
-    return words + (", its matched control" if key.endswith("_matched") else "")
+    """A readout key as the page names it (:mod:`camlab.metrics.catalog`): ``average_drop@10_matched``
+    → "Average Drop ↓, top 10% of the map, its matched control"."""
+    return words(key)
 
 
 def readouts_table(readouts: dict[str, dict]) -> dict[str, dict[str, float]]:
@@ -448,9 +415,8 @@ def run_evaluation(entry: ModelEntry, dataset, methods: list[str], groups: tuple
     """:func:`camlab.evaluation.evaluate` on the entry's model, leakage in its unseen region."""
     region = entry.unseen if entry.unseen.any() else None
     with entry.lock:
-        return evaluate(entry.loaded.model, default_layer(entry), dataset, methods, groups, batch_size=8,
-                        reshape=entry.loaded.reshape,
-                        region=region, steps=steps, progress=False, on_batch=on_batch)
+        return evaluate(entry.loaded.model, default_layer(entry), dataset, ReadoutConfig(tuple(methods), groups, steps=steps),
+                        batch_size=8, reshape=entry.loaded.reshape, region=region, progress=False, on_batch=on_batch)
 
 
 def fine_tune(entry: ModelEntry, steps: int, weight: float, lr: float, device: str | torch.device,
@@ -474,12 +440,3 @@ def heatmaps(result: Explanation, shared_scale: bool) -> tuple[dict[str, torch.T
     size = tuple(next(iter(result.maps.values())).display.shape[-2:])
     heat = {m: magnitude_map(cam.raw, size, get_method(m).pixel_space)[0] for m, cam in result.maps.items()}
     return heat, max(float(h.max()) for h in heat.values())
-
-
-def explain_occluded(entry: ModelEntry, image: torch.Tensor, methods: list[str], wall: torch.Tensor,
-                     fill: str) -> Explanation:
-    """:func:`explain_cached` for the entry's model with the pixels behind ``wall`` replaced by ``fill``."""
-    size = tuple(image.shape[-2:])
-    wall = check_wall(wall, size)
-    occluded = BlindModel(entry.loaded.model, wall, fill=fill).to(image.device)
-    return explain_cached(entry, image, methods, model=occluded, variant=f"occluded:{fill}:{digest(wall)}")

@@ -22,9 +22,10 @@ import torch
 
 from ..device import resolve_device
 from ..errors import CamlabError
-from ..evaluation import DEFAULT_GROUPS, METRIC_GROUPS, comparison_rows, comparisons_markdown, evaluate, to_markdown, to_rows
+from ..evaluation import comparison_rows, comparisons_markdown, evaluate, to_markdown, to_rows
 from ..metrics.controls import COVERAGES
 from ..metrics.faithfulness import FILLS, MASKING_SPACES
+from ..readouts import DEFAULT_GROUPS, METRIC_GROUPS, ReadoutConfig
 from ..registry import REGISTRY
 from ..walls import unseen_region
 from .data import CLASSES, SPLITS, VARIANTS, StackedDataset
@@ -39,7 +40,7 @@ def main(argv=None) -> None:
     parser.add_argument("--images", type=int, default=100)
     parser.add_argument("--methods", nargs="+", default=["all"])
     parser.add_argument("--metrics", nargs="+", default=["default"], choices=("all", "default", *METRIC_GROUPS),
-                        help="default: leakage confidence coverage insdel; all adds sanity")
+                        help="default: leakage confidence coverage insdel localisation; all adds distribution and sanity")
     parser.add_argument("--region-from", default=None, metavar="CHECKPOINT",
                         help="measure leakage in this model's unseen region (default: the evaluated model's own)")
     parser.add_argument("--space", default="pixel", choices=MASKING_SPACES)
@@ -87,10 +88,11 @@ def _evaluate(args, device: torch.device) -> None:
     size = loaded.input_size
     region_model = load_checkpoint(args.region_from).model if args.region_from else loaded.model
     region = unseen_region(region_model, (3, size, size)).to(device)
-    data = StackedDataset(args.data, args.split, size=size, length=args.images)
-    outcome = evaluate(loaded.model, loaded.default_layer, data, methods, groups, args.batch_size,
-                       region if region.any() else None, args.space, args.steps, controls=not args.no_controls,
-                       coverages=args.coverages, deletion_fill=args.deletion_fill, insertion_start=args.insertion_start)
+    data = StackedDataset(args.data, args.split, size=size, length=args.images, masks=True)  # for localisation
+    config = ReadoutConfig(tuple(methods), groups, tuple(args.coverages), args.steps, args.space, args.deletion_fill,
+                           args.insertion_start, controls=not args.no_controls)
+    outcome = evaluate(loaded.model, loaded.default_layer, data, config, args.batch_size,
+                       region if region.any() else None)
     if outcome.processes > 1 and torch.distributed.get_rank() != 0:
         return  # rank 0 writes the one report
     out = Path(args.out or f"results/{loaded.name}-{args.data}")

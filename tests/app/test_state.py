@@ -87,7 +87,7 @@ def test_predict_and_top_classes(masked, sample):
 def test_batched_readouts_equal_per_method_metrics_and_carry_the_controls(masked, sample):
     result = explain_cached(masked, sample, ["gradcam", "hirescam"])
     target = int(result.classes[0])
-    rows = faithfulness(masked.loaded.model, sample, {m: result[m].display[0] for m in result}, target, steps=4)
+    rows = faithfulness(masked.loaded.model, sample, result, steps=4)
     assert set(rows) == {"gradcam", "hirescam", "control: all-zero", "control: all-ones", "control: random"}
     model, classes = masked.loaded.model, torch.tensor([target])
     for method in ("gradcam", "hirescam"):
@@ -117,9 +117,8 @@ class Stubborn(torch.nn.Module):
 
 
 def test_saturated_readouts_say_so(masked, sample):
-    maps = {"gradcam": explain_cached(masked, sample, ["gradcam"])["gradcam"].display[0]}
-    rows = faithfulness(Stubborn(masked.loaded.model), sample, maps, target=3, class_names=masked.loaded.class_names,
-                        steps=4)
+    result = explain_cached(masked, sample, ["gradcam"], target=3)
+    rows = faithfulness(Stubborn(masked.loaded.model), sample, result, class_names=masked.loaded.class_names, steps=4)
     notes = " ".join(rows["gradcam"]["notes"])
     assert "every masked image, controls included, is classified as circle" in notes
     assert "no better than showing nothing" in notes
@@ -127,9 +126,15 @@ def test_saturated_readouts_say_so(masked, sample):
 
 def test_readouts_include_leakage_only_with_a_region_and_are_cached(masked, sample):
     result = explain_cached(masked, sample, ["gradcam", "layercam"])
-    with_region = readouts_cached(masked, sample, result, region=masked.unseen, steps=4)
+    stages = []
+    with_region = readouts_cached(masked, sample, result, region=masked.unseen, steps=4,
+                                  on_progress=lambda done, total: stages.append((done, total)))
+    assert stages == [(done, 5) for done in range(1, 6)]  # explain, leakage, confidence, coverage, insdel
     assert with_region["layercam"]["leakage_l2"] < 0.01 < with_region["gradcam"]["leakage_l2"]
-    assert readouts_cached(masked, sample, result, region=masked.unseen, steps=4)["gradcam"] is with_region["gradcam"]
+    assert with_region["layercam"]["layer_leakage_l2"] == 0  # element-wise: exactly nothing on the walled cells
+    cached = readouts_cached(masked, sample, result, region=masked.unseen, steps=4,
+                             on_progress=lambda done, total: stages.append((done, total)))
+    assert cached["gradcam"] is with_region["gradcam"] and len(stages) == 5  # cached: no work, no bar
     without = readouts_cached(masked, sample, result, region=None, steps=4)
     assert "leakage_l2" not in without["gradcam"] and "average_drop" in without["gradcam"]
 
