@@ -18,7 +18,7 @@ Metric groups (formulas in :mod:`camlab.metrics`, names and directions in :mod:`
   distribution the model's confidence on black, mean-colour, blurred, darkened and randomly masked
                versions of each image, and the share given one class there (the ``model`` row):
                whether the metrics' perturbations leave the model in distribution
-  sanity       cascading randomisation (Adebayo et al.) on the first batch: Spearman (average ranks)
+  sanity       cascading randomisation (Adebayo et al.) on the first batch's first ``sanity_images``: Spearman (average ranks)
                between the trained model's map and the map after randomising the top layer (``_top``)
                and every layer (``_all``), on display maps (``sanity_rank``), signed raw maps
                (``sanity_rank_raw``), and SSIM of display maps (``sanity_ssim``). A method that
@@ -123,7 +123,7 @@ def evaluate(model: nn.Module, layer: str | None, dataset: Dataset, config: Read
     loader = DataLoader(dataset, batch_sampler=batches)
     without_sanity = dataclasses.replace(config, groups=tuple(g for g in config.groups if g != "sanity"))
     done, assigned = 0, sum(len(indices) for indices in batches)  # this process's images
-    for batch, item in zip(mine, tqdm(loader, desc="evaluate", disable=not progress or rank != 0)):
+    for item, batch in zip(tqdm(loader, desc="evaluate", disable=not progress or rank != 0), mine):
         images, label = item[0].to(device), item[1]
         masks = item[2].to(device) if len(item) > 2 else None
         found = compute_readouts(model, images, config if batch == 0 else without_sanity, layer=layer,

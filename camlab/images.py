@@ -55,10 +55,11 @@ def check_image_size(width: int, height: int) -> None:
                           "(crop it closer to a square first)")
 
 
-def read_image(data: bytes, size: int = 224) -> tuple[torch.Tensor, str]:
+def read_image(data: bytes, size: int = 224, crop_fraction: float = 1.0) -> tuple[torch.Tensor, str]:
     """Decode PNG/JPEG/WebP bytes to a (3, size, size) tensor in [0, 1] and a note on what was done:
-    any mode becomes RGB (alpha dropped, grey replicated), the centre square is cropped and resized
-    to ``size``. Anything that cannot be read this way is a :class:`CamlabError`."""
+    any mode becomes RGB (alpha dropped, grey replicated), the centre square (``crop_fraction`` of
+    the shorter side: torchvision's resize-then-crop is 224/256) is cropped and resized to ``size``.
+    Anything that cannot be read this way is a :class:`CamlabError`."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise CamlabError(f"an image file is bytes, got {type(data).__name__}")
     if len(data) > MAX_IMAGE_BYTES:
@@ -68,7 +69,7 @@ def read_image(data: bytes, size: int = 224) -> tuple[torch.Tensor, str]:
     try:
         with Image.open(io.BytesIO(bytes(data))) as opened:
             check_image_size(*opened.size)
-            return prepare_picture(opened, size)
+            return prepare_picture(opened, size, crop_fraction)
     except CamlabError:
         raise
     except UnidentifiedImageError as exc:
@@ -80,16 +81,18 @@ def read_image(data: bytes, size: int = 224) -> tuple[torch.Tensor, str]:
         raise CamlabError(f"could not read this file as an image (PNG, JPEG or WebP): {reason}") from exc
 
 
-def prepare_picture(opened: Image.Image, size: int) -> tuple[torch.Tensor, str]:
+def prepare_picture(opened: Image.Image, size: int, crop_fraction: float = 1.0) -> tuple[torch.Tensor, str]:
     """A Pillow image as a (3, size, size) tensor in [0, 1] (turned upright by its EXIF orientation,
-    as a phone camera records it; centre square cropped at its own resolution, then resized) and a
-    note on what was done."""
+    as a phone camera records it; the centre square of ``crop_fraction`` of the shorter side
+    cropped at its own resolution, then resized) and a note on what was done."""
+    if isinstance(crop_fraction, bool) or not isinstance(crop_fraction, (int, float)) or not 0.1 <= crop_fraction <= 1:
+        raise CamlabError(f"the crop fraction is a share of the shorter side in [0.1, 1], got {crop_fraction!r}")
     orientation = opened.getexif().get(ORIENTATION_TAG, 1)
     if orientation != 1:
         opened = ImageOps.exif_transpose(opened)
     mode, original = opened.mode, opened.size
     transparent = "A" in mode or "transparency" in opened.info
-    side = min(original)
+    side = max(1, round(min(original) * crop_fraction))
     left, top = (original[0] - side) // 2, (original[1] - side) // 2
     picture = _to_rgb(opened.crop((left, top, left + side, top + side)))
     if side != size:
@@ -98,8 +101,9 @@ def prepare_picture(opened: Image.Image, size: int) -> tuple[torch.Tensor, str]:
     note = f"{original[0]}x{original[1]} {mode}" + (" turned upright (EXIF orientation)" if orientation != 1 else "")
     if mode != "RGB":
         note += " converted to RGB" + (" (transparency dropped)" if transparent else "")
-    if original != (size, size):
-        note += f", centre-cropped and resized to {size}x{size}"
+    if original != (size, size) or crop_fraction != 1:
+        share = f" {100 * crop_fraction:.1f}%" if crop_fraction != 1 else ""
+        note += f", centre{share}-cropped and resized to {size}x{size}"
     return torch.from_numpy(array).permute(2, 0, 1).float() / 255, note
 
 

@@ -149,9 +149,10 @@ def fitted_model(build: Callable[[], nn.Module], state: dict, name: str) -> nn.M
 
 
 def load_model_file(path: str | Path, device: str | torch.device = "cpu",
-                    formats: Mapping[str, FormatLoader] | None = None, trusted: bool = False) -> LoadedModel:
-    """A model file: a state_dict for a torchvision architecture named in the file name (e.g.
-    ``resnet18_custom.pt``), or a dict whose ``"format"`` field names one of ``formats`` (the paper
+                    formats: Mapping[str, FormatLoader] | None = None, trusted: bool = False,
+                    architecture: str | None = None) -> LoadedModel:
+    """A model file: a state_dict for a torchvision ``architecture`` (by default the one named in
+    the file name, e.g. ``resnet18_custom.pt``), or a dict whose ``"format"`` field names one of ``formats`` (the paper
     study adds its checkpoint format this way).
 
     Nothing in an untrusted file can run code: its content is inspected before ``torch.load`` sees
@@ -182,11 +183,15 @@ def load_model_file(path: str | Path, device: str | torch.device = "cpu",
         return formats[payload["format"]](path, payload, device)
     payload = unwrapped_state_dict(payload)
     if isinstance(payload, dict) and payload and all(isinstance(v, torch.Tensor) for v in payload.values()):
-        arch = next((a for a in sorted(TORCHVISION_MODELS, key=len, reverse=True) if a in path.stem), None)
+        if architecture is not None and architecture not in TORCHVISION_MODELS:
+            raise CamlabError(f"unknown torchvision architecture {architecture!r}; choose one of "
+                              f"{', '.join(TORCHVISION_MODELS)}")
+        arch = architecture or next((a for a in sorted(TORCHVISION_MODELS, key=len, reverse=True) if a in path.stem),
+                                    None)
         if arch is None:
             raise CamlabError(
-                f"{path.name} is a bare state_dict; name the file after its architecture "
-                f"({', '.join(TORCHVISION_MODELS)}) so camlab knows what to build"
+                f"{path.name} is a bare state_dict; name its architecture ({', '.join(TORCHVISION_MODELS)}) "
+                "in the file name, or pass it, so camlab knows what to build"
             )
         num_classes = _num_classes(payload, path.name)
         model = fitted_model(lambda: torchvision_model(arch, num_classes), payload, path.name)

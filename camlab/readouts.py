@@ -52,7 +52,8 @@ MODEL_ROW = "model"
 class ReadoutConfig:
     """What to compute: ``methods`` and their ``options``, metric ``groups`` (of
     :data:`METRIC_GROUPS`), top-k% ``coverages``, insertion/deletion ``steps``, ``fills``, the
-    masking ``space``, whether to add ``controls``, and the controls' ``seed``. Validated when made."""
+    masking ``space``, whether to add ``controls``, the controls' ``seed``, and on how many of the
+    batch's first images the sanity group runs. Validated when made."""
 
     methods: tuple[str, ...]
     groups: tuple[str, ...] = DEFAULT_GROUPS
@@ -64,6 +65,7 @@ class ReadoutConfig:
     controls: bool = True
     seed: int = 0
     options: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
+    sanity_images: int = 16  # the sanity group re-explains on every randomised layer: its first images only
 
     def __post_init__(self):
         methods = tuple(self.methods)
@@ -84,6 +86,7 @@ class ReadoutConfig:
         object.__setattr__(self, "coverages", tuple(check_coverage(k) for k in self.coverages))
         object.__setattr__(self, "steps", whole_number("steps", self.steps, 1, 1024))
         object.__setattr__(self, "seed", whole_number("seed", self.seed, 0))
+        object.__setattr__(self, "sanity_images", whole_number("sanity_images", self.sanity_images, 1))
 
     def wants(self, group: str) -> bool:
         return group in self.groups
@@ -190,7 +193,9 @@ def compute_readouts(model: nn.Module, images: torch.Tensor, config: ReadoutConf
             values[MODEL_ROW] = found
         elif group == "sanity":
             for method in config.methods:
-                cascade = cascading_randomisation(model, images, method, explanation.layer, classes, reshape=reshape)
+                few = slice(0, config.sanity_images)
+                cascade = cascading_randomisation(model, images[few], method, explanation.layer, classes[few],
+                                                  reshape=reshape)
                 sanity[method] = {f"sanity_{key}_{end}": cascade[index][key]
                                   for end, index in (("top", 0), ("all", -1)) for key in ("rank", "rank_raw", "ssim")}
         advance()

@@ -11,7 +11,6 @@ from camlab.app.walls import (
     WALL_KINDS,
     attention_shares,
     canvas_background,
-    default_wall,
     feature_wall_readout,
     occlusion_readout,
     overlays_picture,
@@ -19,7 +18,7 @@ from camlab.app.walls import (
 )
 from camlab.app.widgets import FAST_CAMS, image_picker, model_picker, page_setup, show_error, weights_warning
 from camlab.render import jpeg_bytes
-from camlab.walls import FILLS
+from camlab.walls import FILLS, paper_wall
 
 CANVAS = 448
 where = page_setup("Walls")
@@ -58,7 +57,7 @@ if not methods:
 @st.fragment
 def walls_view() -> None:
     """The canvas and everything a stroke changes: a stroke reruns only this part of the page."""
-    default = default_wall(size).to(where) if kind == "feature wall" and not own_wall else None
+    default = paper_wall(size).to(where) if kind == "feature wall" and not own_wall else None
     left, right = st.columns(2)  # the canvas keeps its pixel size, so its column must fit it
     with left:
         canvas = st_canvas(fill_color="rgba(255, 221, 0, 0.3)", stroke_width=12, stroke_color="#ffdd00",

@@ -2,6 +2,7 @@
 
 library (camlab/*, camlab/methods, metrics, walls)  -> torch & co. only, never study/app/bench
 study   (camlab/study)                              -> the library, never app/bench or Streamlit
+audit   (camlab/audit)                              -> the library and the study, never app/bench or Streamlit
 app     (camlab/app)                                -> library and study, Streamlit, never bench
 bench   (camlab/bench)                              -> anything, including the peers
 pages   (app.py, pages/)                            -> camlab.app for state; no locks, autograd or cache keys
@@ -16,11 +17,13 @@ from tests.paths import ROOT
 
 PACKAGE = ROOT / "camlab"
 PEERS = {"pytorch_grad_cam", "captum", "torchcam", "playwright", "hypothesis"}
-LAYERS = {"study": "camlab.study", "app": "camlab.app", "bench": "camlab.bench"}
+LAYERS = {"study": "camlab.study", "audit": "camlab.audit", "app": "camlab.app", "bench": "camlab.bench"}
 FORBIDDEN = {
-    "library": PEERS | {"streamlit", "streamlit_drawable_canvas", "plotly", "altair", "camlab.study", "camlab.app",
-                        "camlab.bench"},
-    "study": PEERS | {"streamlit", "streamlit_drawable_canvas", "plotly", "altair", "camlab.app", "camlab.bench"},
+    "library": PEERS | {"streamlit", "streamlit_drawable_canvas", "plotly", "altair", "camlab.study", "camlab.audit",
+                        "camlab.app", "camlab.bench", "timm"},
+    "study": PEERS | {"streamlit", "streamlit_drawable_canvas", "plotly", "altair", "camlab.audit", "camlab.app",
+                      "camlab.bench"},
+    "audit": PEERS | {"streamlit", "streamlit_drawable_canvas", "plotly", "altair", "camlab.app", "camlab.bench"},
     "app": PEERS | {"camlab.bench"},
     "bench": set(),
 }

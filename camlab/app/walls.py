@@ -20,28 +20,24 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ..engine import Explanation
 from ..metrics.faithfulness import probabilities
 from ..metrics.leakage import l2_share, layer_region_shares, mass_share
 from ..metrics.similarity import spearman
 from ..render import WHITE, YELLOW, draw_outline, jpeg_bytes, labelled_grid, number_regions, outlined, overlay
-from ..walls import BlindModel, FeatureWall, FeatureWallAnalyser, UnseenRegion, check_wall, snap_to_cells
+from ..walls import (
+    BlindModel,
+    FeatureWall,
+    FeatureWallAnalyser,
+    UnseenRegion,
+    cell_footprint,
+    check_wall,
+    snap_to_cells,
+)
 from .state import ModelEntry, digest, explain_cached, predict
 
 WALL_KINDS = ("feature wall", "occlusion", "measure only")
-# The paper's wall: the head reads the top 5 of 14 feature rows, so the default covers the bottom 9/14.
-DEFAULT_WALL_FRACTION = 9 / 14
-
-
-def default_wall(size: int) -> torch.Tensor:
-    """(size, size) bool: the bottom 9/14 of the image, the paper's wall, for models without their own."""
-    wall = torch.zeros(size, size, dtype=torch.bool)
-    wall[size - round(size * DEFAULT_WALL_FRACTION) :] = True
-    return wall
-
-
 def canvas_background(entry: ModelEntry, image: torch.Tensor, default: torch.Tensor | None, pixels: int) -> bytes:
     """JPEG bytes of the drawing canvas's background at ``pixels``²: the image, the model's own
     unseen region outlined in white, the stand-in ``default`` wall (if any) in yellow. Encoded once
@@ -71,11 +67,6 @@ def _grid(entry: ModelEntry, layer: str) -> tuple[int, int]:
 def walled_cells(entry: ModelEntry, layer: str, wall: torch.Tensor) -> torch.Tensor:
     """The (h, w) cells of ``layer`` a pixel wall snaps to (see :func:`camlab.walls.snap_to_cells`)."""
     return snap_to_cells(wall.cpu(), _grid(entry, layer))
-
-
-def cell_footprint(cells: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """(H, W) bool: the pixels the walled cells stand for."""
-    return F.interpolate(cells[None, None].float(), size=size, mode="nearest")[0, 0] > 0
 
 
 @dataclass

@@ -173,11 +173,13 @@ def _load_camlab(path: Path, payload: dict, device) -> LoadedModel:
                        model.default_layer, model_card(path), config.input_size)
 
 
-def load_checkpoint(path: str | Path, device: str | torch.device = "cpu", trusted: bool = False) -> LoadedModel:
+def load_checkpoint(path: str | Path, device: str | torch.device = "cpu", trusted: bool = False,
+                    architecture: str | None = None) -> LoadedModel:
     """A camlab checkpoint, or any model file :func:`camlab.models.load_model_file` reads
-    (``trusted`` as there: only for files you would run as code). A bare name such as
+    (``trusted`` and ``architecture`` as there: only for files you would run as code; the
+    torchvision architecture of a bare state_dict). A bare name such as
     ``"masked_vgg"`` is a shipped model (:func:`shipped_models_dir`), from any working directory."""
     path = Path(path)
     if not path.suffix and not path.exists() and path.name == str(path):
         path = shipped_models_dir() / f"{path.name}.pt"
-    return load_model_file(path, device, {CHECKPOINT_FORMAT: _load_camlab}, trusted=trusted)
+    return load_model_file(path, device, {CHECKPOINT_FORMAT: _load_camlab}, trusted=trusted, architecture=architecture)

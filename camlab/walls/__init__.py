@@ -7,10 +7,11 @@
 - :func:`wall_mask` / :func:`check_wall`: drawn shapes as one boolean pixel mask;
 - :class:`BlindModel`: a model whose input pixels behind a wall are replaced (occlusion).
 """
-from .feature import FeatureWall, snap_to_cells
+from .feature import FeatureWall, cell_footprint, snap_to_cells
 from .occlusion import FILLS, BlindModel
-from .regions import check_wall, wall_mask
+from .regions import PAPER_WALL_FRACTION, check_wall, paper_wall, wall_mask
 from .unseen import FeatureWallAnalyser, UnseenRegion, analyse_unseen_region, unseen_region
 
-__all__ = ["FILLS", "BlindModel", "FeatureWall", "FeatureWallAnalyser", "UnseenRegion", "analyse_unseen_region", "check_wall",
-           "snap_to_cells", "unseen_region", "wall_mask"]
+__all__ = ["FILLS", "PAPER_WALL_FRACTION", "BlindModel", "FeatureWall", "FeatureWallAnalyser", "UnseenRegion",
+           "analyse_unseen_region", "cell_footprint", "check_wall", "paper_wall", "snap_to_cells", "unseen_region",
+           "wall_mask"]

@@ -19,6 +19,7 @@ from __future__ import annotations
 import copy
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ..device import model_device
@@ -42,6 +43,12 @@ class CellMask(nn.Module):
 def snap_to_cells(wall: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
     """(h, w) bool: the cells at least half covered by the (H, W) pixel wall."""
     return downsample_region(torch.as_tensor(wall).bool(), grid) >= 0.5
+
+
+def cell_footprint(cells: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """(H, W) bool: the pixels the (h, w) walled cells stand for (nearest-neighbour upsampling, so
+    area-averaging it back to the grid gives the cells again when H, W are multiples of h, w)."""
+    return F.interpolate(cells[None, None].float(), size=size, mode="nearest")[0, 0] > 0
 
 
 def _with_module(root: nn.Module, name: str, replacement: nn.Module) -> nn.Module:

@@ -74,6 +74,17 @@ def wall_mask(shapes: list[dict], height: int, width: int) -> torch.Tensor:
     return torch.from_numpy(canvas.astype(bool))
 
 
+# The paper's wall: the head reads the top 5 of 14 feature rows, so its wall covers the bottom 9/14.
+PAPER_WALL_FRACTION = 9 / 14
+
+
+def paper_wall(size: int) -> torch.Tensor:
+    """(size, size) bool: the bottom 9/14 of the image, the paper's wall."""
+    wall = torch.zeros(size, size, dtype=torch.bool)
+    wall[size - round(size * PAPER_WALL_FRACTION) :] = True
+    return wall
+
+
 def check_wall(wall: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
     """A boolean wall of the image's size that covers some but not all pixels, else a clear error."""
     if not isinstance(wall, torch.Tensor):

@@ -1,0 +1,256 @@
+"""What an audit hands over: ``report.html`` (one self-contained file: images embedded, no request
+to any network, opens offline in any browser), ``readouts.csv`` (one row per image x method and
+control, every metric under its registered name), ``summary.csv`` (means and comparisons) and
+``manifest.json`` (versions, model identity and weights hash, every image's path and sha256,
+seeds, device, command line).
+
+Every number the HTML shows is written from the same value ``summary.csv`` holds, through
+:func:`cell` (a test parses the HTML and compares). Every string from the auditor's files
+(paths, class names, folder names) is HTML-escaped.
+"""
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import io
+import json
+import math
+from datetime import UTC, datetime
+from pathlib import Path
+
+from ..export import model_identity, versions
+from ..metrics.catalog import is_readout, readout_key
+from ..metrics.distribution import PERTURBATIONS
+from ..readouts import CONTROL_ROWS, MODEL_ROW
+from .run import RANDOM_CAM, AuditResult, interval
+
+VERDICT_KEYS = ("average_drop", "average_drop@20", "insertion_auc", "deletion_auc")
+LEAKAGE_KEYS = ("layer_leakage_l2", "leakage_l2", "leakage_mass")
+LOCALISATION_KEYS = ("pointing_game", "relevance_mass", "relevance_rank")
+SANITY_KEYS = ("sanity_rank_top", "sanity_rank_all", "sanity_ssim_all")
+
+
+def cell(value: float) -> str:
+    """A number as both the HTML and the summary's ``shown`` column write it."""
+    return "—" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.4g}"
+
+
+def readouts_rows(result: AuditResult) -> tuple[list[str], list[list]]:
+    """``readouts.csv``: one row per image x method and control; ``image`` is the file's path
+    relative to the source, then ``label``, ``explained_class``, ``method`` and every metric."""
+    per_image = result.evaluation.per_image
+    rows_in_order = [r for r in per_image if r != MODEL_ROW]
+    metrics = list(dict.fromkeys(k for r in rows_in_order for k in per_image[r]
+                                 if k != "masked_class" and is_readout(k)))
+    names = result.model.loaded.class_names
+    labels, classes = result.evaluation.labels.tolist(), result.evaluation.classes.tolist()
+    header = ["image", "label", "explained_class", "method", *metrics]
+    rows = []
+    for index, item in enumerate(result.images.items):
+        label = names[labels[index]] if labels[index] >= 0 else ""
+        for row in rows_in_order:
+            values = per_image[row]
+            rows.append([item.path, label, names[classes[index]], row,
+                         *(float(values[k][index]) if k in values else "" for k in metrics)])
+    return header, rows
+
+
+def summary_rows(result: AuditResult) -> tuple[list[str], list[list]]:
+    """``summary.csv``: per (row, metric) its mean over the images, with the text the report shows."""
+    rows = []
+    for row, metrics in result.evaluation.table.items():
+        for key, value in metrics.items():
+            rows.append([row, key, value, cell(value)])
+    for comparisons, against in ((result.evaluation.comparisons, None), (result.random_cam, "Random-CAM")):
+        for method, found in comparisons.items():
+            for c in found:
+                rows.append([method, f"{c.metric} vs {against or c.control}", c.difference, interval(c)])
+    return ["row", "metric", "value", "shown"], rows
+
+
+def _csv(header: list[str], rows: list[list]) -> str:
+    out = io.StringIO()
+    csv.writer(out).writerows([header, *rows])
+    return out.getvalue()
+
+
+def _jpeg(data: bytes, alt: str, width: int = 160) -> str:
+    return (f'<img alt="{html.escape(alt)}" width="{width}" '
+            f'src="data:image/jpeg;base64,{base64.b64encode(data).decode()}">')
+
+
+def _num(result: AuditResult, row: str, key: str) -> str:
+    """A table cell that carries which summary value it shows (the test reads these)."""
+    value = result.evaluation.table.get(row, {}).get(key)
+    if value is None:
+        return "<td>—</td>"
+    return f'<td data-row="{html.escape(row)}" data-metric="{html.escape(key)}">{cell(value)}</td>'
+
+
+def _head(keys) -> str:
+    return "".join(f"<th title=\"{html.escape(k)}\">{html.escape(readout_key(k).words)}</th>" for k in keys)
+
+
+def _verdicts(result: AuditResult) -> str:
+    methods = [m for m in result.methods if m != RANDOM_CAM]
+    columns = list(dict.fromkeys(f"{c.metric} vs {c.control}" for m in methods
+                                 for c in result.evaluation.comparisons.get(m, [])))
+    columns += list(dict.fromkeys(f"{c.metric} vs Random-CAM" for m in methods for c in result.random_cam.get(m, [])))
+    lines = ["<table><tr><th>method</th>" + "".join(f"<th>{html.escape(c)}</th>" for c in columns) + "</tr>"]
+    for method in methods:
+        found = {f"{c.metric} vs {c.control}": c for c in result.evaluation.comparisons.get(method, [])}
+        found.update({f"{c.metric} vs Random-CAM": c for c in result.random_cam.get(method, [])})
+        cells = []
+        for column in columns:
+            c = found.get(column)
+            css = "" if c is None else (' class="ok"' if c.beats else ' class="no"')
+            text = "—" if c is None else html.escape(interval(c))
+            cells.append(f'<td{css} data-row="{html.escape(method)}" data-comparison="{html.escape(column)}">{text}</td>')
+        lines.append(f"<tr><th>{html.escape(method)}</th>{''.join(cells)}</tr>")
+    return "\n".join(lines) + "</table>"
+
+
+def _metric_table(result: AuditResult, keys, rows) -> str:
+    keys = [k for k in keys if any(k in result.evaluation.table.get(r, {}) for r in rows)]
+    if not keys:
+        return ""
+    lines = [f"<table><tr><th>map</th>{_head(keys)}</tr>"]
+    lines += [f"<tr><th>{html.escape(r)}</th>{''.join(_num(result, r, k) for k in keys)}</tr>" for r in rows
+              if r in result.evaluation.table]
+    return "\n".join(lines) + "</table>"
+
+
+STYLE = """body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}
+table{border-collapse:collapse;margin:.6em 0 1.4em}td,th{border:1px solid #ccc;padding:.25em .5em;font-size:.9em}
+th{background:#f4f4f4;text-align:left}.ok{background:#e5f5e5}.no{background:#fbe9e9}.warn{background:#fff3cd;
+padding:.6em 1em;border-left:4px solid #e0a800}.gallery td{vertical-align:top;text-align:center;font-size:.8em}
+code{background:#f4f4f4;padding:0 .2em}"""
+
+
+def report_html(result: AuditResult, command: str) -> str:
+    """The report as one HTML document with nothing to fetch."""
+    loaded, e = result.model.loaded, result.evaluation
+    esc = html.escape
+    methods = [m for m in result.methods if m != RANDOM_CAM]
+    rows = [*result.methods, *[r for r in CONTROL_ROWS if r in e.table]]
+    parts = [f"<!doctype html><html lang=en><head><meta charset=utf-8><title>camlab audit: {esc(loaded.name)}</title>"
+             f"<style>{STYLE}</style></head><body>",
+             f"<h1>camlab audit: {esc(loaded.name)}</h1>",
+             f"<p>{e.images} images from {esc(result.images.description)}; methods {esc(', '.join(methods))} "
+             f"(and Random-CAM, a map that ignores the model); layer <code>{esc(result.layer)}</code>; device "
+             f"{esc(result.device)}; {result.seconds:.0f} s. Preprocessing: {esc(result.model.preprocessing.describe())}."
+             "</p>"]
+    if result.images.skipped:
+        parts.append(f"<p class=warn>{len(result.images.skipped)} file(s) skipped (listed at the end).</p>")
+    parts.append("""<h2>How to read this</h2><ul>
+<li><b>Average Drop</b> (↓) is how much the class's confidence falls when the image is multiplied by the map;
+<b>insertion</b> (↑) and <b>deletion</b> (↓) AUC reveal or remove pixels in the map's order. Alone they reward
+maps that cover a lot: each method is therefore compared with controls that know nothing of the model —
+its <b>matched control</b> (its own values at random places), a <b>random smooth map</b>, the <b>all-zero</b> map
+and <b>Random-CAM</b>. ✓ means the method is better than the control over the whole 95% interval of the
+paired per-image difference; ✗ means it is not — a claim the report does not make.</li>
+<li><b>Leakage</b> (↓) is the share of a map inside a region the model provably cannot use; any share there
+is painted where the model did not look.</li>
+<li><b>Sanity</b>: Spearman between the map of the trained model and of a model with randomised layers;
+a method that explains this model falls towards 0.</li>
+<li><b>In distribution</b>: if the model gives one class to every masked, darkened or blurred image, or a
+black image keeps its confidence, pixel-removal metrics measure that, not the maps.</li></ul>""")
+    parts.append("<h2>Does each method beat its controls?</h2>" + _verdicts(result))
+    parts.append("<h2>Faithfulness</h2>" + _metric_table(result, [*VERDICT_KEYS, "increase_in_confidence",
+                                                                  "average_drop_matched", "map_mean"], rows))
+    if result.region:
+        parts.append(f"<h2>Leakage</h2><p>Measured in {esc(result.region)}.</p>"
+                     + _metric_table(result, LEAKAGE_KEYS, result.methods))
+    else:
+        parts.append("<h2>Leakage</h2><p>No region the model cannot use: this model has no unseen region and no "
+                     "wall was given (pass <code>--wall</code>), so no leakage is measured.</p>")
+    localisation = _metric_table(result, LOCALISATION_KEYS, rows)
+    if localisation:
+        parts.append("<h2>Localisation on the objects' masks</h2>" + localisation)
+    sanity = _metric_table(result, SANITY_KEYS, result.methods)
+    if sanity:
+        parts.append("<h2>Sanity (cascading randomisation, first batch)</h2>" + sanity)
+    if MODEL_ROW in e.table:
+        kinds = ["clean", *PERTURBATIONS]
+        lines = ["<table><tr><th>version of each image</th><th>confidence in the explained class</th>"
+                 "<th>share given their most common class</th></tr>"]
+        for kind in kinds:
+            lines.append(f"<tr><th>{esc(kind if kind == 'clean' else PERTURBATIONS[kind])}</th>"
+                         f"{_num(result, MODEL_ROW, f'p_{kind}')}{_num(result, MODEL_ROW, f'modal_share_{kind}')}</tr>")
+        parts.append("<h2>Does the model stay in distribution under the metrics' perturbations?</h2>"
+                     + "".join(f"<p class=warn>{esc(w)}</p>" for w in result.warnings)
+                     + ("" if result.warnings else "<p>Yes, by these checks: no collapse to one class, and a black "
+                        "image loses most of the confidence.</p>") + "\n".join(lines) + "</table>")
+    if result.accuracy is not None:
+        lines = [f"<h2>Accuracy</h2><p>{100 * result.accuracy:.1f}% of the images are predicted as their label "
+                 "(the maps explain the predicted class).</p><table><tr><th>class</th><th>images</th>"
+                 "<th>accuracy</th></tr>"]
+        lines += [f"<tr><td>{esc(name)}</td><td>{count}</td><td>{100 * acc:.1f}%</td></tr>"
+                  for name, count, acc in result.per_class]
+        parts.append("\n".join(lines) + "</table>")
+    if result.gallery:
+        parts.append("<h2>The most telling images</h2><table class=gallery><tr><th>image</th><th>original</th>"
+                     + "".join(f"<th>{esc(m)}</th>" for m in methods) + "</tr>")
+        for item in result.gallery:
+            parts.append(f"<tr><td>{esc(item.path)}<br>{esc(item.why)}</td><td>{_jpeg(item.original, item.path)}</td>"
+                         + "".join(f"<td>{_jpeg(item.overlays[m], m)}</td>" for m in methods) + "</tr>")
+        parts.append("</table>")
+    if result.images.skipped:
+        parts.append("<h2>Skipped files</h2><table><tr><th>file</th><th>why</th></tr>"
+                     + "".join(f"<tr><td>{esc(p)}</td><td>{esc(why)}</td></tr>" for p, why in result.images.skipped)
+                     + "</table>")
+    parts.append(f"<h2>How it was made</h2><p><code>{esc(command)}</code></p><p>camlab "
+                 f"{esc(versions()['camlab'])}; every number here is in summary.csv (column <i>shown</i>), every "
+                 "per-image value in readouts.csv.</p></body></html>")
+    return "\n".join(parts)
+
+
+def manifest(result: AuditResult, command: str) -> dict:
+    loaded = result.model.loaded
+    extra = {}
+    try:
+        import timm
+
+        extra["timm"] = timm.__version__
+    except ImportError:
+        pass
+    return {
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": command,
+        "versions": versions(**extra),
+        "model": {**model_identity(loaded.model, loaded.name, loaded.architecture, loaded.card), "spec": result.model.spec},
+        "preprocessing": result.model.preprocessing.describe(),
+        "layer": result.layer,
+        "methods": result.methods,
+        "settings": {"groups": list(result.config.groups), "coverages": list(result.config.coverages),
+                     "steps": result.config.steps, "space": result.config.space,
+                     "deletion_fill": result.config.deletion_fill, "insertion_start": result.config.insertion_start,
+                     "seed": result.config.seed, "processes": result.evaluation.processes},
+        "wall": None if result.wall is None else {"description": result.wall.description, "layer": result.wall.layer,
+                                                  "cells": result.walled_cells},
+        "leakage_region": result.region,
+        "device": result.device,
+        "images": {"source": result.images.description, "kind": result.images.kind,
+                   "files": [{"path": i.path, "sha256": i.sha256, "label": i.label} for i in result.images.items],
+                   "skipped": [{"path": p, "why": why} for p, why in result.images.skipped]},
+        "warnings": result.warnings,
+    }
+
+
+def write_audit(result: AuditResult, out: str | Path, command: str) -> dict[str, Path]:
+    """Write the four files into ``out`` (created); returns their paths by name."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    files = {
+        "report.html": report_html(result, command),
+        "readouts.csv": _csv(*readouts_rows(result)),
+        "summary.csv": _csv(*summary_rows(result)),
+        "manifest.json": json.dumps(manifest(result, command), indent=2, default=float),
+    }
+    paths = {}
+    for name, text in files.items():
+        paths[name] = out / name
+        paths[name].write_text(text, encoding="utf-8")
+    return paths
+

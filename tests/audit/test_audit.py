@@ -1,0 +1,146 @@
+"""camlab-audit end to end on a small camlab checkpoint and a folder written from the generator:
+the four files, every number of the report equal to summary.csv's, nothing fetched from a network,
+two processes writing what one writes."""
+import csv
+import json
+import os
+import re
+import subprocess
+import sys
+from html.parser import HTMLParser
+
+import cv2
+import pytest
+import torch
+
+from camlab.audit.cli import main
+from camlab.study.data import CLASSES, generate_image
+from camlab.study.wallvgg import masked_vgg, save_checkpoint
+from tests.hostile import HOSTILE_CLASS_NAMES, hostile_checkpoint
+
+SIZE = 64
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    root = tmp_path_factory.mktemp("audit")
+    torch.manual_seed(0)
+    model = masked_vgg(width=1 / 16, input_size=SIZE, masked_rows=1).eval()
+    save_checkpoint(root / "tiny.pt", model, "masked_vgg", list(CLASSES))
+    for index in range(6):
+        image, label = generate_image("stack-shapes", "test", index, SIZE)
+        folder = root / "images" / CLASSES[label]
+        folder.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(folder / f"{index:02d}.png"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    (root / "images" / CLASSES[0]).mkdir(exist_ok=True)
+    (root / "images" / CLASSES[0] / "truncated.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00")
+    return root
+
+
+def _run(world, out, *extra):
+    main(["--model", str(world / "tiny.pt"), "--images", str(world / "images"), "--methods", "gradcam", "hirescam",
+          "--steps", "4", "--batch-size", "4", "--out", str(out), "--device", "cpu", *extra])
+
+
+class _Cells(HTMLParser):
+    """Every <td> that names the summary value it shows, and every external reference."""
+
+    def __init__(self):
+        super().__init__()
+        self.cells, self.external, self._open = [], [], None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        for key in ("src", "href"):
+            if key in attrs and not attrs[key].startswith("data:"):
+                self.external.append(attrs[key])
+        if tag in ("script", "link", "iframe"):
+            self.external.append(tag)
+        if tag == "td" and "data-metric" in attrs:
+            self._open = [attrs["data-row"], attrs["data-metric"], ""]
+
+    def handle_data(self, data):
+        if self._open is not None:
+            self._open[2] += data
+
+    def handle_endtag(self, tag):
+        if tag == "td" and self._open is not None:
+            self.cells.append(tuple(self._open))
+            self._open = None
+
+
+def test_the_audit_writes_a_self_contained_report_whose_numbers_are_the_csvs(world):
+    out = world / "out"
+    _run(world, out, "--wall", "0,40,64,64")
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "readouts.csv", "report.html", "summary.csv"]
+    report = (out / "report.html").read_text()
+    parsed = _Cells()
+    parsed.feed(report)
+    assert parsed.external == []  # opens offline: every image is a data: URL, no script, no stylesheet link
+    summary = {(row, metric): (float(value), shown) for row, metric, value, shown in
+               list(csv.reader((out / "summary.csv").open()))[1:] if " vs " not in metric}
+    assert len(parsed.cells) > 40
+    for row, metric, text in parsed.cells:
+        assert summary[(row, metric)][1] == text, (row, metric)
+    comparisons = {(r[0], r[1]): r[3] for r in list(csv.reader((out / "summary.csv").open()))[1:] if " vs " in r[1]}
+    for method, column, text in re.findall(r'data-row="([^"]+)" data-comparison="([^"]+)">([^<]+)<', report):
+        assert comparisons[(method, column)] == text.replace("&#x27;", "'")
+    assert ("gradcam", "insertion_auc vs Random-CAM") in comparisons
+
+    rows = list(csv.DictReader((out / "readouts.csv").open()))
+    assert {r["method"] for r in rows} == {"gradcam", "hirescam", "randomcam", "control: all-zero", "control: all-ones",
+                                           "control: random"}
+    assert len({r["image"] for r in rows}) == 6 and all("/" in r["image"] for r in rows)
+    gradcam = [float(r["average_drop"]) for r in rows if r["method"] == "gradcam"]
+    assert sum(gradcam) / 6 == pytest.approx(summary[("gradcam", "average_drop")][0], rel=1e-5)
+    assert all(float(r["layer_leakage_l2"]) == 0 for r in rows if r["method"] == "hirescam")  # behind the wall
+
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert len(manifest["images"]["files"]) == 6 and all(len(f["sha256"]) == 64 for f in manifest["images"]["files"])
+    assert manifest["images"]["skipped"][0]["path"] == "circle/truncated.png"
+    assert manifest["model"]["weights_sha256"] and manifest["command"].startswith("camlab-audit --model")
+    assert manifest["wall"]["description"].startswith("the rectangle") and manifest["versions"]["torch"]
+    for words in ("How to read this", "Does each method beat its controls?", "stay in distribution", "Accuracy",
+                  "The most telling images", "Skipped files", "circle/truncated.png"):
+        assert words in report, words
+
+
+def test_hostile_class_names_are_escaped_in_the_report(tmp_path):
+    import html
+
+    checkpoint = tmp_path / "hostile.pt"
+    hostile_checkpoint(checkpoint)
+    image, _ = generate_image("stack-shapes", "test", 0, 32)
+    for index in range(len(HOSTILE_CLASS_NAMES)):
+        cv2.imwrite(str(tmp_path / f"{index}.png"), image)
+    (tmp_path / "labels.csv").write_text("file,label\n" + "".join(f"{i}.png,{i}\n" for i in range(len(HOSTILE_CLASS_NAMES))))
+    main(["--model", str(checkpoint), "--images", str(tmp_path / "labels.csv"), "--methods", "gradcam", "--steps", "2",
+          "--metrics", "confidence", "--out", str(tmp_path / "out"), "--device", "cpu"])
+    report = (tmp_path / "out" / "report.html").read_text()
+    assert "<script" not in report.lower() and "<img src=x" not in report.lower()
+    for name in HOSTILE_CLASS_NAMES:  # each in the per-class accuracy table, as text
+        assert f"<td>{html.escape(name)}</td>" in report, name
+
+
+def test_bad_arguments_end_in_one_clear_message(world, tmp_path):
+    with pytest.raises(SystemExit, match="camlab-audit: .*not a folder"):
+        main(["--model", str(world / "tiny.pt"), "--images", str(tmp_path / "nowhere"), "--out", str(tmp_path)])
+    with pytest.raises(SystemExit, match="camlab-audit: .*does not lie inside"):
+        _run(world, tmp_path / "out", "--wall", "0,0,640,10")
+
+
+def test_two_processes_write_the_report_one_process_writes(world, tmp_path):
+    common = ["-m", "camlab.audit.cli", "--model", str(world / "tiny.pt"), "--images", str(world / "images"),
+              "--methods", "gradcam", "--steps", "4", "--batch-size", "2", "--device", "cpu",
+              "--metrics", "confidence", "insdel", "leakage"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    subprocess.run([sys.executable, *common, "--out", str(tmp_path / "one")], check=True, env=env, timeout=300)
+    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", *common,
+                    "--out", str(tmp_path / "two")], check=True, env=env, timeout=300)
+    one = list(csv.reader((tmp_path / "one" / "readouts.csv").open()))
+    two = list(csv.reader((tmp_path / "two" / "readouts.csv").open()))
+    assert one[0] == two[0] and len(one) == len(two)
+    for a, b in zip(one[1:], two[1:]):
+        for x, y in zip(a, b):
+            assert x == y or abs(float(x) - float(y)) < 1e-6
+    assert json.loads((tmp_path / "two" / "manifest.json").read_text())["settings"]["processes"] == 2
