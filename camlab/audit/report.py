@@ -92,21 +92,29 @@ def _head(keys) -> str:
     return "".join(f"<th title=\"{html.escape(k)}\">{html.escape(readout_key(k).words)}</th>" for k in keys)
 
 
+# The verdicts the report's first table shows (summary.csv has every comparison, e.g. each coverage).
+SHOWN_COMPARISONS = (("average_drop", "matched"), ("average_drop", "all-zero"), ("average_drop@20", "random"),
+                     ("insertion_auc", "random"), ("deletion_auc", "random"), ("average_drop@20", "Random-CAM"),
+                     ("insertion_auc", "Random-CAM"), ("deletion_auc", "Random-CAM"))
+
+
 def _verdicts(result: AuditResult) -> str:
     methods = [m for m in result.methods if m != RANDOM_CAM]
-    columns = list(dict.fromkeys(f"{c.metric} vs {c.control}" for m in methods
-                                 for c in result.evaluation.comparisons.get(m, [])))
-    columns += list(dict.fromkeys(f"{c.metric} vs Random-CAM" for m in methods for c in result.random_cam.get(m, [])))
-    lines = ["<table><tr><th>method</th>" + "".join(f"<th>{html.escape(c)}</th>" for c in columns) + "</tr>"]
+    found = {m: {(c.metric, c.control): (c, f"{c.metric} vs {c.control}")
+                 for c in result.evaluation.comparisons.get(m, [])} for m in methods}
+    for m in methods:
+        found[m].update({(c.metric, "Random-CAM"): (c, f"{c.metric} vs Random-CAM") for c in result.random_cam.get(m, [])})
+    columns = [key for key in SHOWN_COMPARISONS if any(key in found[m] for m in methods)]
+    head = "".join(f"<th>{html.escape(readout_key(metric).words)} vs {html.escape(control)}</th>"
+                   for metric, control in columns)
+    lines = [f"<table><tr><th>method</th>{head}</tr>"]
     for method in methods:
-        found = {f"{c.metric} vs {c.control}": c for c in result.evaluation.comparisons.get(method, [])}
-        found.update({f"{c.metric} vs Random-CAM": c for c in result.random_cam.get(method, [])})
         cells = []
-        for column in columns:
-            c = found.get(column)
+        for key in columns:
+            c, name = found[method].get(key, (None, ""))
             css = "" if c is None else (' class="ok"' if c.beats else ' class="no"')
             text = "—" if c is None else html.escape(interval(c))
-            cells.append(f'<td{css} data-row="{html.escape(method)}" data-comparison="{html.escape(column)}">{text}</td>')
+            cells.append(f'<td{css} data-row="{html.escape(method)}" data-comparison="{html.escape(name)}">{text}</td>')
         lines.append(f"<tr><th>{html.escape(method)}</th>{''.join(cells)}</tr>")
     return "\n".join(lines) + "</table>"
 
@@ -122,7 +130,8 @@ def _metric_table(result: AuditResult, keys, rows) -> str:
 
 
 STYLE = """body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}
-table{border-collapse:collapse;margin:.6em 0 1.4em}td,th{border:1px solid #ccc;padding:.25em .5em;font-size:.9em}
+table{border-collapse:collapse;margin:.6em 0 1.4em;display:block;overflow-x:auto}
+td,th{border:1px solid #ccc;padding:.25em .5em;font-size:.9em}
 th{background:#f4f4f4;text-align:left}.ok{background:#e5f5e5}.no{background:#fbe9e9}.warn{background:#fff3cd;
 padding:.6em 1em;border-left:4px solid #e0a800}.gallery td{vertical-align:top;text-align:center;font-size:.8em}
 code{background:#f4f4f4;padding:0 .2em}"""
@@ -156,7 +165,8 @@ is painted where the model did not look.</li>
 a method that explains this model falls towards 0.</li>
 <li><b>In distribution</b>: if the model gives one class to every masked, darkened or blurred image, or a
 black image keeps its confidence, pixel-removal metrics measure that, not the maps.</li></ul>""")
-    parts.append("<h2>Does each method beat its controls?</h2>" + _verdicts(result))
+    parts.append("<h2>Does each method beat its controls?</h2><p>Per method, the mean per-image difference to each "
+                 "control ± its 95% half-width (summary.csv has every coverage).</p>" + _verdicts(result))
     parts.append("<h2>Faithfulness</h2>" + _metric_table(result, [*VERDICT_KEYS, "increase_in_confidence",
                                                                   "average_drop_matched", "map_mean"], rows))
     if result.region:
