@@ -161,3 +161,46 @@ def test_a_polygon_walls_where_it_is_drawn(server, browser):
     delta = page.get_by_test_id("stMetric").filter(has_text="after walling").get_by_test_id("stMetricDelta")
     assert float(delta.inner_text(timeout=60_000).replace("−", "-")) != 0
     page.screenshot(path=str(ARTIFACTS / "walls_polygon.png"), full_page=True)
+
+
+def test_an_audit_of_an_uploaded_zip_downloads_a_report_that_opens_offline(server, browser, tmp_path):
+    """Upload a zip of 20 images, run the audit, download report.html, open that file with the
+    network cut off and check it shows its verdicts and gallery."""
+    import zipfile
+
+    import cv2
+
+    from camlab.study.data import CLASSES, generate_image
+
+    archive = tmp_path / "photos.zip"
+    with zipfile.ZipFile(archive, "w") as bundle:
+        for index in range(20):
+            image, label = generate_image("stack-shapes", "test", 100 + index)
+            ok, png = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+            bundle.writestr(f"photos/{CLASSES[label]}/{index:02d}.png", png.tobytes())
+    page = browser.new_page(viewport={"width": 1500, "height": 2000}, accept_downloads=True)
+    page.goto(f"{server}/Audit", timeout=60_000)
+    sidebar = page.get_by_test_id("stSidebar")
+    sidebar.get_by_test_id("stRadio").filter(has_text="Images").get_by_text("zip upload", exact=True).click()
+    page.locator("input[type=file]").set_input_files(str(archive))
+    page.get_by_role("button", name="Run the audit").click(timeout=60_000)
+    with page.expect_download(timeout=300_000) as download:
+        page.get_by_role("button", name="Download report.html").click(timeout=300_000)
+    saved = tmp_path / "report.html"
+    download.value.save_as(saved)
+    assert page.get_by_text("Audited 20 images").count() == 1
+    assert page.get_by_test_id("stException").count() == 0
+    page.screenshot(path=str(ARTIFACTS / "audit_page.png"), full_page=True)
+
+    offline = browser.new_context(offline=True, viewport={"width": 1300, "height": 1000})
+    report = offline.new_page()
+    fetched = []
+    report.on("request", lambda request: fetched.append(request.url))
+    report.goto(saved.as_uri())
+    assert report.get_by_role("heading", name="Does each method beat its controls?").count() == 1
+    assert report.locator("td.ok, td.no").count() >= 6
+    assert report.evaluate("[...document.images].every(i => i.complete && i.naturalWidth > 0)")
+    assert report.locator("img").count() >= 8  # the gallery: originals and overlays
+    assert [url for url in fetched if not url.startswith(("file:", "data:"))] == []
+    report.screenshot(path=str(ARTIFACTS / "audit_report.png"), full_page=True)
+    offline.close()

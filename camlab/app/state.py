@@ -271,6 +271,15 @@ def explain_cached(entry: ModelEntry, image: torch.Tensor, methods: list[str], l
                            shared_seconds=shared_seconds)
 
 
+def slow_model(entry: ModelEntry) -> nn.Module:
+    """The entry's own copy of its model for long work (slow methods, audits), made on first use;
+    run it under ``entry.slow.lock``."""
+    with entry.lock:  # copied while no computation has hooks on the shared model
+        if entry.slow.model is None:
+            entry.slow.model = copy.deepcopy(entry.loaded.model)
+        return entry.slow.model
+
+
 def explain_slow(entry: ModelEntry, image: torch.Tensor, methods: list[str], key: tuple, target: int | None,
                  on_progress: Callable[[int, int], None] | None = None) -> None:
     """Compute the slow ``methods`` missing from the cache slot ``key`` on the entry's copy of its
@@ -293,10 +302,7 @@ def explain_slow(entry: ModelEntry, image: torch.Tensor, methods: list[str], key
         todo = missing()  # another visitor may have computed them while this one waited
         if not todo:
             return
-        if entry.slow.model is None:
-            with entry.lock:  # copied while no computation has hooks on the shared model
-                entry.slow.model = copy.deepcopy(entry.loaded.model)
-        _, module = resolve_layer(entry.slow.model, key[2])
+        _, module = resolve_layer(slow_model(entry), key[2])
         engine = CAMEngine(entry.slow.model, module, chunk_size=SLOW_CHUNK, reshape=entry.loaded.reshape, on_chunk=step)
         result = engine.explain(image[None], todo, target)
     with entry.lock:

@@ -34,6 +34,7 @@ PAGES = [
     ("pages/3_Benchmark.py", "Benchmark", ":material/bar_chart:"),
     ("pages/4_Training.py", "Training", ":material/school:"),
     ("pages/5_Theory.py", "Theory", ":material/functions:"),
+    ("pages/6_Audit.py", "Audit", ":material/fact_check:"),
 ]
 
 

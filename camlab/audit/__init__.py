@@ -7,9 +7,9 @@ This layer may import the library and the paper study (camlab's checkpoints and 
 the app's Audit page calls it.
 """
 from .images import AuditImages, ImageItem, ImageSet, Preprocessing, open_images, unpack_zip
-from .model import AuditModel, load_audit_model
-from .report import write_audit
+from .model import AuditModel, load_audit_model, preprocessing_for
+from .report import audit_files, write_audit
 from .run import AuditResult, Wall, parse_wall, run_audit
 
-__all__ = ["AuditImages", "AuditModel", "AuditResult", "ImageItem", "ImageSet", "Preprocessing", "Wall",
-           "load_audit_model", "open_images", "parse_wall", "run_audit", "unpack_zip", "write_audit"]
+__all__ = ["AuditImages", "AuditModel", "AuditResult", "ImageItem", "ImageSet", "Preprocessing", "Wall", "audit_files",
+           "load_audit_model", "open_images", "preprocessing_for", "parse_wall", "run_audit", "unpack_zip", "write_audit"]

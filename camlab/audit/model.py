@@ -116,13 +116,11 @@ def load_audit_model(spec: str, weights: str | None = None, device: str | torch.
     if spec.startswith(TIMM):
         return _timm(spec[len(TIMM):], weights, device)
     if spec in TORCHVISION_MODELS:
-        crop = _torchvision_crop(spec)
-        source = f"torchvision's {spec} DEFAULT weights' transforms"
         if weights is None or weights == "DEFAULT" or weights in RANDOM:
             loaded = load_torchvision(spec, device, pretrained=weights not in RANDOM, allow_download=allow_download)
         else:
             loaded = load_checkpoint(weights, device, architecture=spec)
-        return AuditModel(loaded, Preprocessing(loaded.input_size, crop, IMAGENET_MEAN, IMAGENET_STD, source), spec)
+        return AuditModel(loaded, preprocessing_for(loaded), spec)
     path = Path(spec)
     if not path.suffix and not path.exists() and "/" not in spec:
         loaded = load_checkpoint(spec, device)  # a shipped model by name
@@ -131,9 +129,13 @@ def load_audit_model(spec: str, weights: str | None = None, device: str | torch.
     else:
         raise CamlabError(f"{spec!r} is not a torchvision architecture ({', '.join(TORCHVISION_MODELS)}), "
                           "timm:<name>, a shipped model or a checkpoint file")
-    torchvision_arch = loaded.architecture in TORCHVISION_MODELS
-    preprocessing = Preprocessing(loaded.input_size, _torchvision_crop(loaded.architecture) if torchvision_arch else 1.0,
-                                  IMAGENET_MEAN, IMAGENET_STD,
-                                  "torchvision's transforms for its architecture" if torchvision_arch else
-                                  "the checkpoint's input size (centre square, as it was trained)")
-    return AuditModel(loaded, preprocessing, spec)
+    return AuditModel(loaded, preprocessing_for(loaded), spec)
+
+
+def preprocessing_for(loaded: LoadedModel) -> Preprocessing:
+    """The preprocessing a loaded torchvision or camlab model takes (timm models carry their own)."""
+    if loaded.architecture in TORCHVISION_MODELS:
+        return Preprocessing(loaded.input_size, _torchvision_crop(loaded.architecture), IMAGENET_MEAN, IMAGENET_STD,
+                             f"torchvision's {loaded.architecture} DEFAULT weights' transforms")
+    return Preprocessing(loaded.input_size, 1.0, IMAGENET_MEAN, IMAGENET_STD,
+                         "the checkpoint's input size (centre square, as it was trained)")

@@ -248,19 +248,22 @@ def manifest(result: AuditResult, command: str) -> dict:
     }
 
 
-def write_audit(result: AuditResult, out: str | Path, command: str) -> dict[str, Path]:
-    """Write the four files into ``out`` (created); returns their paths by name."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    files = {
+def audit_files(result: AuditResult, command: str) -> dict[str, str]:
+    """The four files' names and texts (the app offers them as downloads)."""
+    return {
         "report.html": report_html(result, command),
         "readouts.csv": _csv(*readouts_rows(result)),
         "summary.csv": _csv(*summary_rows(result)),
         "manifest.json": json.dumps(manifest(result, command), indent=2, default=float),
     }
+
+
+def write_audit(result: AuditResult, out: str | Path, command: str) -> dict[str, Path]:
+    """Write :func:`audit_files` into ``out`` (created); returns their paths by name."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
     paths = {}
-    for name, text in files.items():
+    for name, text in audit_files(result, command).items():
         paths[name] = out / name
         paths[name].write_text(text, encoding="utf-8")
     return paths
-

@@ -1,0 +1,51 @@
+"""The Audit page's work: bounded before any decoding, on the entry's own copy of its model."""
+import io
+import zipfile
+
+import cv2
+import pytest
+
+from camlab.app import audit as page_audit
+from camlab.app.audit import audit_on_page, first_image
+from camlab.app.sources import open_shipped
+from camlab.errors import CamlabError
+from camlab.study.data import CLASSES, generate_image
+
+
+@pytest.fixture(scope="module")
+def masked():
+    return open_shipped("masked_vgg", "cpu")
+
+
+def _zip(count: int) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for index in range(count):
+            image, label = generate_image("stack-shapes", "test", index)
+            ok, png = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+            archive.writestr(f"photos/{CLASSES[label]}/{index}.png", png.tobytes())
+        archive.writestr("photos/README.txt", "not an image")
+    return buffer.getvalue()
+
+
+def test_a_zip_is_audited_on_the_entrys_own_copy_and_its_first_image_is_the_audits(masked):
+    files, images = audit_on_page(masked, ["gradcam"], zip_data=_zip(3), steps=2)
+    assert len(images.items) == 3 and images.skipped == [("README.txt", "beside the class folders, so it has no class")]
+    assert "camlab audit" in files["report.html"] and files["readouts.csv"].startswith("image,label")
+    assert masked.slow.model is not None and masked.slow.model is not masked.loaded.model
+    image = first_image(masked, _zip(3))
+    assert image.shape == (3, 224, 224)
+
+
+def test_limits_are_checked_before_any_image_is_decoded(masked, monkeypatch):
+    with pytest.raises(CamlabError, match="one forward per channel"):
+        audit_on_page(masked, ["scorecam"])
+    monkeypatch.setattr(page_audit, "MAX_ZIP_BYTES", 100)
+    with pytest.raises(CamlabError, match="the page takes at most"):
+        audit_on_page(masked, ["gradcam"], zip_data=b"x" * 101)
+    monkeypatch.setattr(page_audit, "MAX_ZIP_BYTES", 2**30)
+    monkeypatch.setattr(page_audit, "MAX_PAGE_IMAGES", 2)
+    with pytest.raises(CamlabError, match="holds 3 readable images; the page audits at most 2"):
+        audit_on_page(masked, ["gradcam"], zip_data=_zip(3), count=2)
+    with pytest.raises(CamlabError, match="not a readable zip"):
+        audit_on_page(masked, ["gradcam"], zip_data=b"not a zip", count=2)
