@@ -50,6 +50,7 @@ from .device import model_device
 from .errors import CamlabError
 from .metrics.catalog import Better, better
 from .metrics.distribution import PERTURBATIONS, modal_share
+from .metrics.faithfulness import scoring_copy
 from .readouts import CONTROL_ROWS, DEFAULT_GROUPS, METRIC_GROUPS, MODEL_ROW, ReadoutConfig, compute_readouts
 from .reshape import Reshape
 
@@ -122,12 +123,15 @@ def evaluate(model: nn.Module, layer: str | None, dataset: Dataset, config: Read
     batches = [range(b * batch_size, min((b + 1) * batch_size, len(dataset))) for b in mine]
     loader = DataLoader(dataset, batch_sampler=batches)
     without_sanity = dataclasses.replace(config, groups=tuple(g for g in config.groups if g != "sanity"))
+    scorer = None  # the metrics' copy of the model with batch norms folded, made on the first batch
     done, assigned = 0, sum(len(indices) for indices in batches)  # this process's images
     for item, batch in zip(tqdm(loader, desc="evaluate", disable=not progress or rank != 0), mine):
         images, label = item[0].to(device), item[1]
         masks = item[2].to(device) if len(item) > 2 else None
+        scorer = scoring_copy(model, images[:1]) if scorer is None else scorer
         found = compute_readouts(model, images, config if batch == 0 else without_sanity, layer=layer,
-                                 reshape=reshape, region=region, masks=masks, first_index=batch * batch_size)
+                                 reshape=reshape, region=region, masks=masks, first_index=batch * batch_size,
+                                 scorer=scorer)
         values[batch] = found.values
         labels[batch] = {"labels": torch.as_tensor(label), "classes": found.classes}
         for row, kinds in found.curves.items():

@@ -115,13 +115,15 @@ class BatchReadouts:
 def compute_readouts(model: nn.Module, images: torch.Tensor, config: ReadoutConfig, *, layer=None,
                      reshape: Reshape = None, explanation: Explanation | None = None,
                      region: torch.Tensor | None = None, masks: torch.Tensor | None = None,
-                     targets: torch.Tensor | None = None, first_index: int = 0,
+                     targets: torch.Tensor | None = None, first_index: int = 0, scorer: nn.Module | None = None,
                      on_progress: Callable[[int, int], None] | None = None) -> BatchReadouts:
     """Every readout of ``config`` for ``images`` (N, 3, H, W): the maps explain ``targets`` (default
     each image's top class) at ``layer``, or come from ``explanation`` when already computed.
     ``region`` (H, W) or (N, H, W) is where leakage is measured (what the model cannot use);
     ``masks`` (N, H, W) the objects localisation is measured on. Groups that need a missing region
-    or masks are skipped. ``on_progress(done, total)`` after each stage, for a progress bar."""
+    or masks are skipped. ``scorer``: the model the metrics run (default ``model``; a caller with
+    many batches passes :func:`camlab.metrics.faithfulness.scoring_copy`); explanations and the
+    sanity check always use ``model``. ``on_progress(done, total)`` after each stage."""
     stages = ["explain", *[g for g in METRIC_GROUPS if config.wants(g)]]
     done = 0
 
@@ -138,6 +140,7 @@ def compute_readouts(model: nn.Module, images: torch.Tensor, config: ReadoutConf
     if missing:
         raise CamlabError(f"the explanation has no map for {', '.join(missing)}")
     advance()
+    scorer = model if scorer is None else scorer
     classes = explanation.classes
     seed = config.seed + first_index
     maps = {m: explanation[m].display for m in config.methods}
@@ -148,7 +151,7 @@ def compute_readouts(model: nn.Module, images: torch.Tensor, config: ReadoutConf
     values: dict[str, dict[str, torch.Tensor]] = {row: {} for row in rows}
     curves: dict[str, dict[str, torch.Tensor]] = {}
     sanity: dict[str, dict[str, float]] = {}
-    clean = probabilities(model, images, classes) if config.faithful else None
+    clean = probabilities(scorer, images, classes) if config.faithful else None
     ordered = [row for row in rows if row not in CONSTANT_CONTROLS]  # maps whose ordering means something
 
     for group in stages[1:]:
@@ -162,7 +165,7 @@ def compute_readouts(model: nn.Module, images: torch.Tensor, config: ReadoutConf
             matched = {f"{m} (matched)": matched_control(s, seed) for m, s in maps.items()} if config.controls else {}
             together = {**rows, **matched}
             found = _stacked(lambda stack, times: confidence_metrics(
-                model, images.repeat(times, 1, 1, 1), stack, classes.repeat(times), config.space,
+                scorer, images.repeat(times, 1, 1, 1), stack, classes.repeat(times), config.space,
                 clean=clean.repeat(times)), together)
             for row, measured in found.items():
                 target = values[row.removesuffix(" (matched)")]
@@ -173,13 +176,13 @@ def compute_readouts(model: nn.Module, images: torch.Tensor, config: ReadoutConf
                     target["masked_class"] = measured["masked_class"]
         elif group == "coverage":
             found = _stacked(lambda stack, times: fixed_coverage_metrics(
-                model, images.repeat(times, 1, 1, 1), stack, classes.repeat(times), config.coverages, config.space,
+                scorer, images.repeat(times, 1, 1, 1), stack, classes.repeat(times), config.coverages, config.space,
                 clean=clean.repeat(times)), {row: rows[row] for row in ordered})
             for row, measured in found.items():
                 values[row].update(measured)
         elif group == "insdel":
             found = _stacked(lambda stack, times: insertion_deletion(
-                model, images.repeat(times, 1, 1, 1), stack, classes.repeat(times), config.steps,
+                scorer, images.repeat(times, 1, 1, 1), stack, classes.repeat(times), config.steps,
                 deletion_fill=config.deletion_fill, insertion_start=config.insertion_start,
                 clean=clean.repeat(times)), {row: rows[row] for row in ordered})
             for row, measured in found.items():
@@ -189,7 +192,7 @@ def compute_readouts(model: nn.Module, images: torch.Tensor, config: ReadoutConf
             for row in ordered:
                 values[row].update(localisation(rows[row], masks.to(rows[row].device)))
         elif group == "distribution":
-            found = distribution_readouts(model, images, classes, seed)
+            found = distribution_readouts(scorer, images, classes, seed)
             values[MODEL_ROW] = found
         elif group == "sanity":
             for method in config.methods:

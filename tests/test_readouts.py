@@ -96,3 +96,27 @@ def test_stages_report_progress_and_bad_configurations_are_refused(world):
         with pytest.raises(CamlabError, match=match):
             ReadoutConfig(**bad)
     assert list(CONTROL_ROWS) == ["control: all-zero", "control: all-ones", "control: random"]
+
+
+def test_evaluate_scores_with_batch_norms_folded_and_gets_the_unfolded_numbers(world):
+    from camlab.evaluation import evaluate
+
+    _, data, region = world
+    torch.manual_seed(1)
+    model = masked_vgg(width=0.0625, input_size=64, masked_rows=3, batch_norm=True)
+    for norm in (m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)):
+        norm.running_mean.uniform_(-0.5, 0.5)
+        norm.running_var.uniform_(0.5, 2)
+    model.eval()
+    config = ReadoutConfig(("gradcam", "hirescam"), ("leakage", "confidence", "coverage", "insdel"), steps=4)
+    table = evaluate(model, None, data, config, batch_size=3, region=region, progress=False).table
+    unfolded: dict = {}
+    for first in (0, 3):
+        images = torch.stack([data[i][0] for i in range(first, first + 3)])
+        for row, metrics in compute_readouts(model, images, config, region=region, first_index=first).values.items():
+            for key, value in metrics.items():
+                unfolded.setdefault(row, {}).setdefault(key, []).append(value)
+    for row, metrics in unfolded.items():
+        for key, values in metrics.items():
+            if key != "masked_class":
+                assert table[row][key] == pytest.approx(float(torch.cat(values).float().mean()), abs=1e-4), (row, key)

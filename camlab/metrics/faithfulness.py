@@ -20,10 +20,12 @@ A map that is zero everywhere gives NaN-free results: O is computed on a black (
 """
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 from torchvision.transforms.functional import gaussian_blur
 
 from ..checks import check_classes, check_images, check_maps, run_model, whole_number
@@ -72,6 +74,32 @@ def fill_image(images: torch.Tensor, fill: str, mean: Sequence[float] = IMAGENET
     if fill == "blur":
         return gaussian_blur(images, kernel_size=[11, 11], sigma=[5.0, 5.0])  # RISE's klen=11, ksig=5
     raise CamlabError(f"unknown fill {fill!r}; choose one of {', '.join(FILLS)}")
+
+
+def scoring_copy(model: nn.Module, example: torch.Tensor) -> nn.Module:
+    """A copy of an eval-mode ``model`` for the many forwards a metric runs: each Conv2d followed
+    by a BatchNorm2d inside an ``nn.Sequential`` folded into one convolution (torch's
+    ``fuse_conv_bn_eval``; on the shipped VGG with channels-last, 1.3x faster per forward on a
+    2-core CPU). Only a plain ``nn.Sequential`` runs its children in order, so nothing else is
+    touched; the copy's softmax on ``example`` must match the model's to 1e-5, else the model
+    itself is returned. Never for explanations: CAMs read the batch norms' own outputs."""
+    if model.training:
+        return model
+    copy_ = copy.deepcopy(model)
+    folded = 0
+    for module in copy_.modules():
+        if type(module) is nn.Sequential:
+            children = list(module.named_children())
+            for (first, conv), (second, norm) in zip(children, children[1:]):
+                if type(conv) is nn.Conv2d and type(norm) is nn.BatchNorm2d and norm.track_running_stats:
+                    setattr(module, first, fuse_conv_bn_eval(conv, norm))
+                    setattr(module, second, nn.Identity())
+                    folded += 1
+    if not folded:
+        return model
+    with torch.inference_mode():
+        same = torch.allclose(run_model(copy_, example).softmax(1), run_model(model, example).softmax(1), atol=1e-5)
+    return copy_ if same else model
 
 
 def scores(model: nn.Module, images: torch.Tensor, classes: torch.Tensor, chunk: int = 64,

@@ -154,14 +154,15 @@ class StackedDataset(Dataset):
 
 
 def write_png_folder(folder: str | Path, variant: str = "stack-shapes", split: str = "test",
-                     count: int = 16, size: int = 224, seed: int = 0) -> list[Path]:
-    """Write ``count`` images as ``<index>_<class>.png`` for browsing in the app."""
+                     count: int = 16, size: int = 224, seed: int = 0, class_folders: bool = False) -> list[Path]:
+    """Write ``count`` images as ``<index>_<class>.png``, or with ``class_folders`` as
+    ``<class>/<index>.png`` (torchvision's ImageFolder layout, what ``camlab-audit`` reads)."""
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for index in range(count):
         image, label = generate_image(variant, split, index, size, seed)
-        path = folder / f"{index:04d}_{CLASSES[label]}.png"
+        path = folder / CLASSES[label] / f"{index:04d}.png" if class_folders else folder / f"{index:04d}_{CLASSES[label]}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
         cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
         paths.append(path)
     return paths

@@ -118,3 +118,27 @@ def test_insertion_deletion_equals_the_curves_built_step_by_step(steps):
     counting.seen = 0
     insertion_deletion(counting, images, maps, classes, steps=steps)
     assert counting.seen == 3 * (2 * (steps - 1) + 3)
+
+
+def test_the_scoring_copy_folds_batch_norms_only_in_plain_sequentials_and_scores_alike():
+    from torch import nn
+
+    from camlab.metrics.faithfulness import scoring_copy
+
+    class Ordered(nn.Sequential):  # a subclass may run its children in any order: left alone
+        pass
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(),
+                          Ordered(nn.Conv2d(4, 4, 3), nn.BatchNorm2d(4)), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                          nn.Linear(4, 3))
+    for norm in (model[1], model[3][1]):
+        norm.running_mean.uniform_(-1, 1)
+        norm.running_var.uniform_(0.5, 2)
+    model.eval()
+    x = torch.rand(5, 3, 16, 16)
+    copy_ = scoring_copy(model, x[:1])
+    assert copy_ is not model and isinstance(copy_[1], nn.Identity) and isinstance(copy_[3][1], nn.BatchNorm2d)
+    assert torch.allclose(copy_(x).softmax(1), model(x).softmax(1), atol=1e-6)
+    assert isinstance(model[1], nn.BatchNorm2d)  # the model itself is untouched
+    assert scoring_copy(model.train(), x[:1]) is model  # train-mode batch norms cannot be folded

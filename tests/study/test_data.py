@@ -33,3 +33,7 @@ def test_png_folder_for_browsing(tmp_path):
     paths = write_png_folder(tmp_path, count=3)
     assert [p.name.split("_")[0] for p in paths] == ["0000", "0001", "0002"]
     assert all(p.stat().st_size > 1000 for p in paths)
+    folders = write_png_folder(tmp_path / "audit", count=3, class_folders=True)
+    labels = [generate_image("stack-shapes", "test", i)[1] for i in range(3)]
+    assert [p.relative_to(tmp_path / "audit").as_posix() for p in folders] == [
+        f"{CLASSES[label]}/{i:04d}.png" for i, label in enumerate(labels)]
