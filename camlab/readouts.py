@@ -32,6 +32,7 @@ from .metrics.faithfulness import (
     FILLS,
     MASKING_SPACES,
     confidence_metrics,
+    curve_ends,
     fixed_coverage_metrics,
     insertion_deletion,
     probabilities,
@@ -181,10 +182,11 @@ def compute_readouts(model: nn.Module, images: torch.Tensor, config: ReadoutConf
             for row, measured in found.items():
                 values[row].update(measured)
         elif group == "insdel":
-            found = _stacked(lambda stack, times: insertion_deletion(
+            ends = curve_ends(scorer, images, classes, config.deletion_fill, config.insertion_start)
+            found = _stacked(lambda stack, times, ends=ends: insertion_deletion(
                 scorer, images.repeat(times, 1, 1, 1), stack, classes.repeat(times), config.steps,
                 deletion_fill=config.deletion_fill, insertion_start=config.insertion_start,
-                clean=clean.repeat(times)), {row: rows[row] for row in ordered})
+                clean=clean.repeat(times), ends=ends.repeat(1, times)), {row: rows[row] for row in ordered})
             for row, measured in found.items():
                 values[row].update({k: measured[k] for k in ("insertion_auc", "deletion_auc")})
                 curves[row] = {kind: measured[f"{kind}_curve"] for kind in ("insertion", "deletion")}
@@ -195,10 +197,10 @@ def compute_readouts(model: nn.Module, images: torch.Tensor, config: ReadoutConf
             found = distribution_readouts(scorer, images, classes, seed)
             values[MODEL_ROW] = found
         elif group == "sanity":
-            for method in config.methods:
-                few = slice(0, config.sanity_images)
-                cascade = cascading_randomisation(model, images[few], method, explanation.layer, classes[few],
-                                                  reshape=reshape)
+            few = slice(0, config.sanity_images)
+            cascades = cascading_randomisation(model, images[few], config.methods, explanation.layer, classes[few],
+                                               reshape=reshape)  # every method in one explanation per layer
+            for method, cascade in cascades.items():
                 sanity[method] = {f"sanity_{key}_{end}": cascade[index][key]
                                   for end, index in (("top", 0), ("all", -1)) for key in ("rank", "rank_raw", "ssim")}
         advance()

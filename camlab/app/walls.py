@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from ..engine import Explanation
 from ..metrics.faithfulness import probabilities
@@ -38,15 +39,29 @@ from ..walls import (
 from .state import ModelEntry, digest, explain_cached, predict
 
 WALL_KINDS = ("feature wall", "occlusion", "measure only")
-def canvas_background(entry: ModelEntry, image: torch.Tensor, default: torch.Tensor | None, pixels: int) -> bytes:
+
+
+def same_regions(these: list[torch.Tensor], those: list[torch.Tensor]) -> bool:
+    """Whether two lists of region masks are the same masks in the same order."""
+    return len(these) == len(those) and all(torch.equal(a.cpu(), b.cpu()) for a, b in zip(these, those))
+
+
+def canvas_background(entry: ModelEntry, image: torch.Tensor, default: torch.Tensor | None, pixels: int,
+                      regions: list[torch.Tensor] = ()) -> bytes:
     """JPEG bytes of the drawing canvas's background at ``pixels``²: the image, the model's own
-    unseen region outlined in white, the stand-in ``default`` wall (if any) in yellow. Encoded once
-    per image: a stroke reruns the canvas, and re-encoding it would cost more than the readouts."""
+    unseen region outlined in white, the stand-in ``default`` wall (if any) in yellow, and each
+    drawn region's number at its centre, as the tables and overlays number them. Encoded once per
+    (image, regions): a stroke reruns the canvas, and re-encoding costs more than the readouts."""
+    regions = list(regions)
     with entry.lock:
-        slot = entry.cache.slot(("canvas-background", digest(image), digest(default), pixels))
+        key = ("canvas-background", digest(image), digest(default), pixels, *(digest(r) for r in regions))
+        slot = entry.cache.slot(key)
         if "jpeg" not in slot:
             picture = draw_outline(outlined(image, entry.unseen, WHITE), default, YELLOW)
-            slot["jpeg"] = jpeg_bytes(cv2.resize(picture, (pixels, pixels), interpolation=cv2.INTER_LINEAR))
+            picture = cv2.resize(picture, (pixels, pixels), interpolation=cv2.INTER_LINEAR)
+            scaled = [F.interpolate(r[None, None].float().cpu(), size=(pixels, pixels), mode="nearest")[0, 0] > 0
+                      for r in regions]
+            slot["jpeg"] = jpeg_bytes(number_regions(picture, scaled) if scaled else picture)
         return slot["jpeg"]
 
 

@@ -182,11 +182,21 @@ def _curve(model: nn.Module, images: torch.Tensor, classes: torch.Tensor, rank: 
     return curve.view(n, points)
 
 
+def curve_ends(model: nn.Module, images: torch.Tensor, classes: torch.Tensor, deletion_fill: str = "black",
+               insertion_start: str = "blur", mean=IMAGENET_MEAN, chunk: int = 64) -> torch.Tensor:
+    """(2, N): the probabilities where every insertion curve starts (``insertion_start``) and every
+    deletion curve ends (``deletion_fill``): they depend on the images, not on the maps."""
+    starts = torch.cat([fill_image(images, insertion_start, mean), fill_image(images, deletion_fill, mean)])
+    return probabilities(model, starts, classes.repeat(2), chunk).view(2, -1)
+
+
 def insertion_deletion(model: nn.Module, images: torch.Tensor, maps: torch.Tensor, classes: torch.Tensor,
                        steps: int = 32, chunk: int = 64, deletion_fill: str = "black", insertion_start: str = "blur",
-                       mean=IMAGENET_MEAN, clean: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+                       mean=IMAGENET_MEAN, clean: torch.Tensor | None = None,
+                       ends: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     """RISE insertion and deletion curves (N, steps + 1) and their areas (N,); see the module docstring.
-    Pass ``clean`` (the probabilities on the images) to save a forward when it is known."""
+    Pass ``clean`` (the probabilities on the images) and ``ends`` (:func:`curve_ends`) to save the
+    forwards when they are known (several maps of the same images)."""
     steps = whole_number("steps", steps, 1, 1024)
     chunk = whole_number("chunk", chunk, 1)
     maps = check_maps(maps, like=check_images(model, images))
@@ -199,7 +209,8 @@ def insertion_deletion(model: nn.Module, images: torch.Tensor, maps: torch.Tenso
     # Every curve starts and ends on a map-free image (the start, the image itself, everything
     # removed): those three run once per image; only the steps in between depend on the map.
     inner = torch.linspace(0, h * w, steps + 1, device=images.device).round()[1:-1]
-    ends = probabilities(model, torch.cat([start, removed]), classes.repeat(2), chunk).view(2, n, 1)
+    ends = (curve_ends(model, images, classes, deletion_fill, insertion_start, mean, chunk) if ends is None
+            else ends).view(2, n, 1)
     clean = (probabilities(model, images, classes, chunk) if clean is None else clean).view(n, 1)
     curves = {
         "insertion": torch.cat([ends[0], _curve(model, images, classes, rank, inner,

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -19,19 +20,25 @@ for _key, _words in (("rank", "Spearman of display maps"), ("rank_raw", "Spearma
                         words=f"sanity, {_words}, {_what} (near 0 is good)", needs=("model", "explainer"))
 
 
-def cascading_randomisation(model: nn.Module, images: torch.Tensor, method: str, target_layer: str,
-                            classes: torch.Tensor, seed: int = 0, reshape: Reshape = None) -> list[dict[str, float | str]]:
+def cascading_randomisation(model: nn.Module, images: torch.Tensor, method: str | Sequence[str], target_layer: str,
+                            classes: torch.Tensor, seed: int = 0, reshape: Reshape = None,
+                            ) -> list[dict[str, float | str]] | dict[str, list[dict[str, float | str]]]:
     """Re-initialise the model's parametrised layers from the output down, cumulatively, and compare
     each randomised model's map with the trained model's, as Adebayo et al. do: mean over images of
     the Spearman rank correlation (average ranks for ties) of the display maps (``rank``) and of the
     signed raw maps (``rank_raw``), and the SSIM of the display maps (``ssim``). A method that
-    explains *this* model decorrelates quickly. One entry per randomised layer, output side first."""
-    reference = explain(model, images, [method], target_layer, targets=classes, reshape=reshape)[method]
+    explains *this* model decorrelates quickly. One entry per randomised layer, output side first.
+
+    ``method`` a name: that list; a sequence of names: one list per method, all explained in one
+    call per randomised model (gradient methods share its forward and backward), each equal to what
+    the method alone gets (the randomisation depends on the seed only)."""
+    methods = [method] if isinstance(method, str) else list(method)
+    reference = explain(model, images, methods, target_layer, targets=classes, reshape=reshape)
     twin = copy.deepcopy(model)
     generator = torch.Generator().manual_seed(seed)
     layers = [(name, m) for name, m in twin.named_modules() if hasattr(m, "reset_parameters") and
               any(True for _ in m.parameters(recurse=False))]
-    report = []
+    report: dict[str, list[dict[str, float | str]]] = {m: [] for m in methods}
     for name, module in reversed(layers):
         with torch.no_grad():
             for param in module.parameters(recurse=False):
@@ -40,11 +47,12 @@ def cascading_randomisation(model: nn.Module, images: torch.Tensor, method: str,
                 # a one-output bias), whose spread is undefined, its magnitude.
                 scale = param.std() if param.numel() > 1 else param.abs().flatten()[0]
                 param.copy_(torch.randn(param.shape, generator=generator).to(param) * scale.clamp(min=1e-3))
-        randomised = explain(twin, images, [method], target_layer, targets=classes, reshape=reshape)[method]
-        report.append({
-            "layer": name,
-            "rank": float(spearman(reference.display, randomised.display).mean()),
-            "rank_raw": float(spearman(reference.raw, randomised.raw).mean()),
-            "ssim": float(ssim(reference.display, randomised.display).mean()),
-        })
-    return report
+        randomised = explain(twin, images, methods, target_layer, targets=classes, reshape=reshape)
+        for m in methods:
+            report[m].append({
+                "layer": name,
+                "rank": float(spearman(reference[m].display, randomised[m].display).mean()),
+                "rank_raw": float(spearman(reference[m].raw, randomised[m].raw).mean()),
+                "ssim": float(ssim(reference[m].display, randomised[m].display).mean()),
+            })
+    return report[method] if isinstance(method, str) else report

@@ -35,3 +35,14 @@ def test_randomising_one_element_parameters_gives_finite_readouts():
     report = cascading_randomisation(model, images, "gradcam", "act", torch.zeros(2, dtype=torch.long))
     assert [entry["layer"] for entry in report] == ["head", "act", "conv"]
     assert all(torch.isfinite(torch.tensor(entry[key])) for entry in report for key in ("rank", "rank_raw", "ssim"))
+
+
+def test_several_methods_in_one_cascade_get_what_each_gets_alone():
+    model, images = TinyNet().eval(), torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(1))
+    classes = model(images).argmax(1)
+    together = cascading_randomisation(model, images, ["gradcam", "hirescam", "eigencam"], "relu2", classes)
+    for method in ("gradcam", "hirescam", "eigencam"):
+        alone = cascading_randomisation(model, images, method, "relu2", classes)
+        assert [e["layer"] for e in together[method]] == [e["layer"] for e in alone]
+        for a, b in zip(together[method], alone):
+            assert all(a[k] == pytest.approx(b[k], abs=1e-6) for k in ("rank", "rank_raw", "ssim"))
