@@ -2,7 +2,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: app test lint fuzz bench bench-app bench-concurrency table screenshots
+.PHONY: app test lint fuzz bench bench-app bench-concurrency bench-audit table screenshots
 
 app: $(VENV)/.runtime
 	$(PY) -m streamlit run app.py
@@ -30,6 +30,7 @@ screenshots: $(VENV)/.dev
 	cp artifacts/page_Benchmark.png docs/screenshots/benchmark.png
 	cp artifacts/page_Training.png docs/screenshots/training.png
 	cp artifacts/page_Theory.png docs/screenshots/theory.png
+	cp artifacts/audit_page.png docs/screenshots/audit_page.png
 
 bench: $(VENV)/.dev
 	$(VENV)/bin/camlab-bench
@@ -43,6 +44,10 @@ bench-app: $(VENV)/.dev
 bench-concurrency: $(VENV)/.dev
 	bash scripts/install_chromium.sh
 	$(VENV)/bin/camlab-bench-concurrency --out docs/results/concurrency.json
+
+# An audit of 100 generated images with five fast CAMs and every control: its time and the report's.
+bench-audit: $(VENV)/.dev
+	$(VENV)/bin/camlab-bench-audit --images 100 --out docs/results/audit_speed.json
 
 table: $(VENV)/.runtime
 	$(VENV)/bin/camlab-table1 --out docs/walls_table.md

@@ -33,7 +33,7 @@ if not methods or not groups:
     st.stop()
 if st.button("Run the benchmark", type="primary"):
     bar = st.progress(0.0, text="starting…")
-    dataset = StackedDataset(variant, split, size=entry.loaded.input_size, length=count)
+    dataset = StackedDataset(variant, split, size=entry.loaded.input_size, length=count, masks=True)  # localisation
     try:
         outcome = run_evaluation(entry, dataset, methods, tuple(groups), steps,
                                  on_batch=lambda done, total: bar.progress(done / total, text=f"{done}/{total} images"))

@@ -204,3 +204,55 @@ def test_an_audit_of_an_uploaded_zip_downloads_a_report_that_opens_offline(serve
     assert [url for url in fetched if not url.startswith(("file:", "data:"))] == []
     report.screenshot(path=str(ARTIFACTS / "audit_report.png"), full_page=True)
     offline.close()
+
+
+_DISC = """([points]) => {
+    const canvas = document.querySelector('canvas.dc-background-canvas');
+    const context = canvas.getContext('2d');
+    const scale = canvas.width / canvas.clientWidth;
+    return points.map(([x, y]) => Array.from(context.getImageData(Math.round(x * scale), Math.round(y * scale), 1, 1).data)
+                                       .slice(0, 3));
+}"""
+
+
+def test_drawn_regions_are_numbered_on_the_canvas_itself(server, browser):
+    """Two occlusion regions: the canvas's background then carries each one's number on a dark disc
+    at its centre (a pixel beside the digit, inside the disc, turns near black)."""
+    page = browser.new_page(viewport={"width": 1500, "height": 2200})
+    page.goto(f"{server}/Walls", timeout=60_000)
+    float(_metric(page, "hirescam leakage"))
+    _choose(page, "occlusion")
+    page.get_by_text("Draw one or more regions").first.wait_for(timeout=60_000)
+    box = page.locator("canvas.upper-canvas").bounding_box(timeout=60_000)
+    rectangles = [(40, 40, 160, 160), (260, 250, 400, 390)]
+    beside = [((x0 + x1) / 2 + 7, (y0 + y1) / 2) for x0, y0, x1, y1 in rectangles]
+    before = page.evaluate(_DISC, [beside])
+    for x0, y0, x1, y1 in rectangles:
+        page.mouse.move(box["x"] + x0, box["y"] + y0)
+        page.mouse.down()
+        page.mouse.move(box["x"] + x1, box["y"] + y1, steps=8)
+        page.mouse.up()
+        page.get_by_text("Drop, region 1").first.wait_for(timeout=120_000)
+        page.wait_for_timeout(1500)
+    page.wait_for_function(f"(points) => ({_DISC})(points).every(rgb => rgb.every(v => v < 60))", arg=[beside],
+                           timeout=60_000)
+    assert not all(all(v < 60 for v in rgb) for rgb in before)  # the discs are new, not the image's own dark
+    assert page.get_by_test_id("stException").count() == 0
+    page.screenshot(path=str(ARTIFACTS / "walls_numbered_canvas.png"), full_page=True)
+
+
+def test_a_slow_method_shows_a_progress_bar_while_it_runs(server, browser):
+    page = browser.new_page(viewport={"width": 1500, "height": 1900})
+    page.goto(server, timeout=60_000)
+    page.get_by_text("overlay PNG").first.wait_for(timeout=180_000)
+    methods = page.get_by_test_id("stSidebar").get_by_test_id("stMultiSelect").first
+    methods.click()
+    page.get_by_role("option", name="scorecam (slow)").first.click()
+    page.keyboard.press("Escape")
+    page.get_by_role("button", name="Compute scorecam").click(timeout=120_000)
+    bar = page.get_by_test_id("stProgress")
+    bar.first.wait_for(timeout=60_000)
+    assert "channels scored" in bar.first.inner_text(timeout=60_000)
+    page.get_by_role("button", name="Compute scorecam").wait_for(state="detached", timeout=300_000)
+    bar.first.wait_for(state="detached", timeout=300_000)  # the bar goes once the maps are shown
+    assert page.get_by_test_id("stException").count() == 0

@@ -110,6 +110,7 @@ def test_evaluate_scores_with_batch_norms_folded_and_gets_the_unfolded_numbers(w
     model.eval()
     config = ReadoutConfig(("gradcam", "hirescam"), ("leakage", "confidence", "coverage", "insdel"), steps=4)
     table = evaluate(model, None, data, config, batch_size=3, region=region, progress=False).table
+    assert table["control: all-ones"]["increase_in_confidence"] == 0  # the image itself is no increase
     unfolded: dict = {}
     for first in (0, 3):
         images = torch.stack([data[i][0] for i in range(first, first + 3)])

@@ -2,7 +2,7 @@
 
 Formulas (Y the softmax probability of the target class on the image, O on the image masked by the map):
 - Average Drop               100 * mean(max(0, Y - O) / Y)        (Chattopadhay et al. 2018)
-- Increase in Confidence     100 * mean(1[O > Y])
+- Increase in Confidence     100 * mean(1[O > Y + 1e-6]) (a smaller rise is float noise between batches)
 - Average Gain               100 * mean(max(0, O - Y) / (1 - Y))  (Zhang et al. 2024)
 - ``@k`` variants: the same with S binarised to its top k% pixels (:func:`~camlab.metrics.controls.top_fraction`),
   so methods are compared at equal area.
@@ -36,6 +36,7 @@ from .catalog import Better, register_metric
 from .controls import COVERAGES, top_fraction
 
 _EPS = 1e-12
+_SAME_SCORE = 1e-6  # probabilities closer than this are equal (batch composition moves them by ~1e-7)
 MASKING_SPACES = ("pixel", "normalized")
 FILLS = ("black", "mean", "blur")
 CONFIDENCE = ("average_drop", "increase_in_confidence", "average_gain")
@@ -129,7 +130,8 @@ def probabilities(model: nn.Module, images: torch.Tensor, classes: torch.Tensor,
 def _confidence_terms(clean: torch.Tensor, explained: torch.Tensor) -> dict[str, torch.Tensor]:
     return {
         "average_drop": 100 * (clean - explained).clamp(min=0) / clean.clamp(min=_EPS),
-        "increase_in_confidence": 100 * (explained > clean).to(clean.dtype),
+        # an increase smaller than float noise between two batches of the same image is none
+        "increase_in_confidence": 100 * (explained > clean + _SAME_SCORE).to(clean.dtype),
         "average_gain": 100 * (explained - clean).clamp(min=0) / (1 - clean).clamp(min=_EPS),
     }
 
