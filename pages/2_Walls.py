@@ -3,7 +3,7 @@ import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
 from camlab import CamlabError
-from camlab.app.canvas import drawn_regions
+from camlab.app.canvas import canvas_regions, drawn_regions
 from camlab.app.figures import leakage_table, scatter_chart
 from camlab.app.state import explain_cached, region_rows, widget_key
 from camlab.app.text import escape_markdown
@@ -14,7 +14,6 @@ from camlab.app.walls import (
     feature_wall_readout,
     occlusion_readout,
     overlays_picture,
-    same_regions,
     wall_analyser,
 )
 from camlab.app.widgets import FAST_CAMS, image_picker, model_picker, page_setup, show_error, weights_warning
@@ -60,12 +59,11 @@ def walls_view() -> None:
     """The canvas and everything a stroke changes: a stroke reruns only this part of the page."""
     default = paper_wall(size).to(where) if kind == "feature wall" and not own_wall else None
     key = f"walls-{widget_key(entry, image)}"
-    numbered = st.session_state.get(f"{key}-numbered", [])  # the regions the background numbers
+    numbered = [] if kind == "feature wall" else canvas_regions(st.session_state.get(key), size / CANVAS, size)
     left, right = st.columns(2)  # the canvas keeps its pixel size, so its column must fit it
     with left:
         canvas = st_canvas(fill_color="rgba(255, 221, 0, 0.3)", stroke_width=12, stroke_color="#ffdd00",
-                           background_image=canvas_background(entry, image, default, CANVAS,
-                                                              numbered if kind != "feature wall" else []),
+                           background_image=canvas_background(entry, image, default, CANVAS, numbered),
                            drawing_mode=mode, height=CANVAS, width=CANVAS, key=key)
         # below the canvas: its toolbar floats over whatever stands just above it
         st.caption("Draw walls here; undo, redo and clear are in the canvas toolbar."
@@ -76,10 +74,6 @@ def walls_view() -> None:
     except CamlabError as exc:  # nothing is computed for a drawing that is refused
         show_error(exc, "That wall cannot be used: ")
         return
-    if kind != "feature wall" and not same_regions(regions, numbered):
-        # a new shape: rerun this fragment at once so the canvas numbers it as the tables will
-        st.session_state[f"{key}-numbered"] = [r.cpu() for r in regions]
-        st.rerun(scope="fragment")
     union = None
     for region in regions:
         union = region if union is None else union | region

@@ -53,7 +53,7 @@ def test_each_kind_of_wall_drawn_with_the_mouse_gets_its_own_readout(server, bro
     # icons are font ligatures, so their names are in the text too; keep the titles
     links = page.get_by_test_id("stSidebar").get_by_test_id("stPageLink")
     titles = [w for w in " ".join(links.all_inner_texts()).split() if w[0].isupper()]
-    assert titles == ["Explore", "Walls", "Benchmark", "Training", "Theory"]  # not the file names
+    assert titles == ["Explore", "Walls", "Benchmark", "Training", "Theory", "Audit"]  # not the file names
     assert page.get_by_test_id("stSidebarNav").count() == 0  # Streamlit's own list would say "app"
 
     canvas = page.locator("canvas.upper-canvas")  # fabric.js's drawing layer (the component renders inline)
@@ -206,8 +206,7 @@ def test_an_audit_of_an_uploaded_zip_downloads_a_report_that_opens_offline(serve
     offline.close()
 
 
-_DISC = """([points]) => {
-    const canvas = document.querySelector('canvas.dc-background-canvas');
+_DISC = """(canvas, points) => {
     const context = canvas.getContext('2d');
     const scale = canvas.width / canvas.clientWidth;
     return points.map(([x, y]) => Array.from(context.getImageData(Math.round(x * scale), Math.round(y * scale), 1, 1).data)
@@ -226,7 +225,10 @@ def test_drawn_regions_are_numbered_on_the_canvas_itself(server, browser):
     box = page.locator("canvas.upper-canvas").bounding_box(timeout=60_000)
     rectangles = [(40, 40, 160, 160), (260, 250, 400, 390)]
     beside = [((x0 + x1) / 2 + 7, (y0 + y1) / 2) for x0, y0, x1, y1 in rectangles]
-    before = page.evaluate(_DISC, [beside])
+    background = page.locator("canvas.dc-background-canvas")  # the component's own layer (in a shadow root)
+    background.wait_for(timeout=60_000)
+    page.wait_for_timeout(1000)  # the background image loads after the element
+    before = background.evaluate(_DISC, beside)
     for x0, y0, x1, y1 in rectangles:
         page.mouse.move(box["x"] + x0, box["y"] + y0)
         page.mouse.down()
@@ -234,8 +236,12 @@ def test_drawn_regions_are_numbered_on_the_canvas_itself(server, browser):
         page.mouse.up()
         page.get_by_text("Drop, region 1").first.wait_for(timeout=120_000)
         page.wait_for_timeout(1500)
-    page.wait_for_function(f"(points) => ({_DISC})(points).every(rgb => rgb.every(v => v < 60))", arg=[beside],
-                           timeout=60_000)
+    for _ in range(60):  # the new background loads a moment after the readouts
+        after = background.evaluate(_DISC, beside)
+        if all(all(v < 60 for v in rgb) for rgb in after):
+            break
+        page.wait_for_timeout(1000)
+    assert all(all(v < 60 for v in rgb) for rgb in after), after
     assert not all(all(v < 60 for v in rgb) for rgb in before)  # the discs are new, not the image's own dark
     assert page.get_by_test_id("stException").count() == 0
     page.screenshot(path=str(ARTIFACTS / "walls_numbered_canvas.png"), full_page=True)
@@ -251,8 +257,8 @@ def test_a_slow_method_shows_a_progress_bar_while_it_runs(server, browser):
     page.keyboard.press("Escape")
     page.get_by_role("button", name="Compute scorecam").click(timeout=120_000)
     bar = page.get_by_test_id("stProgress")
-    bar.first.wait_for(timeout=60_000)
-    assert "channels scored" in bar.first.inner_text(timeout=60_000)
+    bar.first.wait_for(timeout=60_000)  # at once: "Running scorecam (…)", then the count after each chunk
+    bar.filter(has_text="channels scored").first.wait_for(timeout=120_000)
     page.get_by_role("button", name="Compute scorecam").wait_for(state="detached", timeout=300_000)
     bar.first.wait_for(state="detached", timeout=300_000)  # the bar goes once the maps are shown
     assert page.get_by_test_id("stException").count() == 0

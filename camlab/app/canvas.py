@@ -134,3 +134,15 @@ def drawn_regions(json_data: dict | None, scale: float, size: int) -> list[torch
     (a click without a drag) are left out. Malformed shapes raise a CamlabError."""
     regions = [wall_mask(shapes, size, size) for shapes in shapes_from_canvas(json_data, scale)]
     return [region for region in regions if region.any()]
+
+
+def canvas_regions(state: object, scale: float, size: int) -> list[torch.Tensor]:
+    """The regions of the drawing a canvas widget sent on its last interaction (its session state
+    ``{"drawing": {"raw": json}}``), read before the canvas is drawn again, so its background can
+    number them in the same run; [] when there is none yet or it cannot be read (the drawing's own
+    errors are shown where :func:`drawn_regions` reads the canvas's value)."""
+    try:
+        raw = state["drawing"]["raw"]
+        return drawn_regions(raw, scale, size)
+    except (KeyError, TypeError, CamlabError):
+        return []

@@ -41,11 +41,6 @@ from .state import ModelEntry, digest, explain_cached, predict
 WALL_KINDS = ("feature wall", "occlusion", "measure only")
 
 
-def same_regions(these: list[torch.Tensor], those: list[torch.Tensor]) -> bool:
-    """Whether two lists of region masks are the same masks in the same order."""
-    return len(these) == len(those) and all(torch.equal(a.cpu(), b.cpu()) for a, b in zip(these, those))
-
-
 def canvas_background(entry: ModelEntry, image: torch.Tensor, default: torch.Tensor | None, pixels: int,
                       regions: list[torch.Tensor] = ()) -> bytes:
     """JPEG bytes of the drawing canvas's background at ``pixels``²: the image, the model's own

@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from camlab.app.canvas import MAX_POINTS, MAX_SHAPES, drawn_regions, shapes_from_canvas
+from camlab.app.canvas import MAX_POINTS, MAX_SHAPES, canvas_regions, drawn_regions, shapes_from_canvas
 from camlab.errors import CamlabError
 
 DATA = Path(__file__).parent / "data"
@@ -78,3 +78,11 @@ def test_a_coordinate_outside_any_canvas_is_one_clear_error(value):
         shapes_from_canvas({"objects": [_rect(left=value)]})
     with pytest.raises(CamlabError, match="coordinate|could not be read"):
         shapes_from_canvas({"objects": [{"type": "path", "path": [["M", 0, 0], ["L", value, 3]]}]})
+
+
+def test_the_widgets_last_drawing_is_read_from_its_state_before_the_canvas_is_drawn_again():
+    drawing = {"objects": RECORDED["rect"]["objects"]}
+    (region,) = canvas_regions({"drawing": {"raw": drawing, "data": None}}, 0.5, 224)
+    assert torch.equal(region, drawn_regions(drawing, 0.5, 224)[0])
+    assert canvas_regions(None, 0.5, 224) == []  # the first run: no drawing yet
+    assert canvas_regions({"drawing": {"raw": {"objects": [{"type": "rect", "left": "x"}]}}}, 0.5, 224) == []
