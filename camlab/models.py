@@ -191,7 +191,8 @@ def load_model_file(path: str | Path, device: str | torch.device = "cpu",
         if arch is None:
             raise CamlabError(
                 f"{path.name} is a bare state_dict; name its architecture ({', '.join(TORCHVISION_MODELS)}) "
-                "in the file name, or pass it, so camlab knows what to build"
+                "in the file name (e.g. resnet18_mine.pt) so camlab knows what to build (camlab-audit: "
+                "--model <architecture> --weights <file>)"
             )
         num_classes = _num_classes(payload, path.name)
         model = fitted_model(lambda: torchvision_model(arch, num_classes), payload, path.name)

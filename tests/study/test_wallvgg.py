@@ -71,7 +71,7 @@ def test_checkpoint_errors_are_clear(tmp_path):
         load_checkpoint(path)
     bare = tmp_path / "mystery.pt"
     torch.save({"w": torch.zeros(2, 2)}, bare)
-    with pytest.raises(CamlabError, match="name the file after its architecture"):
+    with pytest.raises(CamlabError, match="name its architecture .* in the file name"):
         load_checkpoint(bare)
     with pytest.raises(CamlabError, match="no checkpoint at"):
         load_checkpoint(tmp_path / "missing.pt")
