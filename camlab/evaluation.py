@@ -15,6 +15,8 @@ Metric groups (formulas in :mod:`camlab.metrics`, names and directions in :mod:`
   insdel       insertion AUC (higher is better) and deletion AUC (lower is better), RISE protocol
   localisation pointing game, relevance mass and relevance rank accuracy on each image's object mask
                (datasets whose items carry one)
+  occlusion    the model's Drop and Increase when the region's pixels are removed (deletion fill), per
+               image, in the ``model`` row: 0 in a region the model provably ignores
   distribution the model's confidence on black, mean-colour, blurred, darkened and randomly masked
                versions of each image, and the share given one class there (the ``model`` row):
                whether the metrics' perturbations leave the model in distribution
@@ -194,7 +196,7 @@ def _summarise(merged, count, config: ReadoutConfig, processes) -> Evaluation:
                       if k != "masked_class" and not k.startswith("class_")}
         if "masked_class" in metrics:
             table[row]["masked_modal_class_share"] = modal_share(metrics["masked_class"])
-        if row == MODEL_ROW:
+        if row == MODEL_ROW and "class_clean" in metrics:
             table[row].update({f"modal_share_{kind}": modal_share(metrics[f"class_{kind}"])
                                for kind in ("clean", *PERTURBATIONS)})
         table[row].update(sanity.get(row, {}))

@@ -6,8 +6,9 @@ chosen by a :class:`ReadoutConfig`; the metrics it fills are registered in
 :mod:`camlab.metrics.catalog` where they are defined.
 
 Rows of the result: one per method, then (with ``controls``) ``control: all-zero``,
-``control: all-ones`` and ``control: random``, and, with the ``distribution`` group, ``model``
-(the model's confidence on perturbed images, :mod:`camlab.metrics.distribution`).
+``control: all-ones`` and ``control: random``, and, with the ``distribution`` or ``occlusion``
+groups, ``model`` (the model's confidence on perturbed images, :mod:`camlab.metrics.distribution`;
+its Drop when the region's pixels are removed).
 
 Controls are placed from ``config.seed + first_index`` (``first_index``: the batch's first image
 in its dataset), so a dataset's numbers do not depend on how it is split into batches of a given
@@ -36,13 +37,14 @@ from .metrics.faithfulness import (
     fixed_coverage_metrics,
     insertion_deletion,
     probabilities,
+    region_occlusion,
 )
 from .metrics.leakage import layer_region_shares, localisation, region_shares
 from .metrics.sanity import cascading_randomisation
 from .registry import get_method
 from .reshape import Reshape
 
-METRIC_GROUPS = ("leakage", "confidence", "coverage", "insdel", "localisation", "distribution", "sanity")
+METRIC_GROUPS = ("leakage", "confidence", "coverage", "insdel", "localisation", "occlusion", "distribution", "sanity")
 DEFAULT_GROUPS = ("leakage", "confidence", "coverage", "insdel", "localisation")
 CONTROL_ROWS = {"control: all-zero": "zeros", "control: all-ones": "ones", "control: random": "random"}
 CONSTANT_CONTROLS = ("control: all-zero", "control: all-ones")  # no ordering to binarise, sweep or point with
@@ -193,9 +195,11 @@ def compute_readouts(model: nn.Module, images: torch.Tensor, config: ReadoutConf
         elif group == "localisation" and masks is not None:
             for row in ordered:
                 values[row].update(localisation(rows[row], masks.to(rows[row].device)))
+        elif group == "occlusion" and region is not None:
+            values.setdefault(MODEL_ROW, {}).update(region_occlusion(
+                scorer, images, region, classes, config.deletion_fill, clean=clean))
         elif group == "distribution":
-            found = distribution_readouts(scorer, images, classes, seed)
-            values[MODEL_ROW] = found
+            values.setdefault(MODEL_ROW, {}).update(distribution_readouts(scorer, images, classes, seed))
         elif group == "sanity":
             few = slice(0, config.sanity_images)
             cascades = cascading_randomisation(model, images[few], config.methods, explanation.layer, classes[few],

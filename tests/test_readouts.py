@@ -65,14 +65,15 @@ def test_groups_fill_only_what_they_are_given_and_every_key_is_registered(world)
     images = torch.stack([data[i][0] for i in range(2)])
     masks = torch.zeros(2, 64, 64, dtype=torch.bool)
     masks[:, :20, :20] = True
-    config = ReadoutConfig(("gradcam",), ("leakage", "localisation", "distribution"), steps=4)
+    config = ReadoutConfig(("gradcam",), ("leakage", "localisation", "occlusion", "distribution"), steps=4)
     without = compute_readouts(model, images, config)  # no region, no masks: leakage and localisation skipped
     assert set(without.values) == {MODEL_ROW}
     found = compute_readouts(model, images, config, region=region, masks=masks)
     assert {"leakage_l2", "pointing_game", "relevance_rank"} <= set(found.values["gradcam"])
     assert set(found.values["control: random"]) == {"pointing_game", "relevance_mass", "relevance_rank"}
     assert "control: all-zero" not in found.values  # a constant map has no peak or ranks
-    assert {"p_clean", "p_black", "class_masked"} <= set(found.values[MODEL_ROW])
+    assert {"p_clean", "p_black", "class_masked", "occlusion_drop"} <= set(found.values[MODEL_ROW])
+    assert "occlusion_drop" not in without.values[MODEL_ROW]  # no region, nothing to remove
     for row in found.values.values():
         for key in row:
             if not key.startswith("class_"):

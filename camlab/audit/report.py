@@ -170,7 +170,13 @@ black image keeps its confidence, pixel-removal metrics measure that, not the ma
     parts.append("<h2>Faithfulness</h2>" + _metric_table(result, [*VERDICT_KEYS, "increase_in_confidence",
                                                                   "average_drop_matched", "map_mean"], rows))
     if result.region:
-        parts.append(f"<h2>Leakage</h2><p>Measured in {esc(result.region)}.</p>"
+        occlusion = ""
+        if "occlusion_drop" in e.table.get(MODEL_ROW, {}):
+            occlusion = (f"<p>The model itself when those pixels are removed (to {esc(result.config.deletion_fill)}): "
+                         "0 where it provably ignores them; behind a feature wall, how much the cells beside the "
+                         "wall still see of them.</p>"
+                         + _metric_table(result, ("occlusion_drop", "occlusion_increase"), [MODEL_ROW]))
+        parts.append(f"<h2>Leakage</h2><p>Measured in {esc(result.region)}.</p>" + occlusion
                      + _metric_table(result, LEAKAGE_KEYS, result.methods))
     else:
         parts.append("<h2>Leakage</h2><p>No region the model cannot use: this model has no unseen region and no "

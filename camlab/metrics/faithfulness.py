@@ -151,6 +151,28 @@ def confidence_metrics(model: nn.Module, images: torch.Tensor, maps: torch.Tenso
             "masked_class": predicted}
 
 
+register_metric("occlusion_drop", group="occlusion", better=Better.NONE, high=100,
+                words="Drop when the region's pixels are removed", needs=("model", "region"))
+register_metric("occlusion_increase", group="occlusion", better=Better.NONE, high=100,
+                words="Increase when the region's pixels are removed", needs=("model", "region"))
+
+
+def region_occlusion(model: nn.Module, images: torch.Tensor, region: torch.Tensor, classes: torch.Tensor,
+                     fill: str = "black", mean=IMAGENET_MEAN, clean: torch.Tensor | None = None,
+                     ) -> dict[str, torch.Tensor]:
+    """Per image, Drop and Increase (the Average Drop / Increase in Confidence terms) when the
+    pixels of ``region`` ((H, W) or (N, H, W)) are replaced by ``fill``: what the model loses
+    without them. In a region the model provably ignores both are 0; behind a feature wall they
+    say how much of those pixels the cells beside the wall still see."""
+    images = check_images(model, images)
+    inside = torch.as_tensor(region, device=images.device) > 0
+    inside = inside.expand(images.shape[0], *images.shape[-2:])[:, None]
+    clean = probabilities(model, images, classes) if clean is None else clean
+    terms = _confidence_terms(clean, probabilities(model, torch.where(inside, fill_image(images, fill, mean), images),
+                                                   classes))
+    return {"occlusion_drop": terms["average_drop"], "occlusion_increase": terms["increase_in_confidence"]}
+
+
 def fixed_coverage_metrics(model: nn.Module, images: torch.Tensor, maps: torch.Tensor, classes: torch.Tensor,
                            coverages: Sequence[float] = COVERAGES, space: str = "pixel", mean=IMAGENET_MEAN,
                            clean: torch.Tensor | None = None) -> dict[str, torch.Tensor]:

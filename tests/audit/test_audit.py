@@ -94,6 +94,7 @@ def test_the_audit_writes_a_self_contained_report_whose_numbers_are_the_csvs(wor
     gradcam = [float(r["average_drop"]) for r in rows if r["method"] == "gradcam"]
     assert sum(gradcam) / 6 == pytest.approx(summary[("gradcam", "average_drop")][0], rel=1e-5)
     assert all(float(r["layer_leakage_l2"]) == 0 for r in rows if r["method"] == "hirescam")  # behind the wall
+    assert 0 <= summary[("model", "occlusion_drop")][0] <= 100  # the wall's pixels removed: what the model loses
 
     manifest = json.loads((out / "manifest.json").read_text())
     assert len(manifest["images"]["files"]) == 6 and all(len(f["sha256"]) == 64 for f in manifest["images"]["files"])

@@ -142,3 +142,20 @@ def test_the_scoring_copy_folds_batch_norms_only_in_plain_sequentials_and_scores
     assert torch.allclose(copy_(x).softmax(1), model(x).softmax(1), atol=1e-6)
     assert isinstance(model[1], nn.BatchNorm2d)  # the model itself is untouched
     assert scoring_copy(model.train(), x[:1]) is model  # train-mode batch norms cannot be folded
+
+
+def test_removing_pixels_the_model_provably_ignores_drops_nothing():
+    from camlab.metrics.faithfulness import region_occlusion
+    from camlab.study.wallvgg import load_checkpoint
+    from camlab.walls import unseen_region
+
+    model = load_checkpoint("masked_vgg").model
+    unseen = unseen_region(model, (3, 224, 224))
+    assert unseen.sum() > 10_000
+    images = torch.rand(2, 3, 224, 224, generator=torch.Generator().manual_seed(0))
+    classes = model(images).argmax(1)
+    for fill in ("black", "mean", "blur"):
+        assert float(region_occlusion(model, images, unseen, classes, fill)["occlusion_drop"].max()) < 1e-3
+    top = torch.zeros(224, 224, dtype=torch.bool)
+    top[:112] = True  # what it reads
+    assert float(region_occlusion(model, images, top, classes, "mean")["occlusion_drop"].max()) > 1
