@@ -85,6 +85,10 @@ class MethodInfo:
             if isinstance(default, (int, float)) and not isinstance(default, bool):
                 if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
                     raise CamlabError(f"{self.name} option {key!r} must be a finite number, got {value!r}")
+                if isinstance(default, int):  # a count: 2.7 is refused, not truncated to 2
+                    if value != int(value):
+                        raise CamlabError(f"{self.name} option {key!r} is a whole number, got {value!r}")
+                    given[key] = int(value)
         return {**self.options, **given}
 
 

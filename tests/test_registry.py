@@ -73,3 +73,13 @@ def test_bad_options_are_refused_before_any_work(images):
         camlab.explain(model, images, ["gradcam"], "relu2", options={"scorecam": {}})
     with pytest.raises(CamlabError, match="gradcam has no option 'power'; its options: none"):
         camlab.explain(model, images, ["gradcam"], "relu2", options={"gradcam": {"power": 2}})
+
+
+def test_a_whole_number_option_refuses_a_fraction_instead_of_truncating_it():
+    from camlab.errors import CamlabError
+    from camlab.registry import get_method
+
+    info = get_method("randomcam")
+    assert info.resolve_options({"seed": 3.0})["seed"] == 3 and isinstance(info.resolve_options({"seed": 3.0})["seed"], int)
+    with pytest.raises(CamlabError, match="'seed' is a whole number, got 2.7"):
+        info.resolve_options({"seed": 2.7})

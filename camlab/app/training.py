@@ -7,7 +7,6 @@ from dataclasses import dataclass
 
 import torch
 
-from ..maps import pixel_map_to_display
 from ..metrics.similarity import gradient_distance
 from ..study.gradients import energy_share
 from .sources import RESULTS_DIR
@@ -47,11 +46,6 @@ def gradient_views(entries: list[ModelEntry], image: torch.Tensor, target: int,
     tops = {m: max(float(torch.quantile(v.maps[m].flatten().float(), DISPLAY_QUANTILE)) for v in views) or 1.0
             for m in ("gradient", "guided_backprop")}
     return views, tops
-
-
-def normalised(view: GradientView, method: str) -> torch.Tensor:
-    """The view's map in [0, 1], min-max scaled (the display convention of pixel methods)."""
-    return pixel_map_to_display(view.maps[method][None, None])[0]
 
 
 def guided_sweep() -> list[dict[str, float | str]]:
