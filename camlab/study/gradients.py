@@ -24,6 +24,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from ..device import model_device
+from ..modes import eval_mode
 from .data import StackedDataset
 from .train import accuracy, guided_targets, input_gradients
 from .wallvgg import load_checkpoint
@@ -41,25 +42,25 @@ def energy_share(gradients: torch.Tensor, objects: torch.Tensor) -> torch.Tensor
 def gradient_report(model: nn.Module, variant: str = "stack-shapes", images: int = 200, batch_size: int = 25,
                     seed: int = 0) -> dict:
     """The module docstring's numbers on the first ``images`` test images (accuracy on all 800)."""
-    model.eval()
-    device = model_device(model)
-    distances, plain, guided, area = [], [], [], []
-    data = StackedDataset(variant, "test", length=images, seed=seed, masks=True)
-    for x, labels, objects in DataLoader(data, batch_size=batch_size):
-        x, labels, objects = x.to(device), labels.to(device), objects.to(device).float()
-        _, gradient = input_gradients(model, x, labels, create_graph=False)
-        target = guided_targets(model, x, labels)
-        distances.append(1 - F.cosine_similarity(gradient.flatten(1), target.flatten(1), dim=1, eps=1e-12))
-        plain.append(energy_share(gradient, objects))
-        guided.append(energy_share(target, objects))
-        area.append(objects.flatten(1).mean(1))
-    distance = torch.cat(distances)
-    return {
-        "accuracy": accuracy(model, StackedDataset(variant, "test", seed=seed)),
-        "distance_mean": float(distance.mean()), "distance_std": float(distance.std()),
-        "object_energy_gradient": float(torch.cat(plain).mean()), "object_energy_guided": float(torch.cat(guided).mean()),
-        "object_area": float(torch.cat(area).mean()), "images": images,
-    }
+    with eval_mode(model):  # every module gets back its own mode afterwards
+        device = model_device(model)
+        distances, plain, guided, area = [], [], [], []
+        data = StackedDataset(variant, "test", length=images, seed=seed, masks=True)
+        for x, labels, objects in DataLoader(data, batch_size=batch_size):
+            x, labels, objects = x.to(device), labels.to(device), objects.to(device).float()
+            _, gradient = input_gradients(model, x, labels, create_graph=False)
+            target = guided_targets(model, x, labels)
+            distances.append(1 - F.cosine_similarity(gradient.flatten(1), target.flatten(1), dim=1, eps=1e-12))
+            plain.append(energy_share(gradient, objects))
+            guided.append(energy_share(target, objects))
+            area.append(objects.flatten(1).mean(1))
+        distance = torch.cat(distances)
+        return {
+            "accuracy": accuracy(model, StackedDataset(variant, "test", seed=seed)),
+            "distance_mean": float(distance.mean()), "distance_std": float(distance.std()),
+            "object_energy_gradient": float(torch.cat(plain).mean()), "object_energy_guided": float(torch.cat(guided).mean()),
+            "object_area": float(torch.cat(area).mean()), "images": images,
+        }
 
 
 def main(argv=None) -> None:

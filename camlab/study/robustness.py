@@ -22,6 +22,7 @@ from torch import nn
 from torchvision.transforms.functional import gaussian_blur
 
 from ..device import model_device
+from ..modes import eval_mode
 from .data import StackedDataset, generate_sample
 from .wallvgg import load_checkpoint
 
@@ -70,38 +71,38 @@ def robustness_report(model: nn.Module, variant: str = "stack-shapes", split: st
                       tile_rows: int | None = None, seed: int = 0) -> dict:
     """The numbers of the module docstring on the first ``images`` images of ``split``.
     ``tile_rows`` is the height of the top tile (default: half the image)."""
-    model.eval()
-    device = model_device(model)
-    data = StackedDataset(variant, split, length=images, seed=seed)
-    x = torch.stack([data[i][0] for i in range(images)]).to(device)
-    labels = torch.tensor([data[i][1] for i in range(images)], device=device)
-    size = x.shape[-1]
-    tile_rows = tile_rows or size // 2
+    with eval_mode(model):  # every module gets back its own mode afterwards
+        device = model_device(model)
+        data = StackedDataset(variant, split, length=images, seed=seed)
+        x = torch.stack([data[i][0] for i in range(images)]).to(device)
+        labels = torch.tensor([data[i][1] for i in range(images)], device=device)
+        size = x.shape[-1]
+        tile_rows = tile_rows or size // 2
 
-    def accuracy(batch: torch.Tensor) -> float:
-        return float((_predict(model, batch).argmax(1) == labels).float().mean())
+        def accuracy(batch: torch.Tensor) -> float:
+            return float((_predict(model, batch).argmax(1) == labels).float().mean())
 
-    top_blank, bottom_blank = x.clone(), x.clone()
-    top_blank[:, :, :tile_rows] = 0
-    bottom_blank[:, :, tile_rows:] = 0
-    maps = smooth_random_maps(images, size, seed=seed, device=device)
-    report = {
-        "images": images, "split": split, "dataset": variant,
-        "accuracy": {
-            "clean": accuracy(x),
-            **{f"scaled x{s}": accuracy(x * s) for s in SCALES},
-            "top tile blank": accuracy(top_blank),
-            "bottom tile blank": accuracy(bottom_blank),
-            "random smooth map": accuracy(x * maps[:, None]),
-        },
-    }
-    featureless = featureless_inputs(variant, split, min(images, 100), size, x.mean(0).cpu(), seed)
-    featureless["RISE blurred start"] = rise_blur(x).cpu()
-    report["featureless max probability"] = {}
-    for kind, batch in featureless.items():
-        top = _predict(model, batch.to(device)).amax(1)
-        report["featureless max probability"][kind] = {"mean": float(top.mean()), "max": float(top.max())}
-    return report
+        top_blank, bottom_blank = x.clone(), x.clone()
+        top_blank[:, :, :tile_rows] = 0
+        bottom_blank[:, :, tile_rows:] = 0
+        maps = smooth_random_maps(images, size, seed=seed, device=device)
+        report = {
+            "images": images, "split": split, "dataset": variant,
+            "accuracy": {
+                "clean": accuracy(x),
+                **{f"scaled x{s}": accuracy(x * s) for s in SCALES},
+                "top tile blank": accuracy(top_blank),
+                "bottom tile blank": accuracy(bottom_blank),
+                "random smooth map": accuracy(x * maps[:, None]),
+            },
+        }
+        featureless = featureless_inputs(variant, split, min(images, 100), size, x.mean(0).cpu(), seed)
+        featureless["RISE blurred start"] = rise_blur(x).cpu()
+        report["featureless max probability"] = {}
+        for kind, batch in featureless.items():
+            top = _predict(model, batch.to(device)).amax(1)
+            report["featureless max probability"][kind] = {"mean": float(top.mean()), "max": float(top.max())}
+        return report
 
 
 def main(argv=None) -> None:

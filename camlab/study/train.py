@@ -13,7 +13,6 @@ L2-normalised gradients, so neither depends on the gradients' overall scale.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import copy
 import json
 import platform
@@ -29,6 +28,7 @@ from ..device import model_device
 from ..errors import CamlabError
 from ..methods.pixel import guided_input_gradients
 from ..metrics.similarity import DISTANCES, gradient_distance
+from ..modes import eval_mode
 from ..targets import TargetScorer
 from ..walls import unseen_region
 from .augment import NO_AUGMENTATION, AugmentConfig, augment
@@ -45,16 +45,6 @@ def input_gradients(model: torch.nn.Module, x: torch.Tensor, labels: torch.Tenso
     logits = model(x)
     (grad,) = torch.autograd.grad(logits.gather(1, labels[:, None]).sum(), x, create_graph=create_graph)
     return logits, grad
-
-
-@contextlib.contextmanager
-def eval_mode(model: torch.nn.Module):
-    was_training = model.training
-    model.eval()
-    try:
-        yield model
-    finally:
-        model.train(was_training)
 
 
 def guided_targets(model: torch.nn.Module, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -100,25 +90,25 @@ def featureless_pool(variant: str, size: int, count: int = 256, seed: int = 0) -
 @torch.no_grad()
 def accuracy(model: torch.nn.Module, dataset, batch_size: int = 64) -> float:
     """Top-1 accuracy on a dataset of (image, label), in eval mode."""
-    model.eval()
-    correct = 0
-    device = model_device(model)
-    for images, labels in DataLoader(dataset, batch_size=batch_size):
-        correct += (model(images.to(device)).argmax(1) == labels.to(device)).sum()
-    return float(correct) / len(dataset)
+    with eval_mode(model):  # every module gets back its own mode afterwards
+        correct = 0
+        device = model_device(model)
+        for images, labels in DataLoader(dataset, batch_size=batch_size):
+            correct += (model(images.to(device)).argmax(1) == labels.to(device)).sum()
+        return float(correct) / len(dataset)
 
 
 def mean_gradient_distance(model, dataset, distance: str = "cosine", batch_size: int = 32) -> float:
     """Mean over the dataset of the distance between the input gradient and the guided one."""
-    model.eval()
-    total, count = 0.0, 0
-    device = model_device(model)
-    for images, labels in DataLoader(dataset, batch_size=batch_size):
-        images, labels = images.to(device), labels.to(device)
-        _, grad = input_gradients(model, images, labels, create_graph=False)
-        total += float(gradient_distance(grad, guided_targets(model, images, labels), distance)) * len(labels)
-        count += len(labels)
-    return total / count
+    with eval_mode(model):  # every module gets back its own mode afterwards
+        total, count = 0.0, 0
+        device = model_device(model)
+        for images, labels in DataLoader(dataset, batch_size=batch_size):
+            images, labels = images.to(device), labels.to(device)
+            _, grad = input_gradients(model, images, labels, create_graph=False)
+            total += float(gradient_distance(grad, guided_targets(model, images, labels), distance)) * len(labels)
+            count += len(labels)
+        return total / count
 
 
 def train(model: WallVGG, dataset: StackedDataset, epochs: int, batch_size: int, lr: float, seed: int,

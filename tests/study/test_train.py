@@ -44,3 +44,19 @@ def test_short_run_trains_a_copy_and_reports():
     assert all(torch.equal(before[k], v) for k, v in baseline.state_dict().items())
     assert any(not torch.equal(before[k], v) for k, v in run["model"].state_dict().items())
     assert set(run["before"]) == set(run["after"]) == {"accuracy", "grad_distance"}
+
+
+def test_the_study_helpers_give_the_callers_model_back_in_its_own_mode():
+    import torch
+
+    from camlab.study.data import StackedDataset
+    from camlab.study.train import accuracy, mean_gradient_distance
+    from camlab.study.wallvgg import masked_vgg
+
+    torch.manual_seed(0)
+    model = masked_vgg(width=1 / 64, input_size=32, masked_rows=1, hidden=8, batch_norm=True).train()
+    model.features[1].eval()  # one module in its own mode
+    data = StackedDataset("stack-shapes", "val", size=32, length=4)
+    accuracy(model, data)
+    mean_gradient_distance(model, data)
+    assert model.training and not model.features[1].training and model.features[4].training
