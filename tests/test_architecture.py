@@ -3,7 +3,7 @@
 library (camlab/*, camlab/methods, metrics, walls)  -> torch & co. only, never study/app/bench
 study   (camlab/study)                              -> the library, never app/bench or Streamlit
 audit   (camlab/audit)                              -> the library and the study, never app/bench or Streamlit
-app     (camlab/app)                                -> library and study, Streamlit, never bench
+app     (camlab/app)                                -> library, study and audit, Streamlit, never bench
 bench   (camlab/bench)                              -> anything, including the peers
 pages   (app.py, pages/)                            -> camlab.app for state; no locks, autograd or cache keys
 """
