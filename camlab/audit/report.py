@@ -146,6 +146,7 @@ def report_html(result: AuditResult, command: str) -> str:
     parts = [f"<!doctype html><html lang=en><head><meta charset=utf-8><title>camlab audit: {esc(loaded.name)}</title>"
              f"<style>{STYLE}</style></head><body>",
              f"<h1>camlab audit: {esc(loaded.name)}</h1>",
+             f"<p>Weights: {esc(str(loaded.card.get('weights') or 'as loaded from the file'))}.</p>",
              f"<p>{e.images} images from {esc(result.images.description)}; methods {esc(', '.join(methods))} "
              f"(and Random-CAM, a map that ignores the model); layer <code>{esc(result.layer)}</code>; device "
              f"{esc(result.device)}; {result.seconds:.0f} s. Preprocessing: {esc(result.model.preprocessing.describe())}."

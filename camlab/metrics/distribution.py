@@ -83,6 +83,6 @@ def distribution_warnings(summary: dict[str, float]) -> list[str]:
                             "(Average Drop, deletion, Increase in Confidence) measure that collapse more than the maps")
     clean, black = summary.get("p_clean"), summary.get("p_black")
     if clean and black is not None and black >= BLACK_CONFIDENCE * clean:
-        warnings.append(f"a black image keeps {black:.2f} of the explained class's confidence (clean: {clean:.2f}): "
-                        "removing the pixels a map points at cannot lower it much, whatever the map")
+        warnings.append(f"on a black image the explained class's confidence is {black:.2f}, against {clean:.2f} on "
+                        "the clean images: removing the pixels a map points at cannot lower it much, whatever the map")
     return warnings

@@ -122,15 +122,18 @@ register_metric("relevance_rank", group="localisation", better=Better.HIGHER,
 
 def rank_share(maps: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
     """Relevance rank accuracy (Arras et al. 2022): of the K highest-valued pixels, K the mask's
-    size, the share inside the mask, per image; 0 for an empty mask."""
+    size, the share inside the mask, per image; 0 for an empty mask. Pixels tied with the K-th
+    value share the places left among them: the expectation over every order of the ties, so the
+    answer does not depend on pixel position (CAM maps are often half exact zeros)."""
     masks = _region_like(maps, masks) > 0
     flat, inside = maps.flatten(1), masks.flatten(1)
     sizes = inside.sum(1)
-    order = flat.argsort(dim=1, descending=True, stable=True)
-    ranks = torch.empty_like(order)
-    ranks.scatter_(1, order, torch.arange(flat.shape[1], device=flat.device).expand_as(order))
-    hits = (inside & (ranks < sizes[:, None])).sum(1)
-    return hits.to(maps.dtype) / sizes.clamp(min=1).to(maps.dtype)
+    kth = flat.sort(dim=1, descending=True).values.gather(1, (sizes - 1).clamp(min=0)[:, None])
+    above, tied = flat > kth, flat == kth
+    places_left = (sizes - above.sum(1)).to(maps.dtype)
+    tied_share = places_left / tied.sum(1).clamp(min=1).to(maps.dtype)
+    hits = (inside & above).sum(1).to(maps.dtype) + (inside & tied).sum(1).to(maps.dtype) * tied_share
+    return torch.where(sizes > 0, hits / sizes.clamp(min=1).to(maps.dtype), torch.zeros_like(hits))
 
 
 def localisation(maps: torch.Tensor, masks: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -62,3 +62,20 @@ def test_every_share_lies_in_zero_one_for_any_maps_and_regions(case):
         assert ((0 <= value) & (value <= 1)).all(), (name, value)
     for value in layer_region_shares(maps, region.float()).values():  # the area-downsampled region: soft cells
         assert torch.isfinite(value).all() and ((0 <= value) & (value <= 1 + 1e-6)).all()
+
+
+def test_localisation_on_a_mask_with_known_answers():
+    from camlab.metrics.leakage import localisation
+
+    maps = torch.zeros(2, 4, 4)
+    maps[0, 0, 0], maps[0, 0, 1], maps[0, 3, 3] = 3.0, 2.0, 1.0  # top two on the object, third off it
+    maps[1, 3, 3] = 1.0  # the peak off the object
+    masks = torch.zeros(2, 4, 4, dtype=torch.bool)
+    masks[:, 0, :2] = True  # a two-pixel object
+    found = localisation(maps, masks)
+    assert found["pointing_game"].tolist() == [1.0, 0.0]
+    assert found["relevance_mass"].tolist() == pytest.approx([5 / 6, 0.0])
+    # of the top 2 pixels: both on the object; then the peak off it and one of 15 tied zeros, 2 of them on it
+    assert found["relevance_rank"].tolist() == pytest.approx([1.0, (2 / 15) / 2])
+    flipped = localisation(maps.flip(-1).flip(-2), masks.flip(-1).flip(-2))  # the same scene, pixels reordered
+    assert flipped["relevance_rank"].tolist() == pytest.approx(found["relevance_rank"].tolist())
