@@ -13,8 +13,11 @@ Formulas (Y the softmax probability of the target class on the image, O on the i
 Masking: ``space="pixel"`` multiplies the [0, 1] image by S (removed pixels go black);
 ``"normalized"`` blends towards ``mean`` (the model's normalisation mean, i.e. zero in its input
 space). Fills and starts: ``black``, ``mean`` (the constant ``mean`` colour) or ``blur`` (RISE's
-Gaussian blur, kernel 11, sigma 5). RISE's own choices are the defaults: deletion to black,
-insertion from the blur.
+Gaussian blur, kernel 11, sigma 5). The defaults are deletion to black and insertion from the blur.
+RISE's released evaluation (eclique/RISE ``evaluation.py`` with its notebook's ``substrate_fn``)
+deletes to ``torch.zeros_like`` of the *normalised* tensor, i.e. the ``mean`` fill here, not black;
+its insertion blurs the normalised tensor with zero padding (the mean colour at the border), where
+torchvision's blur here reflects at the border. Pass ``deletion_fill="mean"`` for RISE's deletion.
 
 A map that is zero everywhere gives NaN-free results: O is computed on a black (or mean) image.
 """
