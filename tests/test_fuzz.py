@@ -10,6 +10,7 @@ import json
 import time
 import zipfile
 from collections import Counter, defaultdict
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -381,3 +382,43 @@ def test_every_strategy_draws_its_randomness_from_hypothesis(strategy):
     for first, second in zip(*runs):
         assert all(a.shape == b.shape and a.dtype == b.dtype and a.numpy().tobytes() == b.numpy().tobytes()
                    for a, b in zip(flat(first), flat(second), strict=True))
+
+
+AUDIT_NAMES = ["tench", "goldfish", "great white shark"]
+MEMBER_NAMES = st.one_of(st.sampled_from(["set/tench/a.png", "set/goldfish/b.jpg", "../up.png", "/abs.png", "set/",
+                                          "set/unknown/c.png", "a.txt", "set/tench/deep/d.png", "__MACOSX/x.png"]),
+                         st.text(min_size=1, max_size=12))
+
+
+@settings(QUICK, max_examples=max(10, settings().max_examples // 2))
+@given(members=st.lists(st.tuples(MEMBER_NAMES, st.sampled_from(["png", "bytes", "empty"]), st.binary(max_size=64)),
+                        max_size=6),
+       cut=st.integers(0, 64), table=st.text(max_size=120), kind=st.sampled_from(["zip", "zip", "cut", "csv"]))
+def test_audit_sources_of_any_archive_or_table(tmp_path_factory, members, cut, table, kind):
+    """An auditor's zip or CSV, however odd: a clear error or readable images inside the folder,
+    never a file written outside it."""
+    from camlab.audit.images import Preprocessing, open_images
+
+    work = tmp_path_factory.mktemp("audit-fuzz")
+    valid = io.BytesIO()
+    Image.new("RGB", (12, 10), (200, 10, 10)).save(valid, format="PNG")
+    if kind == "csv":
+        (work / "ok.png").write_bytes(valid.getvalue())
+        source = work / "labels.csv"
+        source.write_text(table, encoding="utf-8", errors="replace")
+    else:
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w") as archive:
+            for name, content, data in members:
+                archive.writestr(name, {"png": valid.getvalue(), "bytes": data, "empty": b""}[content])
+        data = buffer.getvalue()
+        source = work / "set.zip"
+        source.write_bytes(data[: max(0, len(data) - cut)] if kind == "cut" else data)
+    unpacked = work / "unpacked"
+    unpacked.mkdir()
+    found = outcome("audit sources", lambda: open_images(source, AUDIT_NAMES, Preprocessing(16), unpacked))
+    outside = [p for p in work.parent.rglob("*") if p.is_file() and not p.is_relative_to(work)]
+    assert not [p for p in outside if p.name in ("up.png", "abs.png")]
+    assert not (work.parent / "up.png").exists() and not Path("/abs.png").exists()
+    if found is not None:
+        assert found.items and all(item.label in (None, 0, 1, 2) for item in found.items)
