@@ -1,7 +1,10 @@
 """Device choice: CUDA when present, CPU otherwise, with clear errors for bad requests."""
 from __future__ import annotations
 
+import contextlib
+import os
 import time
+from collections.abc import Iterator
 
 import torch
 
@@ -63,3 +66,22 @@ class Stopwatch:
             self._marks[end].synchronize()
             return self._marks[start].elapsed_time(self._marks[end]) / 1000
         return self._marks[end] - self._marks[start]
+
+
+@contextlib.contextmanager
+def launched_processes(device: str | torch.device | None = None) -> Iterator[torch.device]:
+    """The device a command runs on, inside the process group of ``torch.distributed.run`` when it
+    launched this process (``WORLD_SIZE`` set): one GPU per process (``LOCAL_RANK``) with NCCL, or
+    gloo on the CPU; the group is destroyed on the way out, whatever happens."""
+    resolved = resolve_device(device)
+    if "WORLD_SIZE" not in os.environ:
+        yield resolved
+        return
+    if resolved.type == "cuda":
+        resolved = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
+        torch.cuda.set_device(resolved)
+    torch.distributed.init_process_group("nccl" if resolved.type == "cuda" else "gloo")
+    try:
+        yield resolved
+    finally:
+        torch.distributed.destroy_process_group()

@@ -15,7 +15,6 @@ report one process writes:
 from __future__ import annotations
 
 import argparse
-import os
 import shlex
 import sys
 import tempfile
@@ -23,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from ..device import resolve_device
+from ..device import launched_processes
 from ..errors import CamlabError
 from ..readouts import METRIC_GROUPS
 from ..registry import REGISTRY, Cost
@@ -55,20 +54,11 @@ def main(argv=None) -> None:
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
     parser.add_argument("--offline", action="store_true", help="never download weights")
     args = parser.parse_args(argv)
-    device = resolve_device(args.device)
-    distributed = "WORLD_SIZE" in os.environ
-    if distributed:
-        if device.type == "cuda":
-            device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
-            torch.cuda.set_device(device)
-        torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo")
     try:
-        _audit(args, device, "camlab-audit " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:])))
-    except CamlabError as exc:
+        with launched_processes(args.device) as device:
+            _audit(args, device, "camlab-audit " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:])))
+    except CamlabError as exc:  # a bad model, image source or option: its message, not a traceback
         raise SystemExit(f"camlab-audit: {exc}") from exc
-    finally:
-        if distributed:
-            torch.distributed.destroy_process_group()
 
 
 def _audit(args, device: torch.device, command: str) -> None:

@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import argparse
 import csv
-import os
 from pathlib import Path
 
 import torch
 
-from ..device import resolve_device
+from ..device import launched_processes
 from ..errors import CamlabError
 from ..evaluation import comparison_rows, comparisons_markdown, evaluate, to_markdown, to_rows
 from ..metrics.controls import COVERAGES
@@ -54,20 +53,11 @@ def main(argv=None) -> None:
     parser.add_argument("--out", default=None, help="path prefix for .csv and .md (default results/<model>-<data>)")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
     args = parser.parse_args(argv)
-    device = resolve_device(args.device)
-    distributed = "WORLD_SIZE" in os.environ  # launched by torch.distributed.run
-    if distributed:
-        if device.type == "cuda":
-            device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
-            torch.cuda.set_device(device)
-        torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo")
     try:
-        _evaluate(args, device)
+        with launched_processes(args.device) as device:
+            _evaluate(args, device)
     except CamlabError as exc:  # a bad model, data or option: its message, not a traceback
         raise SystemExit(f"camlab-evaluate: {exc}") from exc
-    finally:
-        if distributed:
-            torch.distributed.destroy_process_group()
 
 
 def check_classes_match(class_names: list[str], model_name: str) -> None:
