@@ -6,6 +6,7 @@ and image count are checked before any image is decoded, methods are the fast on
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -70,15 +71,24 @@ def audit_on_page(entry: ModelEntry, methods: list[str], *, zip_data: bytes | No
 
 def first_image(entry: ModelEntry, zip_data: bytes | None) -> torch.Tensor:
     """The image a wall is drawn on: the first readable image of the zip (in the order the audit
-    reads them), else the first generated test image; (3, size, size) in [0, 1]."""
+    reads them), else the first generated test image; (3, size, size) in [0, 1]. Cached per zip
+    content: every stroke on the canvas reruns the page."""
     loaded = entry.loaded
     preprocessing = preprocessing_for(loaded)
     if zip_data is not None and len(zip_data) > MAX_ZIP_BYTES:
         raise CamlabError(f"the zip is {len(zip_data) / 2**20:.0f} MiB; the page takes at most "
                           f"{MAX_ZIP_BYTES // 2**20} MiB")
+    key = ("audit-first-image", hashlib.sha256(zip_data).hexdigest()[:16] if zip_data is not None else "-")
+    with entry.lock:
+        cached = entry.cache.slot(key).get("image")
+    if cached is not None:
+        return cached
     with tempfile.TemporaryDirectory(prefix="camlab-page-audit-") as work:
         if zip_data is None:
             images = open_images(GENERATED_SOURCE, loaded.class_names, preprocessing, Path(work), 1)
         else:
             images = open_images(unpack_zip(zip_data, Path(work)), loaded.class_names, preprocessing, Path(work))
-        return AuditImages(images, preprocessing)[0][0]
+        image = AuditImages(images, preprocessing)[0][0]
+    with entry.lock:
+        entry.cache.slot(key)["image"] = image
+    return image
