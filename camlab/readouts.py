@@ -104,15 +104,13 @@ class ReadoutConfig:
 class BatchReadouts:
     """Per-image readouts of one batch: ``values[row][metric]`` (N,) tensors, ``curves[row][kind]``
     (N, steps + 1) insertion/deletion curves, ``sanity[method]`` (means over the batch),
-    ``seconds[method]`` (the method's compute time), ``classes`` the explained classes and
-    ``explanation`` the maps."""
+    ``seconds[method]`` (the method's compute time) and ``classes`` the explained classes."""
 
     values: dict[str, dict[str, torch.Tensor]]
     curves: dict[str, dict[str, torch.Tensor]]
     sanity: dict[str, dict[str, float]]
     seconds: dict[str, float]
     classes: torch.Tensor
-    explanation: Explanation
 
 
 def compute_readouts(model: nn.Module, images: torch.Tensor, config: ReadoutConfig, *, layer=None,
@@ -209,8 +207,7 @@ def compute_readouts(model: nn.Module, images: torch.Tensor, config: ReadoutConf
                                   for end, index in (("top", 0), ("all", -1)) for key in ("rank", "rank_raw", "ssim")}
         advance()
     seconds = {m: explanation[m].total_seconds for m in config.methods}
-    return BatchReadouts({row: found for row, found in values.items() if found}, curves, sanity, seconds, classes,
-                         explanation)
+    return BatchReadouts({row: found for row, found in values.items() if found}, curves, sanity, seconds, classes)
 
 
 def _stacked(measure: Callable[[torch.Tensor, int], dict[str, torch.Tensor]],

@@ -377,15 +377,9 @@ def scalar_readouts(readouts: dict[str, dict]) -> dict[str, dict[str, float]]:
     return {row: {k: round(v, 4) for k, v in values.items() if isinstance(v, float)} for row, values in readouts.items()}
 
 
-def readout_words(key: str) -> str:
-    """A readout key as the page names it (:mod:`camlab.metrics.catalog`): ``average_drop@10_matched``
-    → "Average Drop ↓, top 10% of the map, its matched control"."""
-    return words(key)
-
-
 def readouts_table(readouts: dict[str, dict]) -> dict[str, dict[str, float]]:
     """:func:`scalar_readouts` with readouts named in words, one column per method and control."""
-    return {row: {readout_words(k): v for k, v in values.items()} for row, values in scalar_readouts(readouts).items()}
+    return {row: {words(k): v for k, v in values.items()} for row, values in scalar_readouts(readouts).items()}
 
 
 def image_verdicts(readouts: dict[str, dict]) -> dict[str, list[tuple[str, bool]]]:

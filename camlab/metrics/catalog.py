@@ -73,10 +73,6 @@ class ReadoutKey:
     matched: bool = False
 
     @property
-    def group(self) -> str:
-        return "coverage" if self.coverage is not None else self.metric.group
-
-    @property
     def better(self) -> Better:
         return self.metric.better
 
@@ -127,6 +123,3 @@ def words(key: str) -> str:
     """The page's name for ``key``; a column that is not a readout keeps its key, spaced."""
     return readout_key(key).words if is_readout(key) else key.replace("_", " ")
 
-
-def metrics_in(group: str) -> list[MetricInfo]:
-    return [info for info in METRICS.values() if info.group == group]

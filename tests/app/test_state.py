@@ -23,11 +23,11 @@ from camlab.app.state import (
     model_entry,
     model_record,
     predict,
-    readout_words,
     readouts_cached,
     top_classes,
     with_class_names,
 )
+from camlab.metrics.catalog import words
 from camlab.metrics.controls import matched_control
 from camlab.metrics.faithfulness import confidence_metrics, fixed_coverage_metrics, insertion_deletion
 from camlab.models import LoadedModel
@@ -251,8 +251,8 @@ def test_the_manifest_identifies_the_model_by_its_weights_once_per_entry(masked)
 
 
 def test_readouts_are_named_in_words_and_judged_against_their_controls_on_the_image():
-    assert readout_words("average_drop@10_matched") == "Average Drop ↓, top 10% of the map, its matched control"
-    assert readout_words("insertion_auc") == "insertion AUC ↑"
+    assert words("average_drop@10_matched") == "Average Drop ↓, top 10% of the map, its matched control"
+    assert words("insertion_auc") == "insertion AUC ↑"
     readouts = {"good": {"average_drop": 10.0, "average_drop_matched": 50.0, "average_drop@20": 5.0,
                          "insertion_auc": 0.9, "deletion_auc": 0.1},
                 "bad": {"average_drop": 60.0, "average_drop_matched": 50.0, "average_drop@20": 70.0,
