@@ -64,7 +64,7 @@ def audit_on_page(entry: ModelEntry, methods: list[str], *, zip_data: bytes | No
                                                 "a wall drawn on the first image")
         with entry.slow.lock:  # one slow computation per model at a time
             result = run_audit(model, images, methods, wall=given, steps=steps, device=device, progress=False,
-                               on_batch=on_batch)
+                               on_batch=on_batch, unseen=entry.unseen)  # computed once, when the model loaded
         source = "a zip upload" if zip_data is not None else f"{GENERATED_SOURCE} ({count} images)"
         return audit_files(result, f"the app's Audit page: {entry.key} on {source}"), images
 

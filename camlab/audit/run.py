@@ -146,11 +146,12 @@ def _gallery(model, layer, dataset, result_rows: dict, methods: list[str], regio
 def run_audit(model: AuditModel, images: ImageSet, methods: list[str], *, groups=AUDIT_GROUPS,
               wall: Wall | None = None, layer: str | None = None, steps: int = 16, seed: int = 0,
               batch_size: int = 16, device: str | torch.device = "cpu", progress: bool = True,
-              on_batch=None) -> AuditResult:
+              on_batch=None, unseen: torch.Tensor | None = None) -> AuditResult:
     """Audit ``model`` on ``images`` with ``methods`` (Random-CAM is added to beat). Leakage is
     measured on the ``wall``'s cells (applied as a feature wall at its layer) when one is given,
-    else in the model's own unseen region when it has one. Under ``torch.distributed.run`` every
-    process computes its share and gets the same result."""
+    else in the model's own unseen region when it has one (``unseen``: that region when the caller
+    has already computed it, as the app has). Under ``torch.distributed.run`` every process
+    computes its share and gets the same result."""
     started = time.perf_counter()
     loaded = model.loaded
     methods = list(dict.fromkeys([*methods, RANDOM_CAM]))
@@ -166,7 +167,7 @@ def run_audit(model: AuditModel, images: ImageSet, methods: list[str], *, groups
         walled = (int(walled_model.cells.sum()), walled_model.cells.numel())
         where = f"the {walled[0]} of {walled[1]} cells of {wall.layer} behind {wall.description}"
     else:
-        unseen = unseen_region(loaded.model, (3, size, size))
+        unseen = unseen_region(loaded.model, (3, size, size)) if unseen is None else unseen.cpu()
         if unseen.any():
             region = unseen.to(device)
             where = f"the model's own unseen region ({int(unseen.sum())} pixels it provably ignores)"

@@ -33,6 +33,7 @@ def test_a_zip_is_audited_on_the_entrys_own_copy_and_its_first_image_is_the_audi
     files, images = audit_on_page(masked, ["gradcam"], zip_data=_zip(3), steps=2)
     assert len(images.items) == 3 and images.skipped == [("README.txt", "beside the class folders, so it has no class")]
     assert "camlab audit" in files["report.html"] and files["readouts.csv"].startswith("image,label")
+    assert f"unseen region ({int(masked.unseen.sum())} pixels" in files["report.html"]  # the entry's own, not recomputed
     assert masked.slow.model is not None and masked.slow.model is not masked.loaded.model
     image = first_image(masked, _zip(3))
     assert image.shape == (3, 224, 224)
