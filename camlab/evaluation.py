@@ -31,6 +31,10 @@ Control rows (when ``controls`` is on): an all-zero map, an all-ones map and a r
 of map-masked images predicted as their most common class: near 1, the masked images all collapse
 to one class and Drop/Increase say more about the model than about the map.
 
+Tie orders: AD@k, insertion and deletion rank pixels; pixels of equal value are ordered in
+``config.tie_orders`` seeded random orders per image and the metric is their mean; the table's
+``<metric>_order_sd`` is the standard deviation across the orders of the mean over the images.
+
 Comparisons: per method, the paired per-image difference to a control with a 95% interval
 (mean +- 1.96 standard errors); a method *beats* the control when the whole interval is on the
 better side.
@@ -50,10 +54,18 @@ from tqdm import tqdm
 
 from .device import model_device
 from .errors import CamlabError
-from .metrics.catalog import Better, better
+from .metrics.catalog import ORDER_SD, Better, better
 from .metrics.distribution import PERTURBATIONS, modal_share
 from .metrics.faithfulness import scoring_copy
-from .readouts import CONTROL_ROWS, DEFAULT_GROUPS, METRIC_GROUPS, MODEL_ROW, ReadoutConfig, compute_readouts
+from .readouts import (
+    CONTROL_ROWS,
+    DEFAULT_GROUPS,
+    METRIC_GROUPS,
+    MODEL_ROW,
+    ReadoutConfig,
+    compute_readouts,
+    order_spread,
+)
 from .reshape import Reshape
 
 __all__ = ["CONTROL_ROWS", "DEFAULT_GROUPS", "METRIC_GROUPS", "Comparison", "Evaluation", "ReadoutConfig", "compare",
@@ -77,7 +89,8 @@ class Evaluation:
     """Means over ``images`` images: ``table[row][metric]`` for methods, control rows and (with the
     distribution group) the ``model`` row; ``curves[row]["insertion" | "deletion"]`` the mean RISE
     curves; ``comparisons[method]``; ``per_image[row][metric]`` every image's value in dataset
-    order; ``labels`` the dataset's labels and ``classes`` the explained (top) classes."""
+    order; ``per_order[row][metric]`` (images, K) each tie order's value of the metrics that rank
+    pixels; ``labels`` the dataset's labels and ``classes`` the explained (top) classes."""
 
     table: dict[str, dict[str, float]]
     curves: dict[str, dict[str, list[float]]]
@@ -87,6 +100,7 @@ class Evaluation:
     per_image: dict[str, dict[str, torch.Tensor]] = field(default_factory=dict)
     labels: torch.Tensor | None = None
     classes: torch.Tensor | None = None
+    per_order: dict[str, dict[str, torch.Tensor]] = field(default_factory=dict)
 
 
 def compare(metric: str, control: str, ours: torch.Tensor, theirs: torch.Tensor) -> Comparison:
@@ -115,6 +129,7 @@ def evaluate(model: nn.Module, layer: str | None, dataset: Dataset, config: Read
     rank, processes = _process_group()
     # per batch, so batches computed by several processes join in the order one process meets them
     values: dict[int, dict[str, dict[str, torch.Tensor]]] = {}
+    orders: dict[int, dict[str, dict[str, torch.Tensor]]] = {}
     curve_sums: dict[int, dict[str, dict[str, torch.Tensor]]] = defaultdict(lambda: defaultdict(dict))
     labels: dict[int, dict[str, torch.Tensor]] = {}
     sanity: dict[str, dict[str, float]] = {}
@@ -134,7 +149,7 @@ def evaluate(model: nn.Module, layer: str | None, dataset: Dataset, config: Read
         found = compute_readouts(model, images, config if batch == 0 else without_sanity, layer=layer,
                                  reshape=reshape, region=region, masks=masks, first_index=batch * batch_size,
                                  scorer=scorer)
-        values[batch] = found.values
+        values[batch], orders[batch] = found.values, found.orders
         labels[batch] = {"labels": torch.as_tensor(label), "classes": found.classes}
         for row, kinds in found.curves.items():
             curve_sums[batch][row] = {kind: curve.sum(dim=0) for kind, curve in kinds.items()}
@@ -144,7 +159,8 @@ def evaluate(model: nn.Module, layer: str | None, dataset: Dataset, config: Read
         done += len(images)
         if on_batch is not None:
             on_batch(done, assigned)
-    shards = _to_host({"values": values, "curves": curve_sums, "labels": labels, "sanity": sanity, "seconds": seconds})
+    shards = _to_host({"values": values, "orders": orders, "curves": curve_sums, "labels": labels, "sanity": sanity,
+                       "seconds": seconds})
     if processes > 1:
         gathered: list = [None] * processes
         torch.distributed.all_gather_object(gathered, shards)
@@ -173,9 +189,10 @@ def _to_host(shards):
 
 
 def _merge(gathered: list[dict]) -> dict:
-    merged = {"values": {}, "curves": {}, "labels": {}, "sanity": {}, "seconds": defaultdict(float)}
+    merged = {"values": {}, "orders": {}, "curves": {}, "labels": {}, "sanity": {}, "seconds": defaultdict(float)}
     for shard in gathered:
         merged["values"].update(shard["values"])
+        merged["orders"].update(shard["orders"])
         merged["curves"].update(shard["curves"])
         merged["labels"].update(shard["labels"])
         merged["sanity"].update(shard["sanity"])
@@ -189,6 +206,9 @@ def _summarise(merged, count, config: ReadoutConfig, processes) -> Evaluation:
     rows = list(dict.fromkeys(row for b in batches for row in merged["values"][b]))
     per_image = {row: {key: torch.cat([merged["values"][b][row][key] for b in batches])
                        for key in merged["values"][batches[0]].get(row, {})} for row in rows}
+    per_order = {row: {key: torch.cat([merged["orders"][b][row][key] for b in batches])
+                       for key in merged["orders"][batches[0]].get(row, {})} for row in rows}
+    per_order = {row: found for row, found in per_order.items() if found}
     sanity, seconds = merged["sanity"], merged["seconds"]
     table: dict[str, dict[str, float]] = {}
     for row, metrics in per_image.items():
@@ -199,6 +219,8 @@ def _summarise(merged, count, config: ReadoutConfig, processes) -> Evaluation:
         if row == MODEL_ROW and "class_clean" in metrics:
             table[row].update({f"modal_share_{kind}": modal_share(metrics[f"class_{kind}"])
                                for kind in ("clean", *PERTURBATIONS)})
+        table[row].update({key + ORDER_SD: float(order_spread(found)) for key, found in per_order.get(row, {}).items()
+                           if found.shape[1] > 1})
         table[row].update(sanity.get(row, {}))
     for row in sanity:  # sanity alone still gives a row per method
         table.setdefault(row, dict(sanity[row]))
@@ -228,7 +250,7 @@ def _summarise(merged, count, config: ReadoutConfig, processes) -> Evaluation:
                            for kind in kinds}
     labels = torch.cat([torch.as_tensor(merged["labels"][b]["labels"]) for b in batches])
     classes = torch.cat([merged["labels"][b]["classes"] for b in batches])
-    return Evaluation(table, curves, count, comparisons, processes, per_image, labels, classes)
+    return Evaluation(table, curves, count, comparisons, processes, per_image, labels, classes, per_order)
 
 
 def to_rows(results: dict) -> tuple[list[str], list[list]]:

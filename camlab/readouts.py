@@ -14,6 +14,12 @@ Controls are placed from ``config.seed + first_index`` (``first_index``: the bat
 in its dataset), so a dataset's numbers do not depend on how it is split into batches of a given
 size, and one image explained on its own (``first_index=0``) gets the controls of seed 0. Every
 method's matched control uses the same placement, so matched controls differ only in the values.
+
+Metrics that rank pixels (AD@k, insertion, deletion) break ties in ``config.tie_orders`` seeded
+random orders per image (:func:`camlab.metrics.controls.tie_ranks`, from ``config.seed`` and the
+image's index in its dataset, the same for every row of an image) and give their mean over the
+orders; ``BatchReadouts.orders`` keeps each order's values, and ``<key>_order_sd`` (the spread across
+orders of the mean over the images) is what tables show beside the mean.
 """
 from __future__ import annotations
 
@@ -26,7 +32,8 @@ from torch import nn
 from .checks import whole_number
 from .engine import CAMEngine, Explanation
 from .errors import CamlabError
-from .metrics.controls import COVERAGES, check_coverage, control_maps, matched_control
+from .metrics.catalog import ORDER_SD, PER_ORDER
+from .metrics.controls import COVERAGES, TIE_ORDERS, check_coverage, control_maps, matched_control, tie_ranks
 from .metrics.distribution import distribution_readouts
 from .metrics.faithfulness import (
     CONFIDENCE,
@@ -55,8 +62,9 @@ MODEL_ROW = "model"
 class ReadoutConfig:
     """What to compute: ``methods`` and their ``options``, metric ``groups`` (of
     :data:`METRIC_GROUPS`), top-k% ``coverages``, insertion/deletion ``steps``, ``fills``, the
-    masking ``space``, whether to add ``controls``, the controls' ``seed``, and on how many of the
-    batch's first images the sanity group runs. Validated when made."""
+    masking ``space``, whether to add ``controls``, the controls' and tie orders' ``seed``, on how
+    many of the batch's first images the sanity group runs, and in how many random orders
+    (``tie_orders``) pixels of equal value are ranked. Validated when made."""
 
     methods: tuple[str, ...]
     groups: tuple[str, ...] = DEFAULT_GROUPS
@@ -69,6 +77,7 @@ class ReadoutConfig:
     seed: int = 0
     options: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
     sanity_images: int = 16  # the sanity group re-explains on every randomised layer: its first images only
+    tie_orders: int = TIE_ORDERS
 
     def __post_init__(self):
         methods = tuple(self.methods)
@@ -90,6 +99,7 @@ class ReadoutConfig:
         object.__setattr__(self, "steps", whole_number("steps", self.steps, 1, 1024))
         object.__setattr__(self, "seed", whole_number("seed", self.seed, 0))
         object.__setattr__(self, "sanity_images", whole_number("sanity_images", self.sanity_images, 1))
+        object.__setattr__(self, "tie_orders", whole_number("tie_orders", self.tie_orders, 1, 64))
 
     def wants(self, group: str) -> bool:
         return group in self.groups
@@ -103,14 +113,16 @@ class ReadoutConfig:
 @dataclass
 class BatchReadouts:
     """Per-image readouts of one batch: ``values[row][metric]`` (N,) tensors, ``curves[row][kind]``
-    (N, steps + 1) insertion/deletion curves, ``sanity[method]`` (means over the batch),
-    ``seconds[method]`` (the method's compute time) and ``classes`` the explained classes."""
+    (N, steps + 1) insertion/deletion curves (means over the tie orders), ``sanity[method]`` (means
+    over the batch), ``seconds[method]`` (the method's compute time), ``classes`` the explained
+    classes, and ``orders[row][metric]`` (N, K) each tie order's value of the metrics that rank pixels."""
 
     values: dict[str, dict[str, torch.Tensor]]
     curves: dict[str, dict[str, torch.Tensor]]
     sanity: dict[str, dict[str, float]]
     seconds: dict[str, float]
     classes: torch.Tensor
+    orders: dict[str, dict[str, torch.Tensor]] = field(default_factory=dict)
 
 
 def compute_readouts(model: nn.Module, images: torch.Tensor, config: ReadoutConfig, *, layer=None,
@@ -150,10 +162,25 @@ def compute_readouts(model: nn.Module, images: torch.Tensor, config: ReadoutConf
         like = next(iter(maps.values()))
         rows.update({name: control_maps(kind, like, seed) for name, kind in CONTROL_ROWS.items()})
     values: dict[str, dict[str, torch.Tensor]] = {row: {} for row in rows}
+    orders: dict[str, dict[str, torch.Tensor]] = {}
     curves: dict[str, dict[str, torch.Tensor]] = {}
     sanity: dict[str, dict[str, float]] = {}
     clean = probabilities(scorer, images, classes) if config.faithful else None
-    ordered = [row for row in rows if row not in CONSTANT_CONTROLS]  # maps whose ordering means something
+    ordered = {row: rows[row] for row in rows if row not in CONSTANT_CONTROLS}  # maps whose ordering means something
+    indices = first_index + torch.arange(images.shape[0])
+    ranked: list[torch.Tensor] = []  # the ordered rows' tie ranks, stacked as _stacked stacks them; made once
+
+    def ranks() -> torch.Tensor:
+        if not ranked:
+            ranked.append(tie_ranks(torch.cat(list(ordered.values())), config.tie_orders, config.seed,
+                                    indices.repeat(len(ordered))))
+        return ranked[0]
+
+    def keep(row: str, measured: dict[str, torch.Tensor], keys) -> None:
+        for key in keys:
+            values[row][key] = measured[key]
+            if key + PER_ORDER in measured:
+                orders.setdefault(row, {})[key] = measured[key + PER_ORDER]
 
     for group in stages[1:]:
         if group == "leakage" and region is not None:
@@ -178,17 +205,17 @@ def compute_readouts(model: nn.Module, images: torch.Tensor, config: ReadoutConf
         elif group == "coverage":
             found = _stacked(lambda stack, times: fixed_coverage_metrics(
                 scorer, images.repeat(times, 1, 1, 1), stack, classes.repeat(times), config.coverages, config.space,
-                clean=clean.repeat(times)), {row: rows[row] for row in ordered})
+                clean=clean.repeat(times), ranks=ranks()), ordered)
             for row, measured in found.items():
-                values[row].update(measured)
+                keep(row, measured, [k for k in measured if not k.endswith(PER_ORDER)])
         elif group == "insdel":
             ends = curve_ends(scorer, images, classes, config.deletion_fill, config.insertion_start)
             found = _stacked(lambda stack, times, ends=ends: insertion_deletion(
                 scorer, images.repeat(times, 1, 1, 1), stack, classes.repeat(times), config.steps,
                 deletion_fill=config.deletion_fill, insertion_start=config.insertion_start,
-                clean=clean.repeat(times), ends=ends.repeat(1, times)), {row: rows[row] for row in ordered})
+                clean=clean.repeat(times), ends=ends.repeat(1, times), ranks=ranks()), ordered)
             for row, measured in found.items():
-                values[row].update({k: measured[k] for k in ("insertion_auc", "deletion_auc")})
+                keep(row, measured, ("insertion_auc", "deletion_auc"))
                 curves[row] = {kind: measured[f"{kind}_curve"] for kind in ("insertion", "deletion")}
         elif group == "localisation" and masks is not None:
             for row in ordered:
@@ -207,13 +234,14 @@ def compute_readouts(model: nn.Module, images: torch.Tensor, config: ReadoutConf
                                   for end, index in (("top", 0), ("all", -1)) for key in ("rank", "rank_raw", "ssim")}
         advance()
     seconds = {m: explanation[m].total_seconds for m in config.methods}
-    return BatchReadouts({row: found for row, found in values.items() if found}, curves, sanity, seconds, classes)
+    return BatchReadouts({row: found for row, found in values.items() if found}, curves, sanity, seconds, classes,
+                         orders)
 
 
 def _stacked(measure: Callable[[torch.Tensor, int], dict[str, torch.Tensor]],
              rows: dict[str, torch.Tensor]) -> dict[str, dict[str, torch.Tensor]]:
     """``measure`` run once on every row's maps stacked (rows x N images go through the model in
-    shared chunks), split back per row."""
+    shared chunks), split back per row (along the first dimension of every value)."""
     if not rows:
         return {}
     names = list(rows)
@@ -222,11 +250,19 @@ def _stacked(measure: Callable[[torch.Tensor, int], dict[str, torch.Tensor]],
     return {name: {key: value[i * n : (i + 1) * n] for key, value in measured.items()} for i, name in enumerate(names)}
 
 
+def order_spread(per_order: torch.Tensor) -> torch.Tensor:
+    """The standard deviation across tie orders of the mean over images, from (N, K) values per order."""
+    return per_order.double().mean(0).std()
+
+
 def merged_rows(readouts: BatchReadouts, image: int = 0) -> dict[str, dict[str, float]]:
     """One image's readouts as plain floats per row (its curves as lists), the shape the app
     shows and caches."""
     rows = {row: {key: float(value[image]) for key, value in found.items() if key != "masked_class"}
             for row, found in readouts.values.items()}
+    for row, found in readouts.orders.items():
+        rows[row].update({key + ORDER_SD: float(order_spread(value[image : image + 1])) for key, value in found.items()
+                          if value.shape[1] > 1})
     for row, kinds in readouts.curves.items():
         rows[row].update({f"{kind}_curve": curve[image].tolist() for kind, curve in kinds.items()})
     return rows

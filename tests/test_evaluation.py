@@ -91,3 +91,25 @@ def test_per_image_values_labels_localisation_and_the_model_row_come_back_in_dat
     assert model_row["modal_share_black"] == 1.0  # five black images are one image
     assert 0 < model_row["p_clean"] <= 1 and "class_black" not in model_row
     assert "model" not in outcome.comparisons
+
+
+def test_ranked_metrics_average_the_tie_orders_report_their_spread_and_ignore_the_batching():
+    torch.manual_seed(0)
+    model = masked_vgg(width=0.0625, input_size=32, masked_rows=0).eval()
+    data = StackedDataset("stack-shapes", "test", size=32, length=4)
+    config = ReadoutConfig(("hirescam",), ("coverage", "insdel"), coverages=(50,), steps=4, controls=False, tie_orders=3)
+    outcomes = [evaluate(model, None, data, config, batch_size=size, progress=False) for size in (1, 4)]
+    for outcome in outcomes:
+        per_order = outcome.per_order["hirescam"]["insertion_auc"]
+        assert per_order.shape == (4, 3)
+        assert outcome.table["hirescam"]["insertion_auc"] == pytest.approx(float(per_order.mean()), abs=1e-6)
+        assert outcome.table["hirescam"]["insertion_auc_order_sd"] == pytest.approx(
+            float(per_order.double().mean(0).std()), abs=1e-9)
+    # Each image's tie orders come from its index in the dataset, not from the batch around it.
+    for key in ("insertion_auc", "deletion_auc", "average_drop@50"):
+        assert torch.allclose(outcomes[0].per_order["hirescam"][key], outcomes[1].per_order["hirescam"][key], atol=1e-4)
+    assert outcomes[0].table["hirescam"]["average_drop@50_order_sd"] > 0  # half of HiRes-CAM's map is tied zeros
+    single = ReadoutConfig(("hirescam",), ("insdel",), steps=4, controls=False, tie_orders=1)
+    assert "insertion_auc_order_sd" not in evaluate(model, None, data, single, progress=False).table["hirescam"]
+    with pytest.raises(CamlabError, match="tie_orders must be a whole number"):
+        ReadoutConfig(("hirescam",), tie_orders=0)

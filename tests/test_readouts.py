@@ -1,6 +1,12 @@
 """The one readout pipeline: it reproduces the tables recorded from the two implementations it
 replaced (``evaluate``'s own loop and the app's ``faithfulness``, commit de1b7cc, same seeds), and
-fills each group from what it is given."""
+fills each group from what it is given.
+
+Those implementations ordered tied pixels by position (a stable descending sort); the pipeline
+orders them at random. With its tie ranks replaced by that positional order it reproduces them: to
+1e-5 for shares, probabilities and AUCs, to 0.01 points for the percentages (a Drop is
+100 (p - o) / p: on this untrained tiny model p is 0.13, so the 1e-6 float noise a probability
+carries between machines and batch compositions becomes 1e-3 points)."""
 import json
 
 import pytest
@@ -27,7 +33,20 @@ def world():
     return model, data, region
 
 
-def test_batches_reproduce_the_recorded_evaluation_table(world):
+def tolerance(key: str) -> float:
+    """0.01 points for a percentage, 1e-5 for the rest (curves of probabilities included)."""
+    return 1e-5 if key.endswith("_curve") or readout_key(key).metric.high != 100 else 1e-2
+
+
+@pytest.fixture
+def ties_by_position(monkeypatch):
+    """The recorded implementations' tie rule: one order, equal pixels in position order."""
+    def by_position(maps, orders, seed, indices):
+        return maps.flatten(1).argsort(dim=1, descending=True, stable=True).argsort(dim=1)[None].int()
+    monkeypatch.setattr("camlab.readouts.tie_ranks", by_position)
+
+
+def test_batches_reproduce_the_recorded_evaluation_table(world, ties_by_position):
     model, data, region = world
     config = ReadoutConfig(("gradcam", "hirescam", "layercam"), ("leakage", "confidence", "coverage", "insdel"),
                            coverages=(10, 50), steps=4, seed=5)
@@ -44,10 +63,10 @@ def test_batches_reproduce_the_recorded_evaluation_table(world):
         for key, value in metrics.items():
             if key in ("seconds_per_image", "masked_modal_class_share"):
                 continue
-            assert float(torch.cat(sums[row][key]).float().mean()) == pytest.approx(value, abs=1e-5), (row, key)
+            assert float(torch.cat(sums[row][key]).float().mean()) == pytest.approx(value, abs=tolerance(key)), (row, key)
 
 
-def test_one_image_reproduces_the_apps_recorded_readouts(world):
+def test_one_image_reproduces_the_apps_recorded_readouts(world, ties_by_position):
     model, data, _ = world
     image = data[1][0]
     result = explain(model, image[None], ["gradcam", "hirescam"])
@@ -57,7 +76,7 @@ def test_one_image_reproduces_the_apps_recorded_readouts(world):
     assert set(expected) <= set(rows)
     for row, metrics in expected.items():
         for key, value in metrics.items():
-            assert rows[row][key] == pytest.approx(value, abs=1e-5), (row, key)
+            assert rows[row][key] == pytest.approx(value, abs=tolerance(key)), (row, key)
 
 
 def test_groups_fill_only_what_they_are_given_and_every_key_is_registered(world):

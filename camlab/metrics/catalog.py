@@ -5,7 +5,13 @@ instead of passing names around as strings.
 A readout key is a registered name with optional qualifiers, as the tables name columns:
 
 - ``average_drop@20``: the metric with each map binarised to its top 20% pixels (coverage group);
-- ``average_drop_matched``: the metric of the method's matched control (same values, random places).
+- ``average_drop_matched``: the metric of the method's matched control (same values, random places);
+- ``insertion_auc_order_sd``: for a metric that ranks pixels, the standard deviation across the K
+  tie orders of its mean over the images (:func:`camlab.metrics.controls.tie_ranks`): how far the
+  number moves with the arbitrary order of equal pixels.
+
+A metric function returns a ranked metric's values per tie order, (N, K), under ``<key>:orders``
+(:data:`PER_ORDER`); the readout pipeline turns them into ``<key>_order_sd``.
 
 Adding a metric is one call beside its code, e.g. in ``camlab/metrics/faithfulness.py``::
 
@@ -51,6 +57,8 @@ class MetricInfo:
 
 
 METRICS: dict[str, MetricInfo] = {}
+PER_ORDER = ":orders"  # key suffix of a ranked metric's (N, K) values, one column per tie order
+ORDER_SD = "_order_sd"  # key suffix of the spread across tie orders
 
 
 def register_metric(name: str, *, group: str, better: Better, low: float = 0.0, high: float = 1.0, words: str,
@@ -65,31 +73,34 @@ def register_metric(name: str, *, group: str, better: Better, low: float = 0.0, 
 @dataclass(frozen=True)
 class ReadoutKey:
     """A parsed readout key: the metric, the coverage it was measured at (None: the map itself) and
-    whether it is the matched control's value."""
+    whether it is the matched control's value or the spread of the value across tie orders."""
 
     key: str
     metric: MetricInfo
     coverage: float | None = None
     matched: bool = False
+    order_sd: bool = False
 
     @property
     def better(self) -> Better:
-        return self.metric.better
+        return Better.NONE if self.order_sd else self.metric.better
 
     @property
     def words(self) -> str:
         """How a page names it, e.g. "Average Drop ↓, top 10% of the map, its matched control"."""
-        words = self.metric.words + self.metric.better.arrow
+        words = self.metric.words + self.better.arrow
         if self.coverage is not None:
             words += f", top {self.coverage:g}% of the map"
-        return words + (", its matched control" if self.matched else "")
+        words += ", its matched control" if self.matched else ""
+        return words + (", its spread over tie orders" if self.order_sd else "")
 
 
 def readout_key(key: str) -> ReadoutKey:
-    """Parse ``name[@coverage][_matched]``; an unknown name is a clear error listing the known ones."""
+    """Parse ``name[@coverage][_matched][_order_sd]``; an unknown name is a clear error listing the known ones."""
     if not isinstance(key, str):
         raise CamlabError(f"a readout key is a string, got {type(key).__name__}")
-    base, matched = (key[: -len("_matched")], True) if key.endswith("_matched") else (key, False)
+    base, order_sd = (key[: -len(ORDER_SD)], True) if key.endswith(ORDER_SD) else (key, False)
+    base, matched = (base[: -len("_matched")], True) if base.endswith("_matched") else (base, False)
     name, at, coverage = base.partition("@")
     info = METRICS.get(name)
     value = None
@@ -102,8 +113,9 @@ def readout_key(key: str) -> ReadoutKey:
             info = None
     if info is None:
         raise CamlabError(f"unknown readout {key!r}; known metrics: {', '.join(METRICS)} "
-                          "(with @k for a top-k% coverage, _matched for a matched control)")
-    return ReadoutKey(key, info, value, matched)
+                          "(with @k for a top-k% coverage, _matched for a matched control, _order_sd for the "
+                          "spread over tie orders)")
+    return ReadoutKey(key, info, value, matched, order_sd)
 
 
 def is_readout(key: str) -> bool:

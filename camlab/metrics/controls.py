@@ -10,18 +10,28 @@ A faithfulness score means something only next to what a map with no knowledge o
   histogram, and differs only in *where* the values are. A method that does not beat its matched
   control is rewarded for how much it covers, not for where it looks.
 
-``top_fraction(maps, k)`` keeps the top k% of each map's pixels (ties broken by position): Average
-Drop on those binary maps compares methods at equal area.
+``top_fraction(maps, k)`` keeps the top k% of each map's pixels: Average Drop on those binary maps
+compares methods at equal area.
+
+Tie orders: CAM display maps are often half exact zeros, and a metric that ranks pixels (the top k%,
+insertion, deletion) must not order equal values by their position (top rows first would reward a
+map for ties). :func:`tie_ranks` breaks ties by seeded random permutations, K of them per image,
+drawn from ``(seed, the image's index in its dataset)`` so an image gets the same orders however
+its dataset is batched; metrics average over the K orders and report the spread across them. A
+constant map then scores as a uniformly random pixel order does.
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..checks import whole_number
 from ..errors import CamlabError
 
 CONTROLS = ("zeros", "ones", "random")
 COVERAGES = (5, 10, 20, 50)
+TIE_ORDERS = 4
 
 
 def random_smooth(count: int, size: tuple[int, int], cells: int = 7, seed: int = 0,
@@ -62,12 +72,61 @@ def check_coverage(percent: float) -> float:
     return float(percent)
 
 
-def top_fraction(maps: torch.Tensor, percent: float) -> torch.Tensor:
-    """Binary maps (N, H, W) keeping each map's top ``percent``% pixels (at least one)."""
-    percent = check_coverage(percent)
+def _tie_seed(seed: int, index: int) -> int:
+    """One 63-bit generator seed per (seed, image index), with no collisions between nearby pairs."""
+    state = np.random.SeedSequence([seed, index]).generate_state(2, np.uint32)
+    return (int(state[0]) << 31) ^ int(state[1])
+
+
+def tie_ranks(maps: torch.Tensor, orders: int = TIE_ORDERS, seed: int = 0,
+              indices: torch.Tensor | None = None) -> torch.Tensor:
+    """(K, N, H*W) int32 ranks of each map's pixels, 0 the highest value, K = ``orders``; pixels of
+    equal value are ordered by the k-th random permutation drawn for image ``indices[i]`` (default
+    0..N-1; maps of the same image, e.g. several methods, get the same orders). Permutations are
+    drawn on the CPU so every device gets the same ranks."""
+    orders = whole_number("tie orders", orders, 1, 64)
+    seed = whole_number("seed", seed, 0)
     flat = maps.flatten(1)
-    keep = max(1, round(flat.shape[1] * percent / 100))
-    order = flat.argsort(dim=1, descending=True, stable=True)
-    binary = torch.zeros_like(flat)
-    binary.scatter_(1, order[:, :keep], 1.0)
-    return binary.view_as(maps)
+    n, size = flat.shape
+    indices = torch.arange(n) if indices is None else torch.as_tensor(indices).cpu()
+    if indices.shape != (n,):
+        raise CamlabError(f"tie orders need one image index per map, got {tuple(indices.shape)} for {n} maps")
+    unique, which = indices.unique(return_inverse=True)
+    permutations = torch.empty(orders, len(unique), size, dtype=torch.long)
+    for column, index in enumerate(unique.tolist()):
+        generator = torch.Generator().manual_seed(_tie_seed(seed, index))
+        for order in range(orders):
+            permutations[order, column] = torch.randperm(size, generator=generator)
+    which = which.to(maps.device)
+    ranks = torch.empty(orders, n, size, dtype=torch.int32, device=maps.device)
+    places = torch.arange(size, dtype=torch.int32, device=maps.device).expand(n, -1)
+    for order in range(orders):  # one order at a time: (N, H*W) int64 indices, never K of them
+        shuffled = permutations[order].to(maps.device)[which]
+        by_value = flat.gather(1, shuffled).argsort(dim=1, descending=True, stable=True)
+        ranks[order].scatter_(1, shuffled.gather(1, by_value), places)
+    return ranks
+
+
+def order_dependent(maps: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
+    """(N, T): whether the set of each map's ``counts[t]`` highest pixels depends on the tie order,
+    i.e. the count cuts through a run of equal values. Where it does not, every order gives the
+    same set and a metric evaluates it once."""
+    values = maps.flatten(1).sort(dim=1, descending=True).values
+    size = values.shape[1]
+    counts = torch.as_tensor(counts, device=maps.device).long().view(-1)
+    inside = (counts > 0) & (counts < size)
+    cut = counts.clamp(1, max(size - 1, 1))
+    return (values[:, cut - 1] == values[:, cut.clamp(max=size - 1)]) & inside
+
+
+def top_count(percent: float, size: int) -> int:
+    """How many of ``size`` pixels the top ``percent``% keeps (at least one)."""
+    return max(1, round(size * check_coverage(percent) / 100))
+
+
+def top_fraction(maps: torch.Tensor, percent: float, ranks: torch.Tensor | None = None) -> torch.Tensor:
+    """Binary maps (N, H, W) keeping each map's top ``percent``% pixels (at least one); ties in the
+    order of ``ranks`` (N, H*W) (default: the first seeded random order of :func:`tie_ranks`)."""
+    keep = top_count(percent, maps[0].numel() if maps.shape[0] else 1)
+    ranks = tie_ranks(maps, 1)[0] if ranks is None else ranks
+    return (ranks < keep).to(maps.dtype).view_as(maps)

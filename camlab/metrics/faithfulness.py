@@ -5,10 +5,16 @@ Formulas (Y the softmax probability of the target class on the image, O on the i
 - Increase in Confidence     100 * mean(1[O > Y + 1e-6]) (a smaller rise is float noise between batches)
 - Average Gain               100 * mean(max(0, O - Y) / (1 - Y))  (Zhang et al. 2024)
 - ``@k`` variants: the same with S binarised to its top k% pixels (:func:`~camlab.metrics.controls.top_fraction`),
-  so methods are compared at equal area.
+  so methods are compared at equal area; ties at the k% cut in K seeded random orders, averaged.
 - insertion / deletion AUC (Petsiuk et al. 2018, RISE): pixels taken in order of decreasing
-  saliency, ``H*W / steps`` per step; deletion replaces them in the image by ``deletion_fill``,
-  insertion copies them into ``insertion_start``; trapezoid area under the probability curve on [0, 1].
+  saliency, ``H*W / steps`` per step (pixels of equal saliency in K seeded random orders,
+  :func:`~camlab.metrics.controls.tie_ranks`, the results averaged over the orders); deletion
+  replaces them in the image by ``deletion_fill``, insertion copies them into ``insertion_start``;
+  trapezoid area under the probability curve on [0, 1].
+
+Metrics that rank pixels return, beside each per-image mean over the K tie orders, its (N, K)
+values per order under ``<key>:orders`` (:data:`~camlab.metrics.catalog.PER_ORDER`); only the
+images and steps whose pixel set depends on the order are evaluated more than once.
 
 Masking: ``space="pixel"`` multiplies the [0, 1] image by S (removed pixels go black);
 ``"normalized"`` blends towards ``mean`` (the model's normalisation mean, i.e. zero in its input
@@ -35,8 +41,8 @@ from ..checks import check_classes, check_images, check_maps, run_model, whole_n
 from ..errors import CamlabError
 from ..models import IMAGENET_MEAN
 from ..modes import eval_mode
-from .catalog import Better, register_metric
-from .controls import COVERAGES, top_fraction
+from .catalog import PER_ORDER, Better, register_metric
+from .controls import COVERAGES, order_dependent, tie_ranks, top_count
 
 _EPS = 1e-12
 _SAME_SCORE = 1e-6  # probabilities closer than this are equal (batch composition moves them by ~1e-7)
@@ -178,35 +184,57 @@ def region_occlusion(model: nn.Module, images: torch.Tensor, region: torch.Tenso
 
 def fixed_coverage_metrics(model: nn.Module, images: torch.Tensor, maps: torch.Tensor, classes: torch.Tensor,
                            coverages: Sequence[float] = COVERAGES, space: str = "pixel", mean=IMAGENET_MEAN,
-                           clean: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+                           clean: torch.Tensor | None = None, ranks: torch.Tensor | None = None,
+                           ) -> dict[str, torch.Tensor]:
     """Average Drop and Increase in Confidence with each map binarised to its top k% pixels,
-    per image, keys ``average_drop@k`` and ``increase_in_confidence@k``."""
+    per image, keys ``average_drop@k`` and ``increase_in_confidence@k``: the mean over the tie
+    orders of ``ranks`` (K, N, H*W) (default :func:`~camlab.metrics.controls.tie_ranks` of the
+    maps), each order's values under ``<key>:orders``."""
     maps = check_maps(maps, like=check_images(model, images))
     clean = probabilities(model, images, classes) if clean is None else clean
+    ranks = tie_ranks(maps) if ranks is None else ranks
+    orders, size = ranks.shape[0], maps[0].numel()
     out = {}
     for k in coverages:
-        binary = top_fraction(maps, k)
-        terms = _confidence_terms(clean, probabilities(model, _masked(images, binary, space, mean), classes))
+        keep = top_count(k, size)
+        binary = (ranks < keep).to(maps.dtype).view(orders, *maps.shape)
+        # Order 0 for every image; the other orders only where the cut splits a run of ties.
+        again = order_dependent(maps, torch.tensor([keep]))[:, 0].nonzero()[:, 0]
+        shown = torch.cat([binary[0], binary[1:, again].flatten(0, 1)])
+        chosen = torch.cat([torch.arange(len(maps), device=maps.device), again.repeat(orders - 1)])
+        found = probabilities(model, _masked(images[chosen], shown, space, mean), classes[chosen])
+        explained = found[: len(maps)].repeat(orders, 1)
+        explained[1:, again] = found[len(maps):].view(orders - 1, len(again))
+        terms = [_confidence_terms(clean, explained[order]) for order in range(orders)]
         label = f"{k:g}"
-        out[f"average_drop@{label}"] = terms["average_drop"]
-        out[f"increase_in_confidence@{label}"] = terms["increase_in_confidence"]
+        for name in ("average_drop", "increase_in_confidence"):
+            per_order = torch.stack([t[name] for t in terms], dim=1)
+            out[f"{name}@{label}"] = per_order.mean(1)
+            out[f"{name}@{label}{PER_ORDER}"] = per_order
     return out
 
 
-def _curve(model: nn.Module, images: torch.Tensor, classes: torch.Tensor, rank: torch.Tensor,
+def _curve(model: nn.Module, images: torch.Tensor, classes: torch.Tensor, ranks: torch.Tensor,
            thresholds: torch.Tensor, compose: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-           chunk: int) -> torch.Tensor:
-    """Probabilities (N, T): at threshold t, the pixels of rank < t are revealed; images are built a
-    chunk at a time, never all steps at once."""
-    n, points = images.shape[0], thresholds.numel()
-    pairs = torch.arange(n * points, device=images.device)
-    curve = torch.empty(n * points, device=images.device, dtype=images.dtype)
-    for start in range(0, pairs.numel(), chunk):
-        pair = pairs[start : start + chunk]
-        image, step = pair // points, pair % points
-        revealed = (rank[image] < thresholds[step, None]).view(-1, 1, *images.shape[-2:])
-        curve[pair] = probabilities(model, compose(image, revealed), classes[image], chunk)
-    return curve.view(n, points)
+           chunk: int, again: torch.Tensor) -> torch.Tensor:
+    """Probabilities (K, N, T): in order k at threshold t, the pixels of rank < t are revealed. Order
+    0 is evaluated at every (image, step), the other orders only where ``again`` (N, T) says the
+    revealed set depends on the order; images are built a chunk at a time, never all steps at once."""
+    orders, n, points = ranks.shape[0], images.shape[0], thresholds.numel()
+    device = images.device
+    first = torch.arange(n * points, device=device)
+    repeat_image, repeat_step = again.nonzero(as_tuple=True)
+    order = torch.cat([torch.zeros_like(first), torch.arange(1, orders, device=device).repeat_interleave(len(repeat_image))])
+    image = torch.cat([first // points, repeat_image.repeat(orders - 1)])
+    step = torch.cat([first % points, repeat_step.repeat(orders - 1)])
+    curve = torch.empty(orders, n, points, device=device, dtype=images.dtype)
+    for start in range(0, order.numel(), chunk):
+        part = slice(start, start + chunk)
+        revealed = (ranks[order[part], image[part]] < thresholds[step[part], None]).view(-1, 1, *images.shape[-2:])
+        curve[order[part], image[part], step[part]] = probabilities(model, compose(image[part], revealed),
+                                                                    classes[image[part]], chunk)
+    curve[1:] = torch.where(again, curve[1:], curve[:1])  # order-free steps: the same image in every order
+    return curve
 
 
 def curve_ends(model: nn.Module, images: torch.Tensor, classes: torch.Tensor, deletion_fill: str = "black",
@@ -220,32 +248,41 @@ def curve_ends(model: nn.Module, images: torch.Tensor, classes: torch.Tensor, de
 def insertion_deletion(model: nn.Module, images: torch.Tensor, maps: torch.Tensor, classes: torch.Tensor,
                        steps: int = 32, chunk: int = 64, deletion_fill: str = "black", insertion_start: str = "blur",
                        mean=IMAGENET_MEAN, clean: torch.Tensor | None = None,
-                       ends: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-    """RISE insertion and deletion curves (N, steps + 1) and their areas (N,); see the module docstring.
-    Pass ``clean`` (the probabilities on the images) and ``ends`` (:func:`curve_ends`) to save the
-    forwards when they are known (several maps of the same images)."""
+                       ends: torch.Tensor | None = None, ranks: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """RISE insertion and deletion curves (N, steps + 1) and their areas (N,), means over the tie
+    orders of ``ranks`` (K, N, H*W) (default :func:`~camlab.metrics.controls.tie_ranks` of the
+    maps), each order's areas under ``<key>:orders``; see the module docstring. Pass ``clean`` (the
+    probabilities on the images) and ``ends`` (:func:`curve_ends`) to save the forwards when they
+    are known (several maps of the same images)."""
     steps = whole_number("steps", steps, 1, 1024)
     chunk = whole_number("chunk", chunk, 1)
     maps = check_maps(maps, like=check_images(model, images))
     n, _, h, w = images.shape
-    order = maps.flatten(1).argsort(dim=1, descending=True, stable=True)
-    rank = torch.empty_like(order)
-    rank.scatter_(1, order, torch.arange(h * w, device=maps.device).expand(n, -1))
+    ranks = tie_ranks(maps) if ranks is None else ranks
+    if ranks.dim() != 3 or ranks.shape[1:] != (n, h * w):
+        raise CamlabError(f"ranks must be (orders, {n}, {h * w}), got {tuple(ranks.shape)}")
+    orders = ranks.shape[0]
     removed = fill_image(images, deletion_fill, mean)
     start = fill_image(images, insertion_start, mean)
     # Every curve starts and ends on a map-free image (the start, the image itself, everything
     # removed): those three run once per image; only the steps in between depend on the map.
     inner = torch.linspace(0, h * w, steps + 1, device=images.device).round()[1:-1]
+    again = order_dependent(maps, inner)
     ends = (curve_ends(model, images, classes, deletion_fill, insertion_start, mean, chunk) if ends is None
-            else ends).view(2, n, 1)
-    clean = (probabilities(model, images, classes, chunk) if clean is None else clean).view(n, 1)
+            else ends).view(2, 1, n, 1).expand(2, orders, n, 1)
+    clean = (probabilities(model, images, classes, chunk) if clean is None else clean).view(1, n, 1).expand(orders, n, 1)
     curves = {
-        "insertion": torch.cat([ends[0], _curve(model, images, classes, rank, inner,
-                                                lambda i, shown: torch.where(shown, images[i], start[i]), chunk),
-                                clean], dim=1),
-        "deletion": torch.cat([clean, _curve(model, images, classes, rank, inner,
-                                             lambda i, gone: torch.where(gone, removed[i], images[i]), chunk),
-                               ends[1]], dim=1),
+        "insertion": torch.cat([ends[0], _curve(model, images, classes, ranks, inner,
+                                                lambda i, shown: torch.where(shown, images[i], start[i]), chunk, again),
+                                clean], dim=2),
+        "deletion": torch.cat([clean, _curve(model, images, classes, ranks, inner,
+                                             lambda i, gone: torch.where(gone, removed[i], images[i]), chunk, again),
+                               ends[1]], dim=2),
     }
-    auc = {f"{k}_auc": torch.trapezoid(v, dx=1.0 / steps, dim=1) for k, v in curves.items()}
-    return {**{f"{k}_curve": v for k, v in curves.items()}, **auc}
+    out = {}
+    for kind, curve in curves.items():
+        per_order = torch.trapezoid(curve, dx=1.0 / steps, dim=2).T  # (N, K)
+        out[f"{kind}_curve"] = curve.mean(0)
+        out[f"{kind}_auc"] = per_order.mean(1)
+        out[f"{kind}_auc{PER_ORDER}"] = per_order
+    return out

@@ -3,7 +3,8 @@
 The region R is a boolean (H, W) or (N, H, W) mask. Per image:
 - ``l2``          ||S*R||_2 / ||S||_2   (the "see through walls" paper's Table 1 ratio)
 - ``mass``        sum(S*R) / sum(S)
-- ``peak``        1 if argmax S lies inside R (0 for an all-zero map)
+- ``peak``        1 if argmax S lies inside R (0 for an all-zero map); a maximum shared by several
+                  pixels counts as the share of them inside R, the expectation over which is the peak
 - ``above_half``  share of R (weighted by R's values) where S > 0.5
 
 Every share lies in [0, 1] for regions with values in [0, 1].
@@ -63,11 +64,15 @@ def mass_share(maps: torch.Tensor, region: torch.Tensor) -> torch.Tensor:
 
 
 def peak_inside(maps: torch.Tensor, region: torch.Tensor) -> torch.Tensor:
-    """1 where the map's maximum lies inside the region, per image."""
+    """1 where the map's maximum lies inside the region, per image. When several pixels share the
+    maximum, the region's mean over them: the expectation over which of them is the peak, so the
+    answer never depends on pixel position (argmax would pick the top-left one)."""
     region = _region_like(maps, region)
-    peak = maps.flatten(1).argmax(dim=1, keepdim=True)
-    hit = region.flatten(1).gather(1, peak)[:, 0]
-    return hit * (maps.flatten(1).amax(1) > 0)
+    flat = maps.flatten(1)
+    top = flat.amax(1, keepdim=True)
+    at_peak = (flat == top).to(maps.dtype)
+    hit = (region.flatten(1) * at_peak).sum(1) / at_peak.sum(1)
+    return hit * (top[:, 0] > 0)
 
 
 def above_half(maps: torch.Tensor, region: torch.Tensor) -> torch.Tensor:

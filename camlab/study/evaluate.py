@@ -22,7 +22,7 @@ import torch
 from ..device import launched_processes
 from ..errors import CamlabError
 from ..evaluation import comparison_rows, comparisons_markdown, evaluate, to_markdown, to_rows
-from ..metrics.controls import COVERAGES
+from ..metrics.controls import COVERAGES, TIE_ORDERS
 from ..metrics.faithfulness import FILLS, MASKING_SPACES
 from ..readouts import DEFAULT_GROUPS, METRIC_GROUPS, ReadoutConfig
 from ..registry import REGISTRY
@@ -48,6 +48,8 @@ def main(argv=None) -> None:
                         help="top-k%% coverages for Average Drop at equal area")
     parser.add_argument("--deletion-fill", default="black", choices=FILLS)
     parser.add_argument("--insertion-start", default="blur", choices=FILLS)
+    parser.add_argument("--tie-orders", type=int, default=TIE_ORDERS,
+                        help="random orders of tied pixels that AD@k, insertion and deletion average over")
     parser.add_argument("--no-controls", action="store_true", help="skip the control maps and comparisons")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--out", default=None, help="path prefix for .csv and .md (default results/<model>-<data>)")
@@ -80,7 +82,7 @@ def _evaluate(args, device: torch.device) -> None:
     region = unseen_region(region_model, (3, size, size)).to(device)
     data = StackedDataset(args.data, args.split, size=size, length=args.images, masks=True)  # for localisation
     config = ReadoutConfig(tuple(methods), groups, tuple(args.coverages), args.steps, args.space, args.deletion_fill,
-                           args.insertion_start, controls=not args.no_controls)
+                           args.insertion_start, controls=not args.no_controls, tie_orders=args.tie_orders)
     outcome = evaluate(loaded.model, loaded.default_layer, data, config, args.batch_size,
                        region if region.any() else None)
     if outcome.processes > 1 and torch.distributed.get_rank() != 0:
@@ -91,7 +93,8 @@ def _evaluate(args, device: torch.device) -> None:
         with out.with_name(out.name + suffix).with_suffix(".csv").open("w", newline="") as handle:
             csv.writer(handle).writerows([header, *rows])
     markdown = (f"{loaded.name} on {args.data}/{args.split}, {outcome.images} images, masking space {args.space}, "
-                f"deletion to {args.deletion_fill}, insertion from {args.insertion_start}; "
+                f"deletion to {args.deletion_fill}, insertion from {args.insertion_start}, "
+                f"ties in {args.tie_orders} random order{'s' if args.tie_orders > 1 else ''}; "
                 f"computed by {outcome.processes} process{'es' if outcome.processes > 1 else ''}\n\n"
                 + to_markdown(outcome.table))
     if outcome.comparisons:

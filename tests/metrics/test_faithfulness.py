@@ -46,7 +46,8 @@ def test_fixed_coverage_rewards_the_map_on_the_evidence_at_equal_area():
     wrong[:, 8:, 8:] = torch.rand(2, 8, 8) + 1
     good = fixed_coverage_metrics(QuadrantModel(), images, right, classes, coverages=(25,))
     bad = fixed_coverage_metrics(QuadrantModel(), images, wrong, classes, coverages=(25,))
-    assert set(good) == {"average_drop@25", "increase_in_confidence@25"}
+    assert set(good) == {"average_drop@25", "increase_in_confidence@25", "average_drop@25:orders",
+                         "increase_in_confidence@25:orders"}
     # Removing the top-left evidence takes class 0 from p = 0.993 to 0.5, a drop of 49.7.
     assert (good["average_drop@25"] < 1e-3).all() and (bad["average_drop@25"] > 49).all()
 
