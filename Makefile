@@ -62,4 +62,7 @@ $(VENV)/.runtime: requirements.txt pyproject.toml
 
 $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+	# Quantus (metric agreement tests) asks for opencv-python, whose cv2 would replace opencv-python-headless's;
+	# the rest of what it imports is installed above.
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps quantus==0.6.0 cachetools==8.0.2
 	touch $@
