@@ -124,9 +124,17 @@ def top_count(percent: float, size: int) -> int:
     return max(1, round(size * check_coverage(percent) / 100))
 
 
+def check_ranks(ranks: torch.Tensor, maps: torch.Tensor) -> torch.Tensor:
+    """``ranks`` as :func:`tie_ranks` makes them for ``maps`` (N, H, W): (K, N, H*W)."""
+    expected = (maps.shape[0], maps[0].numel())
+    if not isinstance(ranks, torch.Tensor) or ranks.dim() != 3 or tuple(ranks.shape[1:]) != expected:
+        shape = tuple(ranks.shape) if isinstance(ranks, torch.Tensor) else type(ranks).__name__
+        raise CamlabError(f"ranks must be (orders, {expected[0]}, {expected[1]}), got {shape}")
+    return ranks
+
+
 def top_fraction(maps: torch.Tensor, percent: float, ranks: torch.Tensor | None = None) -> torch.Tensor:
-    """Binary maps (N, H, W) keeping each map's top ``percent``% pixels (at least one); ties in the
-    order of ``ranks`` (N, H*W) (default: the first seeded random order of :func:`tie_ranks`)."""
-    keep = top_count(percent, maps[0].numel() if maps.shape[0] else 1)
-    ranks = tie_ranks(maps, 1)[0] if ranks is None else ranks
-    return (ranks < keep).to(maps.dtype).view_as(maps)
+    """Binary maps (K, N, H, W), one per tie order of ``ranks`` (K, N, H*W), keeping each map's top
+    ``percent``% pixels (at least one); default ranks: one seeded random order of :func:`tie_ranks`."""
+    ranks = tie_ranks(maps, 1) if ranks is None else check_ranks(ranks, maps)
+    return (ranks < top_count(percent, maps[0].numel())).to(maps.dtype).view(ranks.shape[0], *maps.shape)

@@ -42,7 +42,7 @@ from ..errors import CamlabError
 from ..models import IMAGENET_MEAN
 from ..modes import eval_mode
 from .catalog import PER_ORDER, Better, register_metric
-from .controls import COVERAGES, order_dependent, tie_ranks, top_count
+from .controls import COVERAGES, check_ranks, order_dependent, tie_ranks, top_count, top_fraction
 
 _EPS = 1e-12
 _SAME_SCORE = 1e-6  # probabilities closer than this are equal (batch composition moves them by ~1e-7)
@@ -192,14 +192,14 @@ def fixed_coverage_metrics(model: nn.Module, images: torch.Tensor, maps: torch.T
     maps), each order's values under ``<key>:orders``."""
     maps = check_maps(maps, like=check_images(model, images))
     clean = probabilities(model, images, classes) if clean is None else clean
-    ranks = tie_ranks(maps) if ranks is None else ranks
-    orders, size = ranks.shape[0], maps[0].numel()
+    ranks = tie_ranks(maps) if ranks is None else check_ranks(ranks, maps)
+    orders = ranks.shape[0]
+    # Order 0 for every image; the other orders only where a cut splits a run of ties.
+    dependent = order_dependent(maps, torch.tensor([top_count(k, maps[0].numel()) for k in coverages]))
     out = {}
-    for k in coverages:
-        keep = top_count(k, size)
-        binary = (ranks < keep).to(maps.dtype).view(orders, *maps.shape)
-        # Order 0 for every image; the other orders only where the cut splits a run of ties.
-        again = order_dependent(maps, torch.tensor([keep]))[:, 0].nonzero()[:, 0]
+    for column, k in enumerate(coverages):
+        binary = top_fraction(maps, k, ranks)
+        again = dependent[:, column].nonzero()[:, 0]
         shown = torch.cat([binary[0], binary[1:, again].flatten(0, 1)])
         chosen = torch.cat([torch.arange(len(maps), device=maps.device), again.repeat(orders - 1)])
         found = probabilities(model, _masked(images[chosen], shown, space, mean), classes[chosen])
@@ -258,9 +258,7 @@ def insertion_deletion(model: nn.Module, images: torch.Tensor, maps: torch.Tenso
     chunk = whole_number("chunk", chunk, 1)
     maps = check_maps(maps, like=check_images(model, images))
     n, _, h, w = images.shape
-    ranks = tie_ranks(maps) if ranks is None else ranks
-    if ranks.dim() != 3 or ranks.shape[1:] != (n, h * w):
-        raise CamlabError(f"ranks must be (orders, {n}, {h * w}), got {tuple(ranks.shape)}")
+    ranks = tie_ranks(maps) if ranks is None else check_ranks(ranks, maps)
     orders = ranks.shape[0]
     removed = fill_image(images, deletion_fill, mean)
     start = fill_image(images, insertion_start, mean)

@@ -106,7 +106,8 @@ def test_coverage_metrics_average_the_tie_orders_at_the_cut():
                                  for k in range(4)], dim=1)
         assert torch.allclose(found[f"average_drop@{coverage}:orders"], per_order, atol=1e-5)
         assert torch.allclose(found[f"average_drop@{coverage}"], per_order.mean(1), atol=1e-5)
-    assert int(top_fraction(maps, 50, ranks[2]).sum()) == 3 * 128
+    assert top_fraction(maps, 50, ranks).shape == (4, 3, 16, 16)
+    assert int(top_fraction(maps, 50, ranks[2:3]).sum()) == 3 * 128
 
 
 def test_a_peak_shared_by_several_pixels_counts_as_the_share_of_them_inside():
