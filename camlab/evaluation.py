@@ -13,6 +13,9 @@ Metric groups (formulas in :mod:`camlab.metrics`, names and directions in :mod:`
   coverage     Average Drop and Increase in Confidence with the map binarised to its top k% pixels
                (``average_drop@k``): methods compared at equal area
   insdel       insertion AUC (higher is better) and deletion AUC (lower is better), RISE protocol
+  road         ROAD (Rong et al. 2022): the mean change in probability when 10-90% of the most
+               (``road_morf``, lower is better) or least (``road_lerf``, higher) relevant pixels are
+               filled by noisy linear imputation, and ``road_combined``; not a default group (slow)
   localisation pointing game, relevance mass and relevance rank accuracy on each image's object mask
                (datasets whose items carry one)
   occlusion    the model's Drop and Increase when the region's pixels are removed (deletion fill), per
@@ -237,7 +240,8 @@ def _summarise(merged, count, config: ReadoutConfig, processes) -> Evaluation:
                 found.append(compare("average_drop", "matched", metrics["average_drop"], metrics["average_drop_matched"]))
             if "average_drop" in zeros:
                 found.append(compare("average_drop", "all-zero", metrics["average_drop"], zeros["average_drop"]))
-            for key in [f"average_drop@{k:g}" for k in config.coverages] + ["insertion_auc", "deletion_auc"]:
+            for key in [f"average_drop@{k:g}" for k in config.coverages] + ["insertion_auc", "deletion_auc",
+                                                                             "road_morf", "road_lerf", "road_combined"]:
                 if key in metrics and key in random:
                     found.append(compare(key, "random", metrics[key], random[key]))
             if found:  # metric groups without a control (sanity alone) compare nothing

@@ -15,7 +15,7 @@ in its dataset), so a dataset's numbers do not depend on how it is split into ba
 size, and one image explained on its own (``first_index=0``) gets the controls of seed 0. Every
 method's matched control uses the same placement, so matched controls differ only in the values.
 
-Metrics that rank pixels (AD@k, insertion, deletion) break ties in ``config.tie_orders`` seeded
+Metrics that rank pixels (AD@k, insertion, deletion, ROAD) break ties in ``config.tie_orders`` seeded
 random orders per image (:func:`camlab.metrics.controls.tie_ranks`, from ``config.seed`` and the
 image's index in its dataset, the same for every row of an image) and give their mean over the
 orders; ``BatchReadouts.orders`` keeps each order's values, and ``<key>_order_sd`` (the spread across
@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from .checks import whole_number
+from .checks import finite_number, whole_number
 from .engine import CAMEngine, Explanation
 from .errors import CamlabError
 from .metrics.catalog import ORDER_SD, PER_ORDER
@@ -39,19 +39,25 @@ from .metrics.faithfulness import (
     CONFIDENCE,
     FILLS,
     MASKING_SPACES,
+    ROAD_NOISE,
+    ROAD_REMOVALS,
+    check_removals,
     confidence_metrics,
     curve_ends,
     fixed_coverage_metrics,
     insertion_deletion,
     probabilities,
     region_occlusion,
+    road,
+    road_noise,
 )
 from .metrics.leakage import layer_region_shares, localisation, region_shares
 from .metrics.sanity import cascading_randomisation
 from .registry import get_method
 from .reshape import Reshape
 
-METRIC_GROUPS = ("leakage", "confidence", "coverage", "insdel", "localisation", "occlusion", "distribution", "sanity")
+METRIC_GROUPS = ("leakage", "confidence", "coverage", "insdel", "road", "localisation", "occlusion", "distribution",
+                 "sanity")
 DEFAULT_GROUPS = ("leakage", "confidence", "coverage", "insdel", "localisation")
 CONTROL_ROWS = {"control: all-zero": "zeros", "control: all-ones": "ones", "control: random": "random"}
 CONSTANT_CONTROLS = ("control: all-zero", "control: all-ones")  # no ordering to binarise, sweep or point with
@@ -63,8 +69,9 @@ class ReadoutConfig:
     """What to compute: ``methods`` and their ``options``, metric ``groups`` (of
     :data:`METRIC_GROUPS`), top-k% ``coverages``, insertion/deletion ``steps``, ``fills``, the
     masking ``space``, whether to add ``controls``, the controls' and tie orders' ``seed``, on how
-    many of the batch's first images the sanity group runs, and in how many random orders
-    (``tie_orders``) pixels of equal value are ranked. Validated when made."""
+    many of the batch's first images the sanity group runs, in how many random orders
+    (``tie_orders``) pixels of equal value are ranked, and ROAD's removal percentages and noise
+    (``road_removals``, ``road_noise``: its standard deviation in [0, 1] pixel units). Validated when made."""
 
     methods: tuple[str, ...]
     groups: tuple[str, ...] = DEFAULT_GROUPS
@@ -78,6 +85,8 @@ class ReadoutConfig:
     options: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
     sanity_images: int = 16  # the sanity group re-explains on every randomised layer: its first images only
     tie_orders: int = TIE_ORDERS
+    road_removals: tuple[float, ...] = ROAD_REMOVALS
+    road_noise: float = ROAD_NOISE
 
     def __post_init__(self):
         methods = tuple(self.methods)
@@ -100,6 +109,8 @@ class ReadoutConfig:
         object.__setattr__(self, "seed", whole_number("seed", self.seed, 0))
         object.__setattr__(self, "sanity_images", whole_number("sanity_images", self.sanity_images, 1))
         object.__setattr__(self, "tie_orders", whole_number("tie_orders", self.tie_orders, 1, 64))
+        object.__setattr__(self, "road_removals", check_removals(self.road_removals))
+        object.__setattr__(self, "road_noise", finite_number("road_noise", self.road_noise, 0.0, 1.0))
 
     def wants(self, group: str) -> bool:
         return group in self.groups
@@ -107,7 +118,7 @@ class ReadoutConfig:
     @property
     def faithful(self) -> bool:
         """Whether any group runs the model on map-changed images (and so wants controls)."""
-        return bool({"confidence", "coverage", "insdel", "localisation"} & set(self.groups))
+        return bool({"confidence", "coverage", "insdel", "road", "localisation"} & set(self.groups))
 
 
 @dataclass
@@ -216,7 +227,15 @@ def compute_readouts(model: nn.Module, images: torch.Tensor, config: ReadoutConf
                 clean=clean.repeat(times), ends=ends.repeat(1, times), ranks=ranks()), ordered)
             for row, measured in found.items():
                 keep(row, measured, ("insertion_auc", "deletion_auc"))
-                curves[row] = {kind: measured[f"{kind}_curve"] for kind in ("insertion", "deletion")}
+                curves.setdefault(row, {}).update({kind: measured[f"{kind}_curve"] for kind in ("insertion", "deletion")})
+        elif group == "road":
+            noise = road_noise(images, indices, config.road_noise, config.seed)
+            found = _stacked(lambda stack, times, noise=noise: road(
+                scorer, images.repeat(times, 1, 1, 1), stack, classes.repeat(times), config.road_removals,
+                noise.repeat(times, 1, 1, 1), clean=clean.repeat(times), ranks=ranks()), ordered)
+            for row, measured in found.items():
+                keep(row, measured, ("road_morf", "road_lerf", "road_combined"))
+                curves.setdefault(row, {}).update({f"road_{d}": measured[f"road_{d}_curve"] for d in ("morf", "lerf")})
         elif group == "localisation" and masks is not None:
             for row in ordered:
                 values[row].update(localisation(rows[row], masks.to(rows[row].device)))

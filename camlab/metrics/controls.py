@@ -72,9 +72,11 @@ def check_coverage(percent: float) -> float:
     return float(percent)
 
 
-def _tie_seed(seed: int, index: int) -> int:
-    """One 63-bit generator seed per (seed, image index), with no collisions between nearby pairs."""
-    state = np.random.SeedSequence([seed, index]).generate_state(2, np.uint32)
+def image_seed(seed: int, index: int, *stream: int) -> int:
+    """One 63-bit generator seed per (seed, image index in its dataset[, stream]), with no collisions
+    between nearby pairs: what a metric's per-image randomness (tie orders; ROAD's noise, stream 1)
+    is drawn from, so it does not depend on how a dataset is batched."""
+    state = np.random.SeedSequence([seed, index, *stream]).generate_state(2, np.uint32)
     return (int(state[0]) << 31) ^ int(state[1])
 
 
@@ -94,7 +96,7 @@ def tie_ranks(maps: torch.Tensor, orders: int = TIE_ORDERS, seed: int = 0,
     unique, which = indices.unique(return_inverse=True)
     permutations = torch.empty(orders, len(unique), size, dtype=torch.long)
     for column, index in enumerate(unique.tolist()):
-        generator = torch.Generator().manual_seed(_tie_seed(seed, index))
+        generator = torch.Generator().manual_seed(image_seed(seed, index))
         for order in range(orders):
             permutations[order, column] = torch.randperm(size, generator=generator)
     which = which.to(maps.device)

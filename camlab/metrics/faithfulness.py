@@ -11,6 +11,10 @@ Formulas (Y the softmax probability of the target class on the image, O on the i
   :func:`~camlab.metrics.controls.tie_ranks`, the results averaged over the orders); deletion
   replaces them in the image by ``deletion_fill``, insertion copies them into ``insertion_start``;
   trapezoid area under the probability curve on [0, 1].
+- ROAD (Rong et al. 2022, :func:`road`): the mean change in probability when 10, 20, ..., 90% of the
+  most (MoRF, lower is better) or least (LeRF, higher is better) relevant pixels are replaced by
+  noisy linear imputation from their neighbours (:mod:`camlab.metrics.imputation`), so the shape
+  of the removal carries no class information; combined = (LeRF - MoRF) / 2, higher is better.
 
 Metrics that rank pixels return, beside each per-image mean over the K tie orders, its (N, K)
 values per order under ``<key>:orders`` (:data:`~camlab.metrics.catalog.PER_ORDER`); only the
@@ -37,12 +41,13 @@ from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 from torchvision.transforms.functional import gaussian_blur
 
-from ..checks import check_classes, check_images, check_maps, run_model, whole_number
+from ..checks import check_classes, check_images, check_maps, finite_number, run_model, whole_number
 from ..errors import CamlabError
 from ..models import IMAGENET_MEAN
 from ..modes import eval_mode
 from .catalog import PER_ORDER, Better, register_metric
-from .controls import COVERAGES, check_ranks, order_dependent, tie_ranks, top_count, top_fraction
+from .controls import COVERAGES, check_ranks, image_seed, order_dependent, tie_ranks, top_count, top_fraction
+from .imputation import noisy_linear_imputation
 
 _EPS = 1e-12
 _SAME_SCORE = 1e-6  # probabilities closer than this are equal (batch composition moves them by ~1e-7)
@@ -283,4 +288,94 @@ def insertion_deletion(model: nn.Module, images: torch.Tensor, maps: torch.Tenso
         out[f"{kind}_curve"] = curve.mean(0)
         out[f"{kind}_auc"] = per_order.mean(1)
         out[f"{kind}_auc{PER_ORDER}"] = per_order
+    return out
+
+
+ROAD_REMOVALS = (10, 20, 30, 40, 50, 60, 70, 80, 90)  # percentages removed: ROAD's and grad-cam's defaults
+ROAD_NOISE = 0.01  # the noise's standard deviation in [0, 1] pixel units
+ROAD_DIRECTIONS = ("morf", "lerf")
+register_metric("road_morf", group="road", better=Better.LOWER, low=-1, high=1, needs=("model",),
+                words="ROAD, most relevant pixels removed first (mean change in probability)")
+register_metric("road_lerf", group="road", better=Better.HIGHER, low=-1, high=1, needs=("model",),
+                words="ROAD, least relevant pixels removed first (mean change in probability)")
+register_metric("road_combined", group="road", better=Better.HIGHER, low=-1, high=1, needs=("model",),
+                words="ROAD combined, (least-relevant-first - most-relevant-first) / 2")
+
+
+def check_removals(removals: Sequence[float]) -> tuple[float, ...]:
+    """ROAD's removal percentages, each in (0, 100): something must be removed and something kept."""
+    if isinstance(removals, (str, bytes)) or not isinstance(removals, Sequence) or not removals:
+        raise CamlabError(f"ROAD removals are a non-empty list of percentages, got {removals!r}")
+    for percent in removals:
+        if isinstance(percent, bool) or not isinstance(percent, (int, float)) or not 0 < percent < 100:
+            raise CamlabError(f"a ROAD removal is a percentage in (0, 100), got {percent!r}")
+    return tuple(float(p) for p in removals)
+
+
+def road_noise(like: torch.Tensor, indices: torch.Tensor, scale: float = ROAD_NOISE, seed: int = 0) -> torch.Tensor:
+    """ROAD's noise for images shaped like ``like`` (N, C, H, W): per image a standard normal field
+    drawn on the CPU from ``(seed, indices[i])`` (stream 1 of :func:`~camlab.metrics.controls.image_seed`),
+    times ``scale``; the same field wherever that image's pixels are imputed."""
+    scale = finite_number("ROAD noise", scale, 0.0, 1.0)
+    fields = torch.stack([torch.randn(like.shape[1:], generator=torch.Generator().manual_seed(image_seed(seed, int(i), 1)))
+                          for i in torch.as_tensor(indices).tolist()])
+    return (fields * scale).to(like)
+
+
+def road(model: nn.Module, images: torch.Tensor, maps: torch.Tensor, classes: torch.Tensor,
+         removals: Sequence[float] = ROAD_REMOVALS, noise: torch.Tensor | None = None,
+         clean: torch.Tensor | None = None, ranks: torch.Tensor | None = None, chunk: int = 16,
+         ) -> dict[str, torch.Tensor]:
+    """ROAD (Rong et al. 2022) per image: the mean over ``removals`` of the change in the class's
+    probability when that percentage of the map's most (``road_morf``) or least (``road_lerf``)
+    relevant pixels is replaced by noisy linear imputation (:mod:`camlab.metrics.imputation`), and
+    ``road_combined`` = (lerf - morf) / 2; means over the tie orders of ``ranks`` (default
+    :func:`~camlab.metrics.controls.tie_ranks`), each order's values under ``<key>:orders``, and the
+    probabilities per removal under ``road_<direction>_curve`` (N, len(removals)). ``noise`` (N, C,
+    H, W) is added to imputed pixels (:func:`road_noise`; default none). A removal's pixel count is
+    :func:`~camlab.metrics.controls.top_count`, exact whatever the ties; grad-cam's ROAD instead
+    removes every pixel at or above a percentile, which on a map with many equal values removes far
+    more (or less) than asked. ``chunk`` imputations are solved at once."""
+    chunk = whole_number("chunk", chunk, 1)
+    removals = check_removals(removals)
+    maps = check_maps(maps, like=check_images(model, images))
+    n, size = maps.shape[0], maps[0].numel()
+    counts = torch.tensor([top_count(p, size) for p in removals], device=maps.device)
+    if int(counts.max()) >= size:
+        raise CamlabError(f"a {size}-pixel image is too small for ROAD's removals {removals}: nothing would be kept")
+    clean = probabilities(model, images, classes) if clean is None else clean
+    ranks = tie_ranks(maps) if ranks is None else check_ranks(ranks, maps)
+    if noise is not None and (not isinstance(noise, torch.Tensor) or noise.shape != images.shape):
+        raise CamlabError(f"ROAD noise must be shaped like the images {tuple(images.shape)}")
+    orders, steps = ranks.shape[0], len(removals)
+    # MoRF removes the pixels ranked above a count, LeRF those ranked below size - count; only
+    # (image, removal) pairs whose removed set depends on the tie order run in every order.
+    cuts = {"morf": counts, "lerf": size - counts}
+    probability = {}
+    for direction, cut in cuts.items():
+        again = order_dependent(maps, cut)
+        first = torch.arange(n * steps, device=maps.device)
+        repeat_image, repeat_step = again.nonzero(as_tuple=True)
+        order = torch.cat([torch.zeros_like(first),
+                           torch.arange(1, orders, device=maps.device).repeat_interleave(len(repeat_image))])
+        image = torch.cat([first // steps, repeat_image.repeat(orders - 1)])
+        step = torch.cat([first % steps, repeat_step.repeat(orders - 1)])
+        found = torch.empty(orders, n, steps, device=maps.device, dtype=images.dtype)
+        for start in range(0, order.numel(), chunk):
+            part = slice(start, start + chunk)
+            rank = ranks[order[part], image[part]]
+            removed = (rank < cut[step[part], None]) if direction == "morf" else (rank >= cut[step[part], None])
+            filled = noisy_linear_imputation(images[image[part]], removed.view(-1, *images.shape[-2:]),
+                                             0.0 if noise is None else noise[image[part]])
+            found[order[part], image[part], step[part]] = probabilities(model, filled, classes[image[part]], chunk)
+        found[1:] = torch.where(again, found[1:], found[:1])
+        probability[direction] = found
+    out = {}
+    per_order = {direction: (found - clean.view(1, n, 1)).mean(2).T for direction, found in probability.items()}
+    per_order["combined"] = (per_order["lerf"] - per_order["morf"]) / 2
+    for direction, values in per_order.items():
+        out[f"road_{direction}"] = values.mean(1)
+        out[f"road_{direction}{PER_ORDER}"] = values
+    for direction in ROAD_DIRECTIONS:
+        out[f"road_{direction}_curve"] = probability[direction].mean(0)
     return out
