@@ -2,7 +2,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: app test lint fuzz bench bench-app bench-concurrency bench-audit table screenshots
+.PHONY: app test lint fuzz bench bench-app bench-concurrency bench-audit bench-road table screenshots
 
 app: $(VENV)/.runtime
 	$(PY) -m streamlit run app.py
@@ -48,6 +48,10 @@ bench-concurrency: $(VENV)/.dev
 # An audit of 100 generated images with five fast CAMs and every control: its time and the report's.
 bench-audit: $(VENV)/.dev
 	$(VENV)/bin/camlab-bench-audit --images 100 --out docs/results/audit_speed.json
+
+# ROAD on 8 generated images: camlab's batched imputation against grad-cam's ROADCombined, same maps.
+bench-road: $(VENV)/.dev
+	$(PY) -m camlab.bench.road_speed --images 8 --out docs/results/road_speed.json
 
 table: $(VENV)/.runtime
 	$(VENV)/bin/camlab-table1 --out docs/walls_table.md

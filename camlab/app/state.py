@@ -410,9 +410,16 @@ def gradient_agreement(result: Explanation) -> float:
     return float(gradient_distance(result["gradient"].raw, result["guided_backprop"].raw))
 
 
+MAX_ROAD_IMAGES = 32  # ROAD solves 18 imputations per image and map: ~1 s per image and method on 2 CPU cores
+
+
 def run_evaluation(entry: ModelEntry, dataset, methods: list[str], groups: tuple[str, ...], steps: int,
                    on_batch: Callable[[int, int], None] | None = None) -> Evaluation:
-    """:func:`camlab.evaluation.evaluate` on the entry's model, leakage in its unseen region."""
+    """:func:`camlab.evaluation.evaluate` on the entry's model, leakage in its unseen region; the
+    road group on at most :data:`MAX_ROAD_IMAGES` images (``camlab-evaluate`` takes more)."""
+    if "road" in groups and len(dataset) > MAX_ROAD_IMAGES:
+        raise CamlabError(f"ROAD runs on at most {MAX_ROAD_IMAGES} images on this page (18 imputations per image "
+                          f"and method); pick fewer images, or run camlab-evaluate --metrics road")
     region = entry.unseen if entry.unseen.any() else None
     with entry.lock:
         return evaluate(entry.loaded.model, default_layer(entry), dataset, ReadoutConfig(tuple(methods), groups, steps=steps),

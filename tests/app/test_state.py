@@ -273,3 +273,13 @@ def test_class_names_given_by_a_visitor_replace_the_numbers_and_share_the_model(
                           (json.dumps([str(i) for i in range(7)] + ["x" * 300]), "1 to 200 printable")):
         with pytest.raises(CamlabError, match=message):
             with_class_names(masked, text)
+
+
+def test_the_benchmark_page_bounds_road_and_runs_it_on_a_few_images(masked):
+    from camlab.app.state import MAX_ROAD_IMAGES, run_evaluation
+
+    with pytest.raises(CamlabError, match="ROAD runs on at most"):
+        run_evaluation(masked, StackedDataset("stack-shapes", "test", length=MAX_ROAD_IMAGES + 1), ["gradcam"],
+                       ("road",), 4)
+    outcome = run_evaluation(masked, StackedDataset("stack-shapes", "test", length=1), ["gradcam"], ("road",), 4)
+    assert {"road_morf", "road_lerf", "road_combined"} <= set(outcome.table["gradcam"])
