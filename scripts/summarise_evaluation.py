@@ -3,9 +3,11 @@
     python scripts/summarise_evaluation.py docs/results/masked_vgg-stack-shapes-100
 
 Per method: leakage (display), map mean (coverage), Average Drop with its matched control, Average
-Drop at 20% coverage, insertion and deletion AUC; each faithfulness number marked ✓ when the method
-beats the control it is compared with over the whole 95% interval (matched control for AD, the random
-map for AD@20 and the AUCs), ✗ when it does not. Then the control rows.
+Drop at 20% coverage, insertion and deletion AUC, and ROAD's MoRF, LeRF and combined scores — the
+columns the run has; each faithfulness number marked ✓ when the method beats the control it is
+compared with over the whole 95% interval (matched control for AD, the random map for the others),
+✗ when it does not, and followed by ±s where s (the spread of the mean across tie orders) shows at
+the table's precision. Then the control rows.
 """
 import argparse
 import csv
@@ -14,7 +16,9 @@ COLUMNS = [("leakage_l2", "leakage", None), ("map_mean", "map mean", None),
            ("average_drop", "AD ↓", ("average_drop", "matched")), ("average_drop_matched", "AD matched", None),
            ("average_drop@20", "AD@20 ↓", ("average_drop@20", "random")),
            ("insertion_auc", "insertion ↑", ("insertion_auc", "random")),
-           ("deletion_auc", "deletion ↓", ("deletion_auc", "random"))]
+           ("deletion_auc", "deletion ↓", ("deletion_auc", "random")),
+           ("road_morf", "ROAD MoRF ↓", ("road_morf", "random")), ("road_lerf", "ROAD LeRF ↑", ("road_lerf", "random")),
+           ("road_combined", "ROAD combined ↑", ("road_combined", "random"))]
 
 parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 parser.add_argument("prefix", help="path prefix of <prefix>.csv and <prefix>-comparisons.csv")
@@ -29,13 +33,18 @@ def cell(row: dict, key: str, compared) -> str:
     if value in ("", "nan"):
         return "—"
     number = float(value)
-    text = f"{number:.3f}" if abs(number) < 2 else f"{number:.1f}"
+    digits = 3 if abs(number) < 2 else 1
+    text = f"{number:.{digits}f}"
+    spread = float(row.get(key + "_order_sd") or 0)
+    if round(spread, digits) > 0:
+        text += f" ±{spread:.{digits}f}"
     if compared and (row["method"], *compared) in verdicts:
         text += " ✓" if verdicts[(row["method"], *compared)] else " ✗"
     return text
 
 
-print("| method | " + " | ".join(label for _, label, _ in COLUMNS) + " |")
-print("|---" * (len(COLUMNS) + 1) + "|")
+present = [column for column in COLUMNS if column[0] in rows[0]]
+print("| method | " + " | ".join(label for _, label, _ in present) + " |")
+print("|---" * (len(present) + 1) + "|")
 for row in rows:
-    print(f"| {row['method']} | " + " | ".join(cell(row, key, compared) for key, _, compared in COLUMNS) + " |")
+    print(f"| {row['method']} | " + " | ".join(cell(row, key, compared) for key, _, compared in present) + " |")

@@ -202,14 +202,15 @@ def linear_imputation(images: torch.Tensor, removed: torch.Tensor, tolerance: fl
     direction = z.clone()
     rz = (residual * z).sum((2, 3), keepdim=True)
     target = tolerance * right.square().sum((2, 3), keepdim=True).sqrt()
+    check = 1 if images.device.type == "cpu" else 4  # a check waits for the device: on a GPU every 4 steps
     for step in range(iterations):
         product = level.apply(direction)
         curvature = (direction * product).sum((2, 3), keepdim=True)
         alpha = torch.where(curvature > 0, rz / curvature.clamp(min=1e-30), torch.zeros_like(rz))
         solution = solution + alpha * direction
         residual = residual - alpha * product
-        if step % 4 == 3 and bool((residual.square().sum((2, 3), keepdim=True).sqrt() <= target).all()):
-            break  # checked every few steps: each check waits for the device
+        if step % check == check - 1 and bool((residual.square().sum((2, 3), keepdim=True).sqrt() <= target).all()):
+            break
         z = precondition(residual)
         rz_next = (residual * z).sum((2, 3), keepdim=True)
         direction = z + torch.where(rz > 0, rz_next / rz.clamp(min=1e-30), torch.zeros_like(rz)) * direction
