@@ -26,7 +26,9 @@ Metric groups (formulas in :mod:`camlab.metrics`, names and directions in :mod:`
   sanity       cascading randomisation (Adebayo et al.) on the first batch's first ``sanity_images``: Spearman (average ranks)
                between the trained model's map and the map after randomising the top layer (``_top``)
                and every layer (``_all``), on display maps (``sanity_rank``), signed raw maps
-               (``sanity_rank_raw``), and SSIM of display maps (``sanity_ssim``). A method that
+               (``sanity_rank_raw``), and SSIM of display maps (``sanity_ssim``); and the random-logit
+               test (Sixt et al.), the same three between the maps of the explained class and of a
+               random other class (``_logit``). A method that
                explains this model falls towards 0. Not part of the default groups (slow).
 
 Control rows (when ``controls`` is on): an all-zero map, an all-ones map and a random smooth map

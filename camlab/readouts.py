@@ -52,7 +52,7 @@ from .metrics.faithfulness import (
     road_noise,
 )
 from .metrics.leakage import layer_region_shares, localisation, region_shares
-from .metrics.sanity import cascading_randomisation
+from .metrics.sanity import cascading_randomisation, random_logit
 from .registry import get_method
 from .reshape import Reshape
 
@@ -248,9 +248,12 @@ def compute_readouts(model: nn.Module, images: torch.Tensor, config: ReadoutConf
             few = slice(0, config.sanity_images)
             cascades = cascading_randomisation(model, images[few], config.methods, explanation.layer, classes[few],
                                                reshape=reshape)  # every method in one explanation per layer
+            logit = random_logit(model, images[few], config.methods, explanation.layer, classes[few], seed=config.seed,
+                                 reshape=reshape)
             for method, cascade in cascades.items():
                 sanity[method] = {f"sanity_{key}_{end}": cascade[index][key]
                                   for end, index in (("top", 0), ("all", -1)) for key in ("rank", "rank_raw", "ssim")}
+                sanity[method].update({f"sanity_{key}_logit": value for key, value in logit[method].items()})
         advance()
     seconds = {m: explanation[m].total_seconds for m in config.methods}
     return BatchReadouts({row: found for row, found in values.items() if found}, curves, sanity, seconds, classes,

@@ -21,7 +21,7 @@ def test_evaluate_sanity_group_reports_cascading_randomisation_on_the_first_batc
     data = StackedDataset("stack-shapes", "test", size=32, length=4)
     table = evaluate(model, None, data, ReadoutConfig(("gradcam", "randomcam"), ("sanity",)), batch_size=2,
                      progress=False).table
-    keys = {f"sanity_{k}_{end}" for k in ("rank", "rank_raw", "ssim") for end in ("top", "all")}
+    keys = {f"sanity_{k}_{end}" for k in ("rank", "rank_raw", "ssim") for end in ("top", "all", "logit")}
     for method in ("gradcam", "randomcam"):
         assert set(table[method]) == keys | {"seconds_per_image"}
         assert all(-1 <= table[method][k] <= 1 for k in keys)
@@ -29,6 +29,7 @@ def test_evaluate_sanity_group_reports_cascading_randomisation_on_the_first_batc
     assert table["randomcam"]["sanity_rank_top"] == pytest.approx(1.0)
     assert table["randomcam"]["sanity_ssim_top"] == pytest.approx(1.0, abs=1e-5)
     assert table["gradcam"]["sanity_rank_top"] < 0.99
+    assert table["randomcam"]["sanity_rank_logit"] == pytest.approx(1.0)  # it never reads the class either
 
 
 def test_evaluate_reports_mean_curves(masked):

@@ -1,4 +1,5 @@
-"""Sanity checks that run the explainer again on changed models (Adebayo et al. 2018)."""
+"""Sanity checks that run the explainer again: on changed models (Adebayo et al. 2018) and for
+another class (the random-logit test, Sixt et al. 2020)."""
 from __future__ import annotations
 
 import copy
@@ -8,6 +9,7 @@ import torch
 from torch import nn
 
 from ..engine import explain
+from ..errors import CamlabError
 from ..reshape import Reshape
 from .catalog import Better, register_metric
 from .similarity import spearman, ssim
@@ -55,4 +57,34 @@ def cascading_randomisation(model: nn.Module, images: torch.Tensor, method: str 
                 "rank_raw": float(spearman(reference[m].raw, randomised[m].raw).mean()),
                 "ssim": float(ssim(reference[m].display, randomised[m].display).mean()),
             })
+    return report[method] if isinstance(method, str) else report
+
+
+for _key, _words in (("rank", "Spearman of display maps"), ("rank_raw", "Spearman of signed raw maps"),
+                     ("ssim", "SSIM of display maps")):
+    register_metric(f"sanity_{_key}_logit", group="sanity", better=Better.NONE, low=-1,
+                    words=f"sanity, {_words}, the explained class against a random other class (near 0 is good)",
+                    needs=("model", "explainer"))
+
+
+def random_logit(model: nn.Module, images: torch.Tensor, method: str | Sequence[str], target_layer: str,
+                 classes: torch.Tensor, seed: int = 0, reshape: Reshape = None,
+                 ) -> dict[str, float] | dict[str, dict[str, float]]:
+    """The random-logit test (Sixt et al. 2020): each image's map for its explained class against its
+    map for another class drawn uniformly from the rest (from ``seed``, on the CPU), as
+    :func:`cascading_randomisation` compares them (``rank``, ``rank_raw``, ``ssim``, means over the
+    images). A map that explains the *decision* differs between classes; one that draws the object
+    whatever the class asked for stays near 1."""
+    methods = [method] if isinstance(method, str) else list(method)
+    reference = explain(model, images, methods, target_layer, targets=classes, reshape=reshape)
+    count = reference.logits.shape[1]
+    if count < 2:
+        raise CamlabError("the random-logit test needs a model with at least two classes")
+    generator = torch.Generator().manual_seed(seed)
+    shift = torch.randint(1, count, (images.shape[0],), generator=generator).to(classes.device)
+    others = (classes + shift) % count  # uniform over the other classes
+    other = explain(model, images, methods, target_layer, targets=others, reshape=reshape)
+    report = {m: {"rank": float(spearman(reference[m].display, other[m].display).mean()),
+                  "rank_raw": float(spearman(reference[m].raw, other[m].raw).mean()),
+                  "ssim": float(ssim(reference[m].display, other[m].display).mean())} for m in methods}
     return report[method] if isinstance(method, str) else report

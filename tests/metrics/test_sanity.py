@@ -46,3 +46,15 @@ def test_several_methods_in_one_cascade_get_what_each_gets_alone():
         assert [e["layer"] for e in together[method]] == [e["layer"] for e in alone]
         for a, b in zip(together[method], alone):
             assert all(a[k] == pytest.approx(b[k], abs=1e-6) for k in ("rank", "rank_raw", "ssim"))
+
+
+def test_random_logit_compares_each_images_map_with_another_classes_map():
+    from camlab.metrics.sanity import random_logit
+
+    model, images = TinyNet().eval(), torch.rand(3, 3, 16, 16)
+    classes = model(images).argmax(1)
+    report = random_logit(model, images, ["gradcam", "eigencam", "hirescam"], "relu2", classes, seed=1)
+    assert report["eigencam"]["rank"] == pytest.approx(1) and report["eigencam"]["ssim"] == pytest.approx(1, abs=1e-5)
+    assert report["gradcam"]["rank_raw"] < 0.99  # another class's gradients weigh the channels differently
+    assert report == random_logit(model, images, ["gradcam", "eigencam", "hirescam"], "relu2", classes, seed=1)
+    assert random_logit(model, images, "gradcam", "relu2", classes, seed=1) == report["gradcam"]
