@@ -16,7 +16,9 @@ st.write("Means over the first N images of a split, for each method and for thre
          "all-ones, random smooth). Leakage is measured in the model's computed unseen region (none for an "
          "unwalled model). Average Drop and deletion AUC: lower is better; Increase in Confidence, Average Gain "
          "and insertion AUC: higher is better. `@k`: the map binarised to its top k% pixels (equal area); "
-         "`_matched`: the method's own values at random places (same coverage).")
+         "`_matched`: the method's own values at random places (same coverage). `road`: ROAD's mean change in "
+         "probability when 10–90% of the most (MoRF, lower is better) or least (LeRF, higher) relevant pixels "
+         "are filled in from their neighbours; slow, at most 32 images here.")
 entry = shipped_picker(where)
 variant = st.sidebar.selectbox("Dataset", VARIANTS)
 split = st.sidebar.selectbox("Split", ["test", "val"])

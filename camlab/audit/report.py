@@ -28,7 +28,8 @@ from .run import RANDOM_CAM, AuditResult, interval
 VERDICT_KEYS = ("average_drop", "average_drop@20", "insertion_auc", "deletion_auc")
 LEAKAGE_KEYS = ("layer_leakage_l2", "leakage_l2", "leakage_mass")
 LOCALISATION_KEYS = ("pointing_game", "relevance_mass", "relevance_rank")
-SANITY_KEYS = ("sanity_rank_top", "sanity_rank_all", "sanity_ssim_all")
+SANITY_KEYS = ("sanity_rank_top", "sanity_rank_all", "sanity_ssim_all", "sanity_rank_logit")
+ROAD_KEYS = ("road_morf", "road_lerf", "road_combined")
 
 
 def cell(value: float) -> str:
@@ -162,7 +163,8 @@ and <b>Random-CAM</b>. ✓ means the method is better than the control over the 
 paired per-image difference; ✗ means it is not — a claim the report does not make.</li>
 <li><b>Leakage</b> (↓) is the share of a map inside a region the model provably cannot use; any share there
 is painted where the model did not look.</li>
-<li><b>Sanity</b>: Spearman between the map of the trained model and of a model with randomised layers;
+<li><b>Sanity</b>: Spearman between the map of the trained model and of a model with randomised layers,
+and (logit) between the maps of the explained class and of a random other class;
 a method that explains this model falls towards 0.</li>
 <li><b>In distribution</b>: if the model gives one class to every masked, darkened or blurred image, or a
 black image keeps its confidence, pixel-removal metrics measure that, not the maps.</li></ul>""")
@@ -170,6 +172,11 @@ black image keeps its confidence, pixel-removal metrics measure that, not the ma
                  "control ± its 95% half-width (summary.csv has every coverage).</p>" + _verdicts(result))
     parts.append("<h2>Faithfulness</h2>" + _metric_table(result, [*VERDICT_KEYS, "increase_in_confidence",
                                                                   "average_drop_matched", "map_mean"], rows))
+    road = _metric_table(result, ROAD_KEYS, rows)
+    if road:
+        parts.append("<h2>ROAD</h2><p>The mean change in the class's probability when 10–90% of the most (MoRF) or "
+                     "least (LeRF) relevant pixels are filled in from their neighbours; compare with the random "
+                     "map's row, which shows what any removal of that size costs.</p>" + road)
     if result.region:
         occlusion = ""
         if "occlusion_drop" in e.table.get(MODEL_ROW, {}):

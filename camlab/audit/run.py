@@ -181,7 +181,7 @@ def run_audit(model: AuditModel, images: ImageSet, methods: list[str], *, groups
         if method == RANDOM_CAM:
             continue
         found = [compare(key, "Random-CAM", rows[method][key], rows[RANDOM_CAM][key])
-                 for key in ("average_drop@20", "insertion_auc", "deletion_auc")
+                 for key in ("average_drop@20", "insertion_auc", "deletion_auc", "road_combined")
                  if key in rows.get(method, {}) and key in rows.get(RANDOM_CAM, {})]
         if found:
             random_cam[method] = found

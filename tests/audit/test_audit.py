@@ -106,6 +106,19 @@ def test_the_audit_writes_a_self_contained_report_whose_numbers_are_the_csvs(wor
         assert words in report, words
 
 
+def test_an_audit_asked_for_road_reports_it_with_its_controls(world):
+    out = world / "road"
+    _run(world, out, "--metrics", "road")
+    report = (out / "report.html").read_text()
+    parsed = _Cells()
+    parsed.feed(report)
+    shown = {(row, metric) for row, metric, _ in parsed.cells}
+    assert {("gradcam", "road_combined"), ("control: random", "road_combined"), ("randomcam", "road_morf")} <= shown
+    comparisons = {r[1] for r in list(csv.reader((out / "summary.csv").open()))[1:] if r[0] == "gradcam"}
+    assert {"road_combined vs random", "road_combined vs Random-CAM"} <= comparisons
+    assert "<h2>ROAD</h2>" in report
+
+
 def test_hostile_class_names_are_escaped_in_the_report(tmp_path):
     import html
 
