@@ -4,6 +4,8 @@ grad-cam's percentile threshold removes a different share than asked."""
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torch import nn
 
 from camlab.errors import CamlabError
@@ -171,3 +173,24 @@ def test_the_pipeline_reports_road_for_methods_and_the_random_control():
                    found.values["control: random"]["road_combined"]).metric == "road_combined"
     with pytest.raises(CamlabError, match="ROAD removal"):
         ReadoutConfig(methods=("gradcam",), road_removals=(0.0,))
+
+
+@given(data=st.data(), h=st.integers(1, 24), w=st.integers(2, 24), channels=st.integers(1, 3))
+@settings(deadline=None)
+def test_imputed_pixels_stay_within_the_kept_pixels_range(data, h, w, channels):
+    """ROAD's interpolation is a weighted mean with non-negative weights: every imputed value lies
+    between the smallest and largest kept value of its image and channel (the maximum principle)."""
+    values = data.draw(st.lists(st.floats(0, 1, width=32), min_size=channels * h * w, max_size=channels * h * w))
+    images = torch.tensor(values).view(1, channels, h, w)
+    flags = data.draw(st.lists(st.booleans(), min_size=h * w, max_size=h * w))
+    removed = torch.tensor(flags).view(1, h, w)
+    if bool(removed.all()):
+        with pytest.raises(CamlabError, match="kept pixel"):
+            linear_imputation(images, removed)
+        return
+    filled = linear_imputation(images, removed, tolerance=1e-6)
+    assert torch.isfinite(filled).all()
+    kept = images[0][:, ~removed[0]]
+    inside = filled[0][:, removed[0]]
+    assert (inside >= kept.amin(1, keepdim=True) - 1e-4).all() and (inside <= kept.amax(1, keepdim=True) + 1e-4).all()
+    assert torch.equal(filled[0][:, ~removed[0]], kept)
