@@ -52,7 +52,7 @@ from .metrics.faithfulness import (
     road_noise,
 )
 from .metrics.leakage import layer_region_shares, localisation, region_shares
-from .metrics.sanity import cascading_randomisation, random_logit
+from .metrics.sanity import RANDOMISATION_INITS, cascading_randomisation, random_logit
 from .registry import get_method
 from .reshape import Reshape
 
@@ -71,7 +71,9 @@ class ReadoutConfig:
     masking ``space``, whether to add ``controls``, the controls' and tie orders' ``seed``, on how
     many of the batch's first images the sanity group runs, in how many random orders
     (``tie_orders``) pixels of equal value are ranked, and ROAD's removal percentages and noise
-    (``road_removals``, ``road_noise``: its standard deviation in [0, 1] pixel units). Validated when made."""
+    (``road_removals``, ``road_noise``: its standard deviation in [0, 1] pixel units), and how the sanity
+    group randomises (``sanity_independent``: one layer at a time; ``sanity_init``: ``noise`` or
+    ``reset``, :func:`camlab.metrics.sanity.cascading_randomisation`). Validated when made."""
 
     methods: tuple[str, ...]
     groups: tuple[str, ...] = DEFAULT_GROUPS
@@ -87,6 +89,8 @@ class ReadoutConfig:
     tie_orders: int = TIE_ORDERS
     road_removals: tuple[float, ...] = ROAD_REMOVALS
     road_noise: float = ROAD_NOISE
+    sanity_independent: bool = False
+    sanity_init: str = "noise"
 
     def __post_init__(self):
         methods = tuple(self.methods)
@@ -111,6 +115,10 @@ class ReadoutConfig:
         object.__setattr__(self, "tie_orders", whole_number("tie_orders", self.tie_orders, 1, 64))
         object.__setattr__(self, "road_removals", check_removals(self.road_removals))
         object.__setattr__(self, "road_noise", finite_number("road_noise", self.road_noise, 0.0, 1.0))
+        if not isinstance(self.sanity_independent, bool):
+            raise CamlabError(f"sanity_independent is True or False, got {self.sanity_independent!r}")
+        if self.sanity_init not in RANDOMISATION_INITS:
+            raise CamlabError(f"unknown sanity_init {self.sanity_init!r}; choose one of {', '.join(RANDOMISATION_INITS)}")
 
     def wants(self, group: str) -> bool:
         return group in self.groups
@@ -247,12 +255,14 @@ def compute_readouts(model: nn.Module, images: torch.Tensor, config: ReadoutConf
         elif group == "sanity":
             few = slice(0, config.sanity_images)
             cascades = cascading_randomisation(model, images[few], config.methods, explanation.layer, classes[few],
-                                               reshape=reshape)  # every method in one explanation per layer
+                                               reshape=reshape, independent=config.sanity_independent,
+                                               init=config.sanity_init)  # every method in one explanation per layer
             logit = random_logit(model, images[few], config.methods, explanation.layer, classes[few], seed=config.seed,
                                  reshape=reshape)
+            last = "first" if config.sanity_independent else "all"  # the input-side layer alone, or every layer
             for method, cascade in cascades.items():
                 sanity[method] = {f"sanity_{key}_{end}": cascade[index][key]
-                                  for end, index in (("top", 0), ("all", -1)) for key in ("rank", "rank_raw", "ssim")}
+                                  for end, index in (("top", 0), (last, -1)) for key in ("rank", "rank_raw", "ssim")}
                 sanity[method].update({f"sanity_{key}_logit": value for key, value in logit[method].items()})
         advance()
     seconds = {m: explanation[m].total_seconds for m in config.methods}

@@ -114,3 +114,15 @@ def test_ranked_metrics_average_the_tie_orders_report_their_spread_and_ignore_th
     assert "insertion_auc_order_sd" not in evaluate(model, None, data, single, progress=False).table["hirescam"]
     with pytest.raises(CamlabError, match="tie_orders must be a whole number"):
         ReadoutConfig(("hirescam",), tie_orders=0)
+
+
+def test_independent_reset_randomisation_reports_the_top_and_the_first_layer_alone():
+    torch.manual_seed(0)
+    model = masked_vgg(width=0.0625, input_size=32, masked_rows=0).eval()
+    data = StackedDataset("stack-shapes", "test", size=32, length=2)
+    config = ReadoutConfig(("gradcam",), ("sanity",), sanity_independent=True, sanity_init="reset")
+    table = evaluate(model, None, data, config, batch_size=2, progress=False).table
+    assert {"sanity_rank_top", "sanity_rank_first", "sanity_rank_logit"} <= set(table["gradcam"])
+    assert "sanity_rank_all" not in table["gradcam"]
+    with pytest.raises(CamlabError, match="sanity_init"):
+        ReadoutConfig(("gradcam",), sanity_init="shuffle")

@@ -16,14 +16,37 @@ from .similarity import spearman, ssim
 
 for _key, _words in (("rank", "Spearman of display maps"), ("rank_raw", "Spearman of signed raw maps"),
                      ("ssim", "SSIM of display maps")):
-    for _end, _what in (("top", "top layer randomised"), ("all", "every layer randomised")):
+    for _end, _what in (("top", "top layer randomised"), ("all", "every layer randomised"),
+                        ("first", "only the input-side layer randomised")):
         # near 0 is the good outcome, not "lower": a method's map should stop resembling itself
         register_metric(f"sanity_{_key}_{_end}", group="sanity", better=Better.NONE, low=-1,
                         words=f"sanity, {_words}, {_what} (near 0 is good)", needs=("model", "explainer"))
 
 
+RANDOMISATION_INITS = ("noise", "reset")
+
+
+def _randomise(module: nn.Module, init: str, generator: torch.Generator, seed: int) -> None:
+    with torch.no_grad():
+        if init == "reset":
+            # The layer's own initialisation (a BatchNorm's running statistics included), from a
+            # seed of its own so the rest of the program's random stream is left alone.
+            devices = [p.device for p in module.parameters(recurse=False) if p.device.type == "cuda"][:1]
+            with torch.random.fork_rng(devices=devices):
+                torch.manual_seed(seed)
+                module.reset_parameters()
+            return
+        for param in module.parameters(recurse=False):
+            # Noise drawn on the CPU from one seed, so every device randomises alike, at the
+            # parameter's own scale: its spread, or for a one-element parameter (a PReLU slope,
+            # a one-output bias), whose spread is undefined, its magnitude.
+            scale = param.std() if param.numel() > 1 else param.abs().flatten()[0]
+            param.copy_(torch.randn(param.shape, generator=generator).to(param) * scale.clamp(min=1e-3))
+
+
 def cascading_randomisation(model: nn.Module, images: torch.Tensor, method: str | Sequence[str], target_layer: str,
-                            classes: torch.Tensor, seed: int = 0, reshape: Reshape = None,
+                            classes: torch.Tensor, seed: int = 0, reshape: Reshape = None, *,
+                            independent: bool = False, init: str = "noise",
                             ) -> list[dict[str, float | str]] | dict[str, list[dict[str, float | str]]]:
     """Re-initialise the model's parametrised layers from the output down, cumulatively, and compare
     each randomised model's map with the trained model's, as Adebayo et al. do: mean over images of
@@ -33,7 +56,14 @@ def cascading_randomisation(model: nn.Module, images: torch.Tensor, method: str 
 
     ``method`` a name: that list; a sequence of names: one list per method, all explained in one
     call per randomised model (gradient methods share its forward and backward), each equal to what
-    the method alone gets (the randomisation depends on the seed only)."""
+    the method alone gets (the randomisation depends on the seed only).
+
+    ``independent``: each layer randomised alone in a fresh copy of the trained model (Adebayo et
+    al.'s independent variant) instead of cumulatively. ``init``: ``"noise"`` (Gaussian noise at
+    each parameter's own scale, drawn on the CPU: the same on every device) or ``"reset"`` (the
+    layer's own ``reset_parameters``, batch norms' running statistics included, as Quantus does)."""
+    if init not in RANDOMISATION_INITS:
+        raise CamlabError(f"unknown randomisation {init!r}; choose one of {', '.join(RANDOMISATION_INITS)}")
     methods = [method] if isinstance(method, str) else list(method)
     reference = explain(model, images, methods, target_layer, targets=classes, reshape=reshape)
     twin = copy.deepcopy(model)
@@ -41,14 +71,11 @@ def cascading_randomisation(model: nn.Module, images: torch.Tensor, method: str 
     layers = [(name, m) for name, m in twin.named_modules() if hasattr(m, "reset_parameters") and
               any(True for _ in m.parameters(recurse=False))]
     report: dict[str, list[dict[str, float | str]]] = {m: [] for m in methods}
-    for name, module in reversed(layers):
-        with torch.no_grad():
-            for param in module.parameters(recurse=False):
-                # Noise drawn on the CPU from one seed, so every device randomises alike, at the
-                # parameter's own scale: its spread, or for a one-element parameter (a PReLU slope,
-                # a one-output bias), whose spread is undefined, its magnitude.
-                scale = param.std() if param.numel() > 1 else param.abs().flatten()[0]
-                param.copy_(torch.randn(param.shape, generator=generator).to(param) * scale.clamp(min=1e-3))
+    for step, (name, module) in enumerate(reversed(layers)):
+        if independent and step:
+            twin = copy.deepcopy(model)  # only this layer random: the others as trained
+            module = twin.get_submodule(name)
+        _randomise(module, init, generator, seed + step)
         randomised = explain(twin, images, methods, target_layer, targets=classes, reshape=reshape)
         for m in methods:
             report[m].append({

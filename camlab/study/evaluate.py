@@ -24,6 +24,7 @@ from ..errors import CamlabError
 from ..evaluation import comparison_rows, comparisons_markdown, evaluate, to_markdown, to_rows
 from ..metrics.controls import COVERAGES, TIE_ORDERS
 from ..metrics.faithfulness import FILLS, MASKING_SPACES
+from ..metrics.sanity import RANDOMISATION_INITS
 from ..readouts import DEFAULT_GROUPS, METRIC_GROUPS, ReadoutConfig
 from ..registry import REGISTRY
 from ..walls import unseen_region
@@ -50,6 +51,10 @@ def main(argv=None) -> None:
     parser.add_argument("--insertion-start", default="blur", choices=FILLS)
     parser.add_argument("--tie-orders", type=int, default=TIE_ORDERS,
                         help="random orders of tied pixels that AD@k, insertion and deletion average over")
+    parser.add_argument("--randomisation", default="cascading", choices=("cascading", "independent"),
+                        help="sanity: layers randomised cumulatively from the output, or one at a time")
+    parser.add_argument("--randomisation-init", default="noise", choices=RANDOMISATION_INITS,
+                        help="sanity: noise at each parameter's scale, or the layer's own reset_parameters")
     parser.add_argument("--no-controls", action="store_true", help="skip the control maps and comparisons")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--out", default=None, help="path prefix for .csv and .md (default results/<model>-<data>)")
@@ -82,7 +87,9 @@ def _evaluate(args, device: torch.device) -> None:
     region = unseen_region(region_model, (3, size, size)).to(device)
     data = StackedDataset(args.data, args.split, size=size, length=args.images, masks=True)  # for localisation
     config = ReadoutConfig(tuple(methods), groups, tuple(args.coverages), args.steps, args.space, args.deletion_fill,
-                           args.insertion_start, controls=not args.no_controls, tie_orders=args.tie_orders)
+                           args.insertion_start, controls=not args.no_controls, tie_orders=args.tie_orders,
+                           sanity_independent=args.randomisation == "independent",
+                           sanity_init=args.randomisation_init)
     outcome = evaluate(loaded.model, loaded.default_layer, data, config, args.batch_size,
                        region if region.any() else None)
     if outcome.processes > 1 and torch.distributed.get_rank() != 0:

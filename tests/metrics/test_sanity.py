@@ -58,3 +58,37 @@ def test_random_logit_compares_each_images_map_with_another_classes_map():
     assert report["gradcam"]["rank_raw"] < 0.99  # another class's gradients weigh the channels differently
     assert report == random_logit(model, images, ["gradcam", "eigencam", "hirescam"], "relu2", classes, seed=1)
     assert random_logit(model, images, "gradcam", "relu2", classes, seed=1) == report["gradcam"]
+
+
+@pytest.mark.parametrize("init", ["noise", "reset"])
+def test_independent_randomisation_randomises_one_layer_at_a_time(init):
+    model, images = TinyNet().eval(), torch.rand(2, 3, 16, 16)
+    classes = model(images).argmax(1)
+    cascade = cascading_randomisation(model, images, "gradcam", "relu2", classes, init=init)
+    alone = cascading_randomisation(model, images, "gradcam", "relu2", classes, independent=True, init=init)
+    assert [e["layer"] for e in alone] == [e["layer"] for e in cascade] == ["fc", "conv2", "conv1"]
+    assert alone[0] == cascade[0]  # the output layer first: the same randomised model either way
+    assert alone[-1] != cascade[-1]  # conv1 alone leaves conv2 and fc as trained
+    assert cascading_randomisation(model, images, "gradcam", "relu2", classes, independent=True, init=init) == alone
+
+
+def test_reset_randomisation_reinitialises_batch_norm_statistics_and_leaves_the_global_stream_alone():
+    from camlab.metrics.sanity import _randomise
+
+    norm = torch.nn.BatchNorm2d(4)
+    norm.running_mean.fill_(3.0)
+    torch.manual_seed(5)
+    expected = torch.rand(3)
+    torch.manual_seed(5)
+    _randomise(norm, "reset", torch.Generator(), seed=1)
+    assert torch.equal(norm.running_mean, torch.zeros(4)) and torch.equal(norm.running_var, torch.ones(4))
+    assert torch.equal(torch.rand(3), expected)
+    conv = torch.nn.Conv2d(2, 2, 3)
+    first = conv.weight.clone()
+    _randomise(conv, "reset", torch.Generator(), seed=1)
+    again = conv.weight.clone()
+    _randomise(conv, "reset", torch.Generator(), seed=1)
+    assert not torch.equal(first, again) and torch.equal(again, conv.weight)
+    with pytest.raises(Exception, match="unknown randomisation"):
+        cascading_randomisation(TinyNet().eval(), torch.rand(1, 3, 8, 8), "gradcam", "relu2", torch.tensor([0]),
+                                init="shuffle")
