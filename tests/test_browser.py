@@ -164,7 +164,7 @@ def test_a_polygon_walls_where_it_is_drawn(server, browser):
 
 
 def test_an_audit_of_an_uploaded_zip_downloads_a_report_that_opens_offline(server, browser, tmp_path):
-    """Upload a zip of 12 images, run the audit, download report.html, open that file with the
+    """Upload a zip of 20 images, run the audit, download report.html, open that file with the
     network cut off and check it shows its verdicts and gallery."""
     import zipfile
 
@@ -174,7 +174,7 @@ def test_an_audit_of_an_uploaded_zip_downloads_a_report_that_opens_offline(serve
 
     archive = tmp_path / "photos.zip"
     with zipfile.ZipFile(archive, "w") as bundle:
-        for index in range(12):
+        for index in range(20):
             image, label = generate_image("stack-shapes", "test", 100 + index)
             ok, png = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
             bundle.writestr(f"photos/{CLASSES[label]}/{index:02d}.png", png.tobytes())
@@ -188,7 +188,7 @@ def test_an_audit_of_an_uploaded_zip_downloads_a_report_that_opens_offline(serve
         page.get_by_role("button", name="Download report.html").click(timeout=300_000)
     saved = tmp_path / "report.html"
     download.value.save_as(saved)
-    assert page.get_by_text("Audited 12 images").count() == 1
+    assert page.get_by_text("Audited 20 images").count() == 1
     assert page.get_by_test_id("stException").count() == 0
     page.screenshot(path=str(ARTIFACTS / "audit_page.png"), full_page=True)
 

@@ -158,3 +158,9 @@ def test_two_processes_write_the_report_one_process_writes(world, tmp_path):
         for x, y in zip(a, b):
             assert x == y or abs(float(x) - float(y)) < 1e-6
     assert json.loads((tmp_path / "two" / "manifest.json").read_text())["settings"]["processes"] == 2
+
+
+def test_audits_leave_road_out_unless_asked():
+    from camlab.audit.run import AUDIT_GROUPS
+
+    assert "road" not in AUDIT_GROUPS and {"sanity", "distribution", "insdel"} <= set(AUDIT_GROUPS)
