@@ -1,6 +1,6 @@
 """How long an audit takes: ``camlab-bench-audit`` writes generated test images as class folders,
-audits them with the shipped masked_vgg and five fast CAMs with every control and metric group,
-and times the whole audit and the writing of its report.
+audits them with the shipped masked_vgg and five fast CAMs with every control and every metric group
+an audit runs by default (ROAD only on request), and times the whole audit and the writing of its report.
 
     camlab-bench-audit --images 100 --out docs/results/audit_speed.json
 """
