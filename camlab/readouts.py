@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from .checks import finite_number, whole_number
-from .engine import CAMEngine, Explanation
+from .engine import CAMEngine, Explanation, explain
 from .errors import CamlabError
 from .metrics.catalog import ORDER_SD, PER_ORDER
 from .metrics.controls import COVERAGES, TIE_ORDERS, check_coverage, control_maps, matched_control, tie_ranks
@@ -254,11 +254,15 @@ def compute_readouts(model: nn.Module, images: torch.Tensor, config: ReadoutConf
             values.setdefault(MODEL_ROW, {}).update(distribution_readouts(scorer, images, classes, seed))
         elif group == "sanity":
             few = slice(0, config.sanity_images)
+            # The trained model's maps of these images, made once for both checks (the batch's own
+            # explanation may come from a caller with other options).
+            reference = explain(model, images[few], list(config.methods), explanation.layer, targets=classes[few],
+                                reshape=reshape)
             cascades = cascading_randomisation(model, images[few], config.methods, explanation.layer, classes[few],
                                                reshape=reshape, independent=config.sanity_independent,
-                                               init=config.sanity_init)  # every method in one explanation per layer
+                                               init=config.sanity_init, reference=reference)  # all methods per layer at once
             logit = random_logit(model, images[few], config.methods, explanation.layer, classes[few], seed=config.seed,
-                                 reshape=reshape)
+                                 reshape=reshape, reference=reference)
             last = "first" if config.sanity_independent else "all"  # the input-side layer alone, or every layer
             for method, cascade in cascades.items():
                 sanity[method] = {f"sanity_{key}_{end}": cascade[index][key]

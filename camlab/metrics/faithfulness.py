@@ -222,7 +222,8 @@ def fixed_coverage_metrics(model: nn.Module, images: torch.Tensor, maps: torch.T
 def _curve(model: nn.Module, images: torch.Tensor, classes: torch.Tensor, ranks: torch.Tensor,
            thresholds: torch.Tensor, compose: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
            chunk: int, again: torch.Tensor) -> torch.Tensor:
-    """Probabilities (K, N, T): in order k at threshold t, the pixels of rank < t are revealed. Order
+    """Probabilities (K, N, T): in order k at threshold t, ``compose`` builds the images from the
+    pixels of rank < t (insertion reveals them, deletion and ROAD remove them or the rest). Order
     0 is evaluated at every (image, step), the other orders only where ``again`` (N, T) says the
     revealed set depends on the order; images are built a chunk at a time, never all steps at once."""
     orders, n, points = ranks.shape[0], images.shape[0], thresholds.numel()
@@ -347,29 +348,18 @@ def road(model: nn.Module, images: torch.Tensor, maps: torch.Tensor, classes: to
     ranks = tie_ranks(maps) if ranks is None else check_ranks(ranks, maps)
     if noise is not None and (not isinstance(noise, torch.Tensor) or noise.shape != images.shape):
         raise CamlabError(f"ROAD noise must be shaped like the images {tuple(images.shape)}")
-    orders, steps = ranks.shape[0], len(removals)
-    # MoRF removes the pixels ranked above a count, LeRF those ranked below size - count; only
-    # (image, removal) pairs whose removed set depends on the tie order run in every order.
+    # MoRF removes the pixels ranked above a count, LeRF those ranked below size - count (the
+    # complement of the top size - count); _curve runs every order only where the set depends on it.
     cuts = {"morf": counts, "lerf": size - counts}
-    probability = {}
-    for direction, cut in cuts.items():
-        again = order_dependent(maps, cut)
-        first = torch.arange(n * steps, device=maps.device)
-        repeat_image, repeat_step = again.nonzero(as_tuple=True)
-        order = torch.cat([torch.zeros_like(first),
-                           torch.arange(1, orders, device=maps.device).repeat_interleave(len(repeat_image))])
-        image = torch.cat([first // steps, repeat_image.repeat(orders - 1)])
-        step = torch.cat([first % steps, repeat_step.repeat(orders - 1)])
-        found = torch.empty(orders, n, steps, device=maps.device, dtype=images.dtype)
-        for start in range(0, order.numel(), chunk):
-            part = slice(start, start + chunk)
-            rank = ranks[order[part], image[part]]
-            removed = (rank < cut[step[part], None]) if direction == "morf" else (rank >= cut[step[part], None])
-            filled = noisy_linear_imputation(images[image[part]], removed.view(-1, *images.shape[-2:]),
-                                             0.0 if noise is None else noise[image[part]])
-            found[order[part], image[part], step[part]] = probabilities(model, filled, classes[image[part]], chunk)
-        found[1:] = torch.where(again, found[1:], found[:1])
-        probability[direction] = found
+
+    def impute(index: torch.Tensor, top: torch.Tensor, direction: str) -> torch.Tensor:
+        removed = top[:, 0] if direction == "morf" else ~top[:, 0]
+        return noisy_linear_imputation(images[index], removed, 0.0 if noise is None else noise[index])
+
+    probability = {direction: _curve(model, images, classes, ranks, cut,
+                                     lambda index, top, direction=direction: impute(index, top, direction), chunk,
+                                     order_dependent(maps, cut))
+                   for direction, cut in cuts.items()}
     out = {}
     per_order = {direction: (found - clean.view(1, n, 1)).mean(2).T for direction, found in probability.items()}
     per_order["combined"] = (per_order["lerf"] - per_order["morf"]) / 2

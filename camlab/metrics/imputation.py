@@ -167,12 +167,10 @@ class _Multigrid:
 def neighbour_system(images: torch.Tensor, removed: torch.Tensor) -> tuple[_Level, torch.Tensor]:
     """The imputation's operator on the removed pixels and its right-hand side (the kept
     neighbours' weighted values), for ``images`` (B, C, H, W) and ``removed`` (B, H, W) booleans."""
-    weights = WEIGHTS.to(images.device, images.dtype)
-    flat = weights.flatten()
+    flat = WEIGHTS.to(images.device, images.dtype).flatten()
     unknown = removed[:, None].to(images.dtype)
-    inside = torch.ones_like(unknown)
-    total = sum(flat[k] * _shift(inside, *OFFSETS[k]) for k in range(9) if k != CENTRE)
-    stencil = [unknown * total if o == CENTRE else -flat[o] * unknown * _shift(unknown, dy, dx)
+    in_image = _neighbour_sum(torch.ones_like(unknown))  # each pixel's weight sum over neighbours inside the image
+    stencil = [unknown * in_image if o == CENTRE else -flat[o] * unknown * _shift(unknown, dy, dx)
                for o, (dy, dx) in enumerate(OFFSETS)]
     known = images * (1 - unknown)
     return _Finest(torch.cat(stencil, dim=1), unknown), unknown * _neighbour_sum(known)

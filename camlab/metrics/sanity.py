@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from ..engine import explain
+from ..engine import Explanation, explain
 from ..errors import CamlabError
 from ..reshape import Reshape
 from .catalog import Better, register_metric
@@ -46,7 +46,7 @@ def _randomise(module: nn.Module, init: str, generator: torch.Generator, seed: i
 
 def cascading_randomisation(model: nn.Module, images: torch.Tensor, method: str | Sequence[str], target_layer: str,
                             classes: torch.Tensor, seed: int = 0, reshape: Reshape = None, *,
-                            independent: bool = False, init: str = "noise",
+                            independent: bool = False, init: str = "noise", reference: Explanation | None = None,
                             ) -> list[dict[str, float | str]] | dict[str, list[dict[str, float | str]]]:
     """Re-initialise the model's parametrised layers from the output down, cumulatively, and compare
     each randomised model's map with the trained model's, as Adebayo et al. do: mean over images of
@@ -61,11 +61,13 @@ def cascading_randomisation(model: nn.Module, images: torch.Tensor, method: str 
     ``independent``: each layer randomised alone in a fresh copy of the trained model (Adebayo et
     al.'s independent variant) instead of cumulatively. ``init``: ``"noise"`` (Gaussian noise at
     each parameter's own scale, drawn on the CPU: the same on every device) or ``"reset"`` (the
-    layer's own ``reset_parameters``, batch norms' running statistics included, as Quantus does)."""
+    layer's own ``reset_parameters``, batch norms' running statistics included, as Quantus does).
+    ``reference``: the trained model's explanation of these images and classes, when already made."""
     if init not in RANDOMISATION_INITS:
         raise CamlabError(f"unknown randomisation {init!r}; choose one of {', '.join(RANDOMISATION_INITS)}")
     methods = [method] if isinstance(method, str) else list(method)
-    reference = explain(model, images, methods, target_layer, targets=classes, reshape=reshape)
+    if reference is None:
+        reference = explain(model, images, methods, target_layer, targets=classes, reshape=reshape)
     twin = copy.deepcopy(model)
     generator = torch.Generator().manual_seed(seed)
     layers = [(name, m) for name, m in twin.named_modules() if hasattr(m, "reset_parameters") and
@@ -95,15 +97,16 @@ for _key, _words in (("rank", "Spearman of display maps"), ("rank_raw", "Spearma
 
 
 def random_logit(model: nn.Module, images: torch.Tensor, method: str | Sequence[str], target_layer: str,
-                 classes: torch.Tensor, seed: int = 0, reshape: Reshape = None,
+                 classes: torch.Tensor, seed: int = 0, reshape: Reshape = None, reference: Explanation | None = None,
                  ) -> dict[str, float] | dict[str, dict[str, float]]:
     """The random-logit test (Sixt et al. 2020): each image's map for its explained class against its
     map for another class drawn uniformly from the rest (from ``seed``, on the CPU), as
     :func:`cascading_randomisation` compares them (``rank``, ``rank_raw``, ``ssim``, means over the
     images). A map that explains the *decision* differs between classes; one that draws the object
-    whatever the class asked for stays near 1."""
+    whatever the class asked for stays near 1. ``reference`` as for :func:`cascading_randomisation`."""
     methods = [method] if isinstance(method, str) else list(method)
-    reference = explain(model, images, methods, target_layer, targets=classes, reshape=reshape)
+    if reference is None:
+        reference = explain(model, images, methods, target_layer, targets=classes, reshape=reshape)
     count = reference.logits.shape[1]
     if count < 2:
         raise CamlabError("the random-logit test needs a model with at least two classes")
