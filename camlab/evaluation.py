@@ -95,7 +95,8 @@ class Evaluation:
     distribution group) the ``model`` row; ``curves[row]["insertion" | "deletion"]`` the mean RISE
     curves; ``comparisons[method]``; ``per_image[row][metric]`` every image's value in dataset
     order; ``per_order[row][metric]`` (images, K) each tie order's value of the metrics that rank
-    pixels; ``labels`` the dataset's labels and ``classes`` the explained (top) classes."""
+    pixels; ``labels`` the dataset's labels and ``classes`` the explained (top) classes;
+    :func:`camlab.reliability.reliability` resamples it."""
 
     table: dict[str, dict[str, float]]
     curves: dict[str, dict[str, list[float]]]
@@ -106,6 +107,7 @@ class Evaluation:
     labels: torch.Tensor | None = None
     classes: torch.Tensor | None = None
     per_order: dict[str, dict[str, torch.Tensor]] = field(default_factory=dict)
+    coverages: tuple[float, ...] = ()  # the AD@k coverages measured (``config.coverages``)
 
 
 def compare(metric: str, control: str, ours: torch.Tensor, theirs: torch.Tensor) -> Comparison:
@@ -206,6 +208,32 @@ def _merge(gathered: list[dict]) -> dict:
     return merged
 
 
+RANDOM_COMPARED = ("insertion_auc", "deletion_auc", "road_morf", "road_lerf", "road_combined", "pointing_game",
+                   "relevance_mass", "relevance_rank")  # compared with the random map (as is AD@k)
+
+
+def comparison_pairs(per_image: dict[str, dict[str, torch.Tensor]], per_order: dict[str, dict[str, torch.Tensor]],
+                     row: str, coverages) -> list[tuple[str, str, tuple[tuple[torch.Tensor, torch.Tensor | None], ...]]]:
+    """What a method row is compared with: ``(metric, control, ((ours, ours per order), (theirs, theirs
+    per order)))`` per comparison, per-image values (N,) and, for metrics that rank pixels, each tie
+    order's (N, K) (else None). Average Drop against the method's matched control and the all-zero
+    map; AD@k, insertion, deletion, ROAD and localisation against the random map."""
+    if row in CONTROL_ROWS or row == MODEL_ROW:
+        return []
+    metrics, orders = per_image[row], per_order.get(row, {})
+    random, zeros = per_image.get("control: random", {}), per_image.get("control: all-zero", {})
+    random_orders = per_order.get("control: random", {})
+    pairs = []
+    if "average_drop_matched" in metrics:
+        pairs.append(("average_drop", "matched", ((metrics["average_drop"], None), (metrics["average_drop_matched"], None))))
+    if "average_drop" in metrics and "average_drop" in zeros:
+        pairs.append(("average_drop", "all-zero", ((metrics["average_drop"], None), (zeros["average_drop"], None))))
+    for key in [f"average_drop@{k:g}" for k in coverages] + list(RANDOM_COMPARED):
+        if key in metrics and key in random:
+            pairs.append((key, "random", ((metrics[key], orders.get(key)), (random[key], random_orders.get(key)))))
+    return pairs
+
+
 def _summarise(merged, count, config: ReadoutConfig, processes) -> Evaluation:
     batches = sorted(merged["values"])
     rows = list(dict.fromkeys(row for b in batches for row in merged["values"][b]))
@@ -233,19 +261,9 @@ def _summarise(merged, count, config: ReadoutConfig, processes) -> Evaluation:
         table.setdefault(row, {})["seconds_per_image"] = spent / count
     comparisons: dict[str, list[Comparison]] = {}
     if config.controls:
-        random, zeros = per_image.get("control: random", {}), per_image.get("control: all-zero", {})
-        for row, metrics in per_image.items():
-            if row in CONTROL_ROWS or row == MODEL_ROW:
-                continue
-            found = []
-            if "average_drop_matched" in metrics:
-                found.append(compare("average_drop", "matched", metrics["average_drop"], metrics["average_drop_matched"]))
-            if "average_drop" in zeros:
-                found.append(compare("average_drop", "all-zero", metrics["average_drop"], zeros["average_drop"]))
-            for key in [f"average_drop@{k:g}" for k in config.coverages] + ["insertion_auc", "deletion_auc",
-                                                                             "road_morf", "road_lerf", "road_combined"]:
-                if key in metrics and key in random:
-                    found.append(compare(key, "random", metrics[key], random[key]))
+        for row in per_image:
+            found = [compare(metric, control, *(values for values, _ in pair))
+                     for metric, control, pair in comparison_pairs(per_image, {}, row, config.coverages)]
             if found:  # metric groups without a control (sanity alone) compare nothing
                 comparisons[row] = found
     curves = {}
@@ -256,7 +274,8 @@ def _summarise(merged, count, config: ReadoutConfig, processes) -> Evaluation:
                            for kind in kinds}
     labels = torch.cat([torch.as_tensor(merged["labels"][b]["labels"]) for b in batches])
     classes = torch.cat([merged["labels"][b]["classes"] for b in batches])
-    return Evaluation(table, curves, count, comparisons, processes, per_image, labels, classes, per_order)
+    return Evaluation(table, curves, count, comparisons, processes, per_image, labels, classes, per_order,
+                      config.coverages)
 
 
 def to_rows(results: dict) -> tuple[list[str], list[list]]:

@@ -107,6 +107,30 @@ def prepare_picture(opened: Image.Image, size: int, crop_fraction: float = 1.0) 
     return torch.from_numpy(array).permute(2, 0, 1).float() / 255, note
 
 
+def picture_size(data: bytes) -> tuple[int, int]:
+    """An image file's (width, height) from its header (nothing decoded), turned as its EXIF
+    orientation turns it; a file that is not an image is a :class:`CamlabError`."""
+    try:
+        with Image.open(io.BytesIO(bytes(data))) as opened:
+            width, height = opened.size
+            turned = opened.getexif().get(ORIENTATION_TAG, 1) in (5, 6, 7, 8)  # a quarter turn swaps the sides
+    except _DECODE_ERRORS as exc:
+        raise CamlabError("could not read this file as an image (PNG, JPEG or WebP)") from exc
+    return (height, width) if turned else (width, height)
+
+
+def read_mask(data: bytes, size: int = 224, crop_fraction: float = 1.0,
+              image_size: tuple[int, int] | None = None) -> torch.Tensor:
+    """An object mask file (bright = object, any image mode) as a (size, size) bool tensor, cropped
+    and resized as :func:`read_image` crops and resizes the image it belongs to, so the two stay
+    pixel-aligned; ``image_size``: that image's (width, height), which the mask must have."""
+    if image_size is not None and picture_size(data) != tuple(image_size):
+        width, height = picture_size(data)
+        raise CamlabError(f"the mask is {width}x{height}, its image {image_size[0]}x{image_size[1]}: a mask must "
+                          "have its image's size")
+    return read_image(data, size, crop_fraction)[0].mean(0) > 0.5
+
+
 def load_image(data: bytes, size: int = 224) -> torch.Tensor:
     """:func:`read_image` without the note."""
     return read_image(data, size)[0]

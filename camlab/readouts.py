@@ -52,7 +52,15 @@ from .metrics.faithfulness import (
     road_noise,
 )
 from .metrics.leakage import layer_region_shares, localisation, region_shares
-from .metrics.sanity import RANDOMISATION_INITS, cascading_randomisation, random_logit
+from .metrics.sanity import (
+    RANDOMISATION_INITS,
+    SMOOTH_NOISE,
+    SMOOTH_SAMPLES,
+    cascading_randomisation,
+    efficient_mprt,
+    random_logit,
+    smooth_mprt,
+)
 from .registry import get_method
 from .reshape import Reshape
 
@@ -73,7 +81,9 @@ class ReadoutConfig:
     (``tie_orders``) pixels of equal value are ranked, and ROAD's removal percentages and noise
     (``road_removals``, ``road_noise``: its standard deviation in [0, 1] pixel units), and how the sanity
     group randomises (``sanity_independent``: one layer at a time; ``sanity_init``: ``noise`` or
-    ``reset``, :func:`camlab.metrics.sanity.cascading_randomisation`). Validated when made."""
+    ``reset``, :func:`camlab.metrics.sanity.cascading_randomisation`) and smooths for Smooth MPRT
+    (``sanity_smooth_samples`` noisy copies, noise ``sanity_smooth_noise`` times each image's range,
+    :func:`camlab.metrics.sanity.smooth_mprt`). Validated when made."""
 
     methods: tuple[str, ...]
     groups: tuple[str, ...] = DEFAULT_GROUPS
@@ -91,6 +101,8 @@ class ReadoutConfig:
     road_noise: float = ROAD_NOISE
     sanity_independent: bool = False
     sanity_init: str = "noise"
+    sanity_smooth_samples: int = SMOOTH_SAMPLES
+    sanity_smooth_noise: float = SMOOTH_NOISE
 
     def __post_init__(self):
         methods = tuple(self.methods)
@@ -115,6 +127,10 @@ class ReadoutConfig:
         object.__setattr__(self, "tie_orders", whole_number("tie_orders", self.tie_orders, 1, 64))
         object.__setattr__(self, "road_removals", check_removals(self.road_removals))
         object.__setattr__(self, "road_noise", finite_number("road_noise", self.road_noise, 0.0, 1.0))
+        object.__setattr__(self, "sanity_smooth_samples",
+                           whole_number("sanity_smooth_samples", self.sanity_smooth_samples, 1, 256))
+        object.__setattr__(self, "sanity_smooth_noise",
+                           finite_number("sanity_smooth_noise", self.sanity_smooth_noise, 0.0, 1.0))
         if not isinstance(self.sanity_independent, bool):
             raise CamlabError(f"sanity_independent is True or False, got {self.sanity_independent!r}")
         if self.sanity_init not in RANDOMISATION_INITS:
@@ -263,11 +279,18 @@ def compute_readouts(model: nn.Module, images: torch.Tensor, config: ReadoutConf
                                                init=config.sanity_init, reference=reference)  # all methods per layer at once
             logit = random_logit(model, images[few], config.methods, explanation.layer, classes[few], seed=config.seed,
                                  reshape=reshape, reference=reference)
+            smooth = smooth_mprt(model, images[few], config.methods, explanation.layer, classes[few], reshape=reshape,
+                                 init=config.sanity_init, samples=config.sanity_smooth_samples,
+                                 noise=config.sanity_smooth_noise)
+            emprt = efficient_mprt(model, images[few], config.methods, explanation.layer, classes[few], reshape=reshape,
+                                   init=config.sanity_init, reference=reference)
             last = "first" if config.sanity_independent else "all"  # the input-side layer alone, or every layer
             for method, cascade in cascades.items():
                 sanity[method] = {f"sanity_{key}_{end}": cascade[index][key]
                                   for end, index in (("top", 0), (last, -1)) for key in ("rank", "rank_raw", "ssim")}
                 sanity[method].update({f"sanity_{key}_logit": value for key, value in logit[method].items()})
+                sanity[method].update({f"sanity_{key}": value for key, value in smooth[method].items()})
+                sanity[method]["sanity_emprt"] = emprt[method]
         advance()
     seconds = {m: explanation[m].total_seconds for m in config.methods}
     return BatchReadouts({row: found for row, found in values.items() if found}, curves, sanity, seconds, classes,

@@ -21,7 +21,7 @@ if entry is None:
     st.stop()
 weights_warning(entry)
 source = st.sidebar.radio("Images", ["generated test split", "zip upload"], horizontal=True)
-zip_data = None
+zip_data = masks_zip = None
 if source == "zip upload":
     upload = st.file_uploader(f"A zip of images (at most {MAX_ZIP_BYTES // 2**20} MiB): one folder per class, named "
                               "as the model's classes, or a flat folder (the maps then explain the predicted class)",
@@ -30,6 +30,10 @@ if source == "zip upload":
         st.info("Upload a zip of images, or pick the generated test split in the sidebar.")
         st.stop()
     zip_data = upload.getvalue()
+    mask_upload = st.file_uploader("Optional: a zip of the images' object masks, for localisation — the same "
+                                   "folders and names (the mask of cat/001.jpg is cat/001.png), bright on the object",
+                                   type=["zip"], key="audit-masks")
+    masks_zip = None if mask_upload is None else mask_upload.getvalue()
 count = st.sidebar.slider("Images of the generated split", 4, 100, 20, step=4, disabled=zip_data is not None)
 methods = st.sidebar.multiselect("Methods", FAST_CAMS, default=["gradcam", "hirescam", "layercam"])
 steps = st.sidebar.select_slider("Insertion/deletion steps", [4, 8, 16], value=8)
@@ -63,12 +67,13 @@ if draw:
     for region in regions:
         wall = region if wall is None else wall | region
 
-settings = (entry.key, source, len(zip_data or b""), count, tuple(methods), steps, wall_layer if draw else None,
-            None if wall is None else int(wall.sum()))
+settings = (entry.key, source, len(zip_data or b""), len(masks_zip or b""), count, tuple(methods), steps,
+            wall_layer if draw else None, None if wall is None else int(wall.sum()))
 if st.button("Run the audit", type="primary"):
     bar = st.progress(0.0, text="reading the images…")
     try:
-        files, images = audit_on_page(entry, methods, zip_data=zip_data, count=count, wall=wall, wall_layer=wall_layer,
+        files, images = audit_on_page(entry, methods, zip_data=zip_data, masks_zip=masks_zip, count=count, wall=wall,
+                                      wall_layer=wall_layer,
                                       steps=steps, device=where, on_batch=lambda done, total: bar.progress(
                                           done / total, text=f"{done} of {total} images"))
         st.session_state["audit"] = (settings, files, len(images.items), len(images.skipped))

@@ -21,10 +21,12 @@ def test_evaluate_sanity_group_reports_cascading_randomisation_on_the_first_batc
     data = StackedDataset("stack-shapes", "test", size=32, length=4)
     table = evaluate(model, None, data, ReadoutConfig(("gradcam", "randomcam"), ("sanity",)), batch_size=2,
                      progress=False).table
-    keys = {f"sanity_{k}_{end}" for k in ("rank", "rank_raw", "ssim") for end in ("top", "all", "logit")}
+    keys = {f"sanity_{k}_{end}" for k in ("rank", "rank_raw", "ssim")
+            for end in ("top", "all", "logit", "smooth_top", "smooth_all")} | {"sanity_emprt"}
     for method in ("gradcam", "randomcam"):
         assert set(table[method]) == keys | {"seconds_per_image"}
-        assert all(-1 <= table[method][k] <= 1 for k in keys)
+        assert all(-1 <= table[method][k] <= 1 for k in keys - {"sanity_emprt"})
+        assert table[method]["sanity_emprt"] > -1
     # Random channel weights ignore the output layer, so randomising it leaves Random-CAM unchanged.
     assert table["randomcam"]["sanity_rank_top"] == pytest.approx(1.0)
     assert table["randomcam"]["sanity_ssim_top"] == pytest.approx(1.0, abs=1e-5)

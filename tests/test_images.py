@@ -96,3 +96,26 @@ def test_decode_errors_say_what_is_wrong_not_where_python_keeps_the_file():
     with pytest.raises(CamlabError) as error:
         read_image(broken)
     assert "BytesIO" not in str(error.value)
+
+
+def test_a_mask_is_cropped_and_resized_as_its_image_and_must_have_its_size():
+    from camlab.images import picture_size, read_mask
+
+    def png(array) -> bytes:
+        buffer = io.BytesIO()
+        Image.fromarray(array).save(buffer, format="PNG")
+        return buffer.getvalue()
+
+    picture = np.zeros((60, 90, 3), dtype=np.uint8)
+    picture[20:40, 50:70] = 255  # a white object right of centre
+    mask = np.zeros((60, 90), dtype=np.uint8)
+    mask[20:40, 50:70] = 255
+    assert picture_size(png(mask)) == (90, 60)
+    image = read_image(png(picture), 32, 0.875)[0]
+    read = read_mask(png(mask), 32, 0.875, image_size=(90, 60))
+    assert read.shape == (32, 32) and read.dtype == torch.bool
+    assert torch.equal(read, image.mean(0) > 0.5)  # pixel-aligned with the image it belongs to
+    with pytest.raises(CamlabError, match="must have its image's size"):
+        read_mask(png(mask[:, :60]), 32, image_size=(90, 60))
+    with pytest.raises(CamlabError):
+        read_mask(b"not an image", 32, image_size=(90, 60))

@@ -18,6 +18,7 @@ from ..audit import (
     AuditModel,
     ImageSet,
     Wall,
+    attach_masks,
     audit_files,
     open_images,
     preprocessing_for,
@@ -33,20 +34,29 @@ MAX_PAGE_IMAGES = 200  # camlab-audit takes more
 GENERATED_SOURCE = "generated:stack-shapes/test"
 
 
-def audit_on_page(entry: ModelEntry, methods: list[str], *, zip_data: bytes | None = None, count: int = 20,
+def _check_zip(data: bytes | None, what: str) -> None:
+    if data is not None and len(data) > MAX_ZIP_BYTES:
+        raise CamlabError(f"{what} is {len(data) / 2**20:.0f} MiB; the page takes at most "
+                          f"{MAX_ZIP_BYTES // 2**20} MiB (camlab-audit takes any size)")
+
+
+def audit_on_page(entry: ModelEntry, methods: list[str], *, zip_data: bytes | None = None,
+                  masks_zip: bytes | None = None, count: int = 20,
                   wall: torch.Tensor | None = None, wall_layer: str | None = None, steps: int = 8,
                   device: str | torch.device = "cpu",
                   on_batch: Callable[[int, int], None] | None = None) -> tuple[dict[str, str], ImageSet]:
     """Audit ``entry``'s model on a zip's images (class folders or flat) or, without one, on the
-    first ``count`` generated test images; ``wall`` (H, W) is applied as a feature wall at
-    ``wall_layer``. Returns the report's files (name -> text) and the images read."""
+    first ``count`` generated test images; ``masks_zip``: the images' object masks, mirroring the
+    zip's paths (:func:`camlab.audit.attach_masks`); ``wall`` (H, W) is applied as a feature wall
+    at ``wall_layer``. Returns the report's files (name -> text) and the images read."""
     slow = [m for m in methods if get_method(m).slow]
     if slow:
         raise CamlabError(f"{', '.join(slow)} run one forward per channel: too slow for an audit on this page "
                           "(camlab-audit runs them)")
-    if zip_data is not None and len(zip_data) > MAX_ZIP_BYTES:
-        raise CamlabError(f"the zip is {len(zip_data) / 2**20:.0f} MiB; the page takes at most "
-                          f"{MAX_ZIP_BYTES // 2**20} MiB (camlab-audit takes any size)")
+    _check_zip(zip_data, "the zip")
+    _check_zip(masks_zip, "the masks' zip")
+    if masks_zip is not None and zip_data is None:
+        raise CamlabError("masks go with a zip of your own images (the generated split brings its own)")
     if not 1 <= count <= MAX_PAGE_IMAGES:
         raise CamlabError(f"audit between 1 and {MAX_PAGE_IMAGES} images on this page")
     loaded = dataclasses.replace(entry.loaded, model=slow_model(entry))
@@ -60,12 +70,17 @@ def audit_on_page(entry: ModelEntry, methods: list[str], *, zip_data: bytes | No
             if len(images.items) > MAX_PAGE_IMAGES:
                 raise CamlabError(f"the zip holds {len(images.items)} readable images; the page audits at most "
                                   f"{MAX_PAGE_IMAGES} (camlab-audit takes more)")
+            if masks_zip is not None:
+                unpacked = Path(work) / "masks"
+                unpacked.mkdir()
+                images = attach_masks(images, unpack_zip(masks_zip, unpacked), model.preprocessing, Path(work))
         given = None if wall is None else Wall(wall.cpu(), wall_layer or entry.loaded.default_layer,
                                                 "a wall drawn on the first image")
         with entry.slow.lock:  # one slow computation per model at a time
             result = run_audit(model, images, methods, wall=given, steps=steps, device=device, progress=False,
                                on_batch=on_batch, unseen=entry.unseen)  # computed once, when the model loaded
-        source = "a zip upload" if zip_data is not None else f"{GENERATED_SOURCE} ({count} images)"
+        source = f"{GENERATED_SOURCE} ({count} images)" if zip_data is None else \
+            "a zip upload" + (" with masks" if masks_zip is not None else "")
         return audit_files(result, f"the app's Audit page: {entry.key} on {source}"), images
 
 

@@ -6,10 +6,11 @@ controls, leakage under a wall, the in-distribution check, and a report anyone c
 This layer may import the library and the paper study (camlab's checkpoints and generated data);
 the app's Audit page calls it.
 """
-from .images import AuditImages, ImageItem, ImageSet, Preprocessing, open_images, unpack_zip
+from .images import AuditImages, ImageItem, ImageSet, Preprocessing, attach_masks, open_images, unpack_zip
 from .model import AuditModel, load_audit_model, preprocessing_for
 from .report import audit_files, write_audit
 from .run import AuditResult, Wall, parse_wall, run_audit
 
-__all__ = ["AuditImages", "AuditModel", "AuditResult", "ImageItem", "ImageSet", "Preprocessing", "Wall", "audit_files",
-           "load_audit_model", "open_images", "preprocessing_for", "parse_wall", "run_audit", "unpack_zip", "write_audit"]
+__all__ = ["AuditImages", "AuditModel", "AuditResult", "ImageItem", "ImageSet", "Preprocessing", "Wall", "attach_masks",
+           "audit_files", "load_audit_model", "open_images", "preprocessing_for", "parse_wall", "run_audit", "unpack_zip",
+           "write_audit"]

@@ -6,7 +6,8 @@
     camlab-audit --model masked_vgg --images generated:stack-shapes/test --count 100 --wall bottom --out OUT
 
 Images: a folder of class folders (named as the model's classes), a flat folder, a CSV of
-file,label, a .zip of either, or generated:<variant>/<split>. OUT receives report.html,
+file,label, a .zip of either, or generated:<variant>/<split> (which has object masks; give your own
+images' masks with --masks). OUT receives report.html,
 readouts.csv, summary.csv and manifest.json. Several processes share the images and write the
 report one process writes:
 
@@ -26,7 +27,7 @@ from ..device import launched_processes
 from ..errors import CamlabError
 from ..readouts import METRIC_GROUPS
 from ..registry import REGISTRY, Cost
-from .images import open_images
+from .images import attach_masks, open_images
 from .model import load_audit_model
 from .report import write_audit
 from .run import AUDIT_GROUPS, parse_wall, run_audit
@@ -40,6 +41,9 @@ def main(argv=None) -> None:
     parser.add_argument("--weights", default=None,
                         help="torchvision/timm: DEFAULT (pretrained), random, or a state_dict file")
     parser.add_argument("--images", required=True, help="folder, .zip, .csv or generated:<variant>/<split>")
+    parser.add_argument("--masks", default=None,
+                        help="object masks for localisation: a folder or .zip mirroring the images' paths "
+                             "(the mask of cat/001.jpg is cat/001.png, bright on the object)")
     parser.add_argument("--count", type=int, default=100, help="images of a generated split")
     parser.add_argument("--methods", nargs="+", default=["gradcam", "gradcam++", "xgradcam", "hirescam", "layercam"],
                         help=f"'fast' for every method but the per-channel ones; known: {', '.join(REGISTRY)}")
@@ -66,6 +70,8 @@ def _audit(args, device: torch.device, command: str) -> None:
     methods = FAST_METHODS if args.methods == ["fast"] else args.methods
     with tempfile.TemporaryDirectory(prefix="camlab-audit-") as work:
         images = open_images(args.images, model.loaded.class_names, model.preprocessing, Path(work), args.count)
+        if args.masks:
+            images = attach_masks(images, args.masks, model.preprocessing, Path(work))
         wall = None
         if args.wall:
             layer = args.wall_layer or args.layer or model.loaded.default_layer

@@ -3,6 +3,11 @@ convention, each folder matched to the model's class *of that name*), a flat fol
 explain the predicted class), a CSV of ``file,label``, a zip archive of any of these, or camlab's
 generated splits (with object masks, for localisation).
 
+Object masks of the auditor's own images (for localisation) come as a second folder or zip that
+mirrors the images' paths: the mask of ``cat/001.jpg`` is ``<masks>/cat/001.png`` (any image
+suffix), bright where the object is, the image's own size. An image without a readable mask is
+skipped with its reason, so localisation is over every audited image.
+
 A file that cannot be read is skipped, counted and named with its reason: an audit never dies on
 one bad file. A folder that names no class of the model is an error, before any work.
 """
@@ -13,14 +18,14 @@ import difflib
 import hashlib
 import io
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
 from torch.utils.data import Dataset
 
 from ..errors import CamlabError
-from ..images import MAX_IMAGE_BYTES, read_image
+from ..images import MAX_IMAGE_BYTES, picture_size, read_image, read_mask
 from ..study.data import CLASSES, SPLITS, VARIANTS, StackedDataset
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
@@ -58,6 +63,8 @@ class ImageItem:
     path: str
     label: int | None
     sha256: str
+    mask: str = ""  # the mask's path relative to the masks' folder, when masks were given
+    mask_sha256: str = ""
 
 
 @dataclass
@@ -71,6 +78,7 @@ class ImageSet:
     root: Path | None = None
     skipped: list[tuple[str, str]] = field(default_factory=list)
     generated: StackedDataset | None = None
+    mask_root: Path | None = None  # the object masks' folder (:func:`attach_masks`)
 
     @property
     def labelled(self) -> bool:
@@ -259,9 +267,49 @@ def open_images(source: str | Path, class_names: list[str], preprocessing: Prepr
     raise CamlabError(f"{text}: not a folder, a .zip, a .csv or generated:<variant>/<split>")
 
 
+def attach_masks(images: ImageSet, source: str | Path, preprocessing: Preprocessing, work_dir: Path) -> ImageSet:
+    """``images`` with each one's object mask from ``source`` (a folder or a zip mirroring the images'
+    paths, see the module docstring); images without a readable mask of their own size move to
+    ``skipped`` with the reason. None with a mask is an error."""
+    if images.generated is not None:
+        raise CamlabError("camlab's generated images bring their own masks; give masks only with your own images")
+    path = Path(source)
+    if path.is_file() and path.suffix.lower() == ".zip":
+        path = unpack_zip(path, work_dir / "masks")
+    if not path.is_dir():
+        raise CamlabError(f"{source}: the masks are a folder or a .zip mirroring the images' paths")
+    root = path.resolve()
+    items, skipped = [], list(images.skipped)
+    for item in images.items:
+        stem = Path(item.path).with_suffix("")
+        candidates = [root / f"{stem}{suffix}" for suffix in (*IMAGE_SUFFIXES, *(s.upper() for s in IMAGE_SUFFIXES))]
+        found = next((c for c in candidates if c.is_file() and c.resolve().is_relative_to(root)), None)
+        if found is None:
+            skipped.append((item.path, f"no mask {stem}.png (or another image suffix) in {path.name}/"))
+            continue
+        try:
+            if found.stat().st_size > MAX_IMAGE_BYTES:
+                raise CamlabError(f"the mask is over the {MAX_IMAGE_BYTES // 2**20} MiB limit")
+            data = found.read_bytes()
+            read_mask(data, preprocessing.size, preprocessing.crop_fraction,
+                      image_size=picture_size((images.root / item.path).read_bytes()))
+        except CamlabError as exc:
+            skipped.append((item.path, f"its mask {found.relative_to(root).as_posix()}: {exc}"))
+            continue
+        except OSError as exc:
+            skipped.append((item.path, f"its mask cannot be read ({type(exc).__name__})"))
+            continue
+        items.append(replace(item, mask=found.relative_to(root).as_posix(), mask_sha256=hashlib.sha256(data).hexdigest()))
+    if not items:
+        raise CamlabError(f"none of the {len(images.items)} images has a readable mask in {path.name}/ (the mask of "
+                          f"{images.items[0].path} would be {Path(images.items[0].path).with_suffix('.png')})")
+    return replace(images, items=items, skipped=skipped, mask_root=root,
+                   description=f"{images.description}, with object masks from {path.name}/")
+
+
 class AuditImages(Dataset):
     """The readable images as the model takes them: items ``(image, label)`` (label -1 when
-    unlabelled), or ``(image, label, mask)`` for generated data."""
+    unlabelled), or ``(image, label, mask)`` for generated data and images with masks."""
 
     def __init__(self, images: ImageSet, preprocessing: Preprocessing):
         self.images, self.preprocessing = images, preprocessing
@@ -275,4 +323,9 @@ class AuditImages(Dataset):
         item = self.images.items[index]
         data = (self.images.root / item.path).read_bytes()
         image = read_image(data, self.preprocessing.size, self.preprocessing.crop_fraction)[0]
-        return image, -1 if item.label is None else item.label
+        label = -1 if item.label is None else item.label
+        if self.images.mask_root is None:
+            return image, label
+        mask = read_mask((self.images.mask_root / item.mask).read_bytes(), self.preprocessing.size,
+                         self.preprocessing.crop_fraction)
+        return image, label, mask

@@ -23,12 +23,14 @@ from ..export import model_identity, versions
 from ..metrics.catalog import is_readout, readout_key
 from ..metrics.distribution import PERTURBATIONS
 from ..readouts import CONTROL_ROWS, MODEL_ROW
+from ..reliability import DECIDED, Reliability
 from .run import RANDOM_CAM, AuditResult, interval
 
 VERDICT_KEYS = ("average_drop", "average_drop@20", "insertion_auc", "deletion_auc")
 LEAKAGE_KEYS = ("layer_leakage_l2", "leakage_l2", "leakage_mass")
 LOCALISATION_KEYS = ("pointing_game", "relevance_mass", "relevance_rank")
-SANITY_KEYS = ("sanity_rank_top", "sanity_rank_all", "sanity_ssim_all", "sanity_rank_logit")
+SANITY_KEYS = ("sanity_rank_top", "sanity_rank_all", "sanity_ssim_all", "sanity_rank_smooth_all", "sanity_emprt",
+               "sanity_rank_logit")
 ROAD_KEYS = ("road_morf", "road_lerf", "road_combined")
 
 
@@ -67,7 +69,41 @@ def summary_rows(result: AuditResult) -> tuple[list[str], list[list]]:
         for method, found in comparisons.items():
             for c in found:
                 rows.append([method, f"{c.metric} vs {against or c.control}", c.difference, interval(c)])
+    for entry in result.reliability:
+        for method, share in entry.shares.items():
+            rows.append([method, _reliability_name(entry), share, _share(share)])
     return ["row", "metric", "value", "shown"], rows
+
+
+def _reliability_name(entry: Reliability) -> str:
+    return f"{entry.metric} vs {entry.control} reliability"
+
+
+def _share(share: float) -> str:
+    return f"{100 * share:.0f}%"
+
+
+def _reliability(result: AuditResult) -> str:
+    """The comparisons resampled: per metric and control, each method's share of resamples in which it
+    is better than the control (green when it decides for the method, red against, plain undecided)."""
+    methods = list(dict.fromkeys(m for entry in result.reliability for m in entry.shares))
+    head = "".join(f"<th>{html.escape(m)}</th>" for m in methods)
+    lines = [f"<table><tr><th>metric vs control</th>{head}<th>decided</th><th>order of methods (ρ)</th></tr>"]
+    for entry in result.reliability:
+        cells = []
+        for method in methods:
+            share = entry.shares.get(method)
+            if share is None:
+                cells.append("<td>—</td>")
+                continue
+            css = ' class="ok"' if share >= DECIDED else ' class="no"' if share <= 1 - DECIDED else ""
+            name = html.escape(_reliability_name(entry))
+            cells.append(f'<td{css} data-row="{html.escape(method)}" data-comparison="{name}">{_share(share)}</td>')
+        rho = "—" if math.isnan(entry.rank_stability) else f"{entry.rank_stability:.2f}"
+        words = html.escape(readout_key(entry.metric).words)
+        lines.append(f"<tr><th>{words} vs {html.escape(entry.control)}</th>" + "".join(cells)
+                     + f"<td>{entry.decided}/{len(entry.shares)}</td><td>{rho}</td></tr>")
+    return "\n".join(lines) + "</table>"
 
 
 def _csv(header: list[str], rows: list[list]) -> str:
@@ -191,10 +227,27 @@ black image keeps its confidence, pixel-removal metrics measure that, not the ma
                      "wall was given (pass <code>--wall</code>), so no leakage is measured.</p>")
     localisation = _metric_table(result, LOCALISATION_KEYS, rows)
     if localisation:
-        parts.append("<h2>Localisation on the objects' masks</h2>" + localisation)
+        source = ("camlab's generated masks" if result.images.mask_root is None else
+                  f"the masks in {esc(result.images.mask_root.name)}/ (manifest.json names each image's)")
+        parts.append(f"<h2>Localisation on the objects' masks</h2><p>From {source}; compare with the random map's "
+                     "row: how often a map that knows nothing lands on the object.</p>" + localisation)
     sanity = _metric_table(result, SANITY_KEYS, result.methods)
     if sanity:
-        parts.append("<h2>Sanity (cascading randomisation, first batch)</h2>" + sanity)
+        parts.append("<h2>Sanity (randomised models and another class, first batch)</h2><p>Spearman and SSIM "
+                     "between the trained model's maps and those of models with the top layer or every layer "
+                     "randomised (Smooth MPRT: each map averaged over noisy copies of the image first): near 0 is "
+                     "good. Efficient MPRT: how much more complex (histogram entropy) the map becomes when every "
+                     "layer is randomised: higher is good. Randomising from the top cannot rank methods on its own "
+                     "(Binder et al. 2023): read these as checks that a map depends on the model at all.</p>" + sanity)
+    if result.reliability:
+        first = result.reliability[0]
+        parts.append(f"<h2>Which readouts to trust on these images</h2><p>Each comparison redone on "
+                     f"{first.resamples} bootstrap resamples of the {first.images} images, each image in a random one "
+                     "of its tie orders: the share of resamples in which the method is better than the control. "
+                     f"At least {100 * DECIDED:.0f}% (green) or at most {100 * (1 - DECIDED):.0f}% (red): the metric "
+                     "decides on these images; in between it does not, and its verdict rests on which images were "
+                     "picked. ρ: how stable the order of the methods is across resamples (Spearman with their order "
+                     "on all images).</p>" + _reliability(result))
     if MODEL_ROW in e.table:
         kinds = ["clean", *PERTURBATIONS]
         lines = ["<table><tr><th>version of each image</th><th>confidence in the explained class</th>"
@@ -256,7 +309,9 @@ def manifest(result: AuditResult, command: str) -> dict:
         "leakage_region": result.region,
         "device": result.device,
         "images": {"source": result.images.description, "kind": result.images.kind,
-                   "files": [{"path": i.path, "sha256": i.sha256, "label": i.label} for i in result.images.items],
+                   "files": [{"path": i.path, "sha256": i.sha256, "label": i.label,
+                              **({"mask": i.mask, "mask_sha256": i.mask_sha256} if i.mask else {})}
+                             for i in result.images.items],
                    "skipped": [{"path": p, "why": why} for p, why in result.images.skipped]},
         "warnings": result.warnings,
     }

@@ -20,6 +20,7 @@ from ..errors import CamlabError
 from ..evaluation import Comparison, Evaluation, compare, evaluate
 from ..metrics.distribution import distribution_warnings
 from ..readouts import METRIC_GROUPS, MODEL_ROW, ReadoutConfig
+from ..reliability import Reliability, reliability
 from ..render import jpeg_bytes, overlay
 from ..walls import FeatureWall, cell_footprint, check_wall, paper_wall, unseen_region
 from .images import AuditImages, ImageSet
@@ -97,6 +98,7 @@ class AuditResult:
     accuracy: float | None = None
     per_class: list[tuple[str, int, float]] = field(default_factory=list)
     gallery: list[GalleryImage] = field(default_factory=list)
+    reliability: list[Reliability] = field(default_factory=list)  # the comparisons resampled (camlab.reliability)
 
     @property
     def methods(self) -> list[str]:
@@ -199,9 +201,10 @@ def run_audit(model: AuditModel, images: ImageSet, methods: list[str], *, groups
     paths = [item.path for item in images.items]
     gallery = _gallery(net, explained_layer, dataset, rows, [m for m in methods if m != RANDOM_CAM] or methods,
                        region, paths, device)
+    trust = reliability(evaluation, seed=seed) if evaluation.comparisons and evaluation.images > 1 else []
     seconds = time.perf_counter() - started
     return AuditResult(model, images, config, evaluation, explained_layer, str(device), seconds, wall, walled, where,
-                       random_cam, warnings, accuracy, per_class, gallery)
+                       random_cam, warnings, accuracy, per_class, gallery, trust)
 
 
 def interval(comparison: Comparison) -> str:

@@ -27,6 +27,7 @@ from ..metrics.faithfulness import FILLS, MASKING_SPACES
 from ..metrics.sanity import RANDOMISATION_INITS
 from ..readouts import DEFAULT_GROUPS, METRIC_GROUPS, ReadoutConfig
 from ..registry import REGISTRY
+from ..reliability import RESAMPLES, reliability, reliability_markdown, reliability_rows
 from ..walls import unseen_region
 from .data import CLASSES, SPLITS, VARIANTS, StackedDataset
 from .wallvgg import load_checkpoint
@@ -56,6 +57,8 @@ def main(argv=None) -> None:
     parser.add_argument("--randomisation-init", default="noise", choices=RANDOMISATION_INITS,
                         help="sanity: noise at each parameter's scale, or the layer's own reset_parameters")
     parser.add_argument("--no-controls", action="store_true", help="skip the control maps and comparisons")
+    parser.add_argument("--resamples", type=int, default=RESAMPLES,
+                        help="bootstrap resamples (images and tie orders) of the reliability table; 0 skips it")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--out", default=None, help="path prefix for .csv and .md (default results/<model>-<data>)")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
@@ -107,6 +110,15 @@ def _evaluate(args, device: torch.device) -> None:
     if outcome.comparisons:
         markdown += "\n\nAgainst the controls (difference ± 95% half-width; ✓ beats the control):\n\n"
         markdown += comparisons_markdown(outcome)
+    if outcome.comparisons and args.resamples:
+        report = reliability(outcome, args.resamples, seed=0)
+        with out.with_name(out.name + "-reliability").with_suffix(".csv").open("w", newline="") as handle:
+            header, rows = reliability_rows(report)
+            csv.writer(handle).writerows([header, *rows])
+        markdown += (f"\n\nReliability over {args.resamples} bootstrap resamples of the images and their tie orders "
+                     "(% of resamples in which the method is better than the control; decided: at least 95% or at most "
+                     "5%; rank ρ: Spearman of the methods' means in a resample with their means on all images):\n\n"
+                     + reliability_markdown(report))
     out.with_suffix(".md").write_text(markdown + "\n")
     print(markdown)
 

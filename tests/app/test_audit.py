@@ -9,7 +9,7 @@ from camlab.app import audit as page_audit
 from camlab.app.audit import audit_on_page, first_image
 from camlab.app.sources import open_shipped
 from camlab.errors import CamlabError
-from camlab.study.data import CLASSES, generate_image
+from camlab.study.data import CLASSES, generate_sample
 
 
 @pytest.fixture(scope="module")
@@ -17,12 +17,13 @@ def masked():
     return open_shipped("masked_vgg", "cpu")
 
 
-def _zip(count: int) -> bytes:
+def _zip(count: int, masks: bool = False) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         for index in range(count):
-            image, label = generate_image("stack-shapes", "test", index)
-            ok, png = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+            image, label, mask = generate_sample("stack-shapes", "test", index, 224)
+            picture = mask.astype("uint8") * 255 if masks else cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+            ok, png = cv2.imencode(".png", picture)
             # fixed timestamps: the same images give the same bytes, whenever they are zipped
             archive.writestr(zipfile.ZipInfo(f"photos/{CLASSES[label]}/{index}.png", (2026, 1, 1, 0, 0, 0)), png.tobytes())
         archive.writestr(zipfile.ZipInfo("photos/README.txt", (2026, 1, 1, 0, 0, 0)), "not an image")
@@ -52,3 +53,11 @@ def test_limits_are_checked_before_any_image_is_decoded(masked, monkeypatch):
         audit_on_page(masked, ["gradcam"], zip_data=_zip(3), count=2)
     with pytest.raises(CamlabError, match="not a readable zip"):
         audit_on_page(masked, ["gradcam"], zip_data=b"not a zip", count=2)
+
+
+def test_a_zip_of_masks_gives_the_audit_localisation_on_them(masked):
+    files, images = audit_on_page(masked, ["gradcam"], zip_data=_zip(2), masks_zip=_zip(2, masks=True), steps=2)
+    assert [item.mask for item in images.items] == [item.path for item in images.items]  # same folders and names
+    assert "Localisation on the objects' masks" in files["report.html"] and "pointing_game" in files["readouts.csv"]
+    with pytest.raises(CamlabError, match="go with a zip of your own images"):
+        audit_on_page(masked, ["gradcam"], masks_zip=_zip(1, masks=True))

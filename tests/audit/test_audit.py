@@ -164,3 +164,48 @@ def test_audits_leave_road_out_unless_asked():
     from camlab.audit.run import AUDIT_GROUPS
 
     assert "road" not in AUDIT_GROUPS and {"sanity", "distribution", "insdel"} <= set(AUDIT_GROUPS)
+
+
+def test_your_own_masks_give_the_localisation_camlabs_generated_masks_give(world, tmp_path):
+    from camlab.study.data import generate_sample
+
+    masks = tmp_path / "masks"
+    for index in range(6):
+        _, label, mask = generate_sample("stack-shapes", "test", index, SIZE)
+        folder = masks / CLASSES[label]
+        folder.mkdir(parents=True, exist_ok=True)
+        if index != 5:  # the last image has no mask: skipped, with its reason
+            cv2.imwrite(str(folder / f"{index:02d}.png"), mask.astype("uint8") * 255)
+    own, generated = tmp_path / "own", tmp_path / "generated"
+    _run(world, own, "--metrics", "localisation", "--masks", str(masks))
+    main(["--model", str(world / "tiny.pt"), "--images", "generated:stack-shapes/test", "--count", "6", "--methods",
+          "gradcam", "hirescam", "--batch-size", "4", "--out", str(generated), "--device", "cpu",
+          "--metrics", "localisation"])
+
+    def by_image(out):
+        rows = csv.DictReader((out / "readouts.csv").open())
+        return {(int(re.search(r"(\d+)[_.]", r["image"].rsplit("/", 1)[-1]).group(1)), r["method"]):
+                (float(r["pointing_game"]), float(r["relevance_mass"]), float(r["relevance_rank"]))
+                for r in rows if r["method"] != "control: random"}
+
+    ours, theirs = by_image(own), by_image(generated)
+    assert {index for index, _ in ours} == {0, 1, 2, 3, 4}
+    for key, values in ours.items():
+        assert values == pytest.approx(theirs[key], abs=1e-6), key
+    manifest = json.loads((own / "manifest.json").read_text())
+    assert all(f["mask"].endswith(".png") and len(f["mask_sha256"]) == 64 for f in manifest["images"]["files"])
+    assert any("no mask" in s["why"] for s in manifest["images"]["skipped"])
+    report = (own / "report.html").read_text()
+    assert "the masks in masks/" in report and "Which readouts to trust" in report
+
+
+def test_masks_of_another_size_or_for_generated_images_are_refused(world, tmp_path):
+    masks = tmp_path / "masks" / CLASSES[0]
+    masks.mkdir(parents=True)
+    for path in (world / "images" / CLASSES[0]).glob("*.png"):
+        cv2.imwrite(str(masks / path.name), 255 * torch.ones(SIZE // 2, SIZE).numpy().astype("uint8"))
+    with pytest.raises(SystemExit, match="camlab-audit: none of the .* has a readable mask"):
+        _run(world, tmp_path / "out", "--metrics", "localisation", "--masks", str(tmp_path / "masks"))
+    with pytest.raises(SystemExit, match="bring their own masks"):
+        main(["--model", str(world / "tiny.pt"), "--images", "generated:stack-shapes/test", "--count", "2",
+              "--masks", str(tmp_path / "masks"), "--out", str(tmp_path / "out"), "--device", "cpu"])

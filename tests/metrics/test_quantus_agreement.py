@@ -80,3 +80,14 @@ def test_deletion_curve_agrees_with_quantus_pixel_flipping(trapz):
     per_sample = auc(model=model, x_batch=images.numpy(), y_batch=classes.numpy(), a_batch=maps[:, None],
                      softmax=True, device="cpu")
     np.testing.assert_allclose(np.asarray(per_sample), np.trapezoid(np.asarray(theirs), axis=1), atol=1e-5)
+
+
+def test_efficient_mprts_complexity_is_quantus_discrete_entropy():
+    from quantus.functions.complexity_func import discrete_entropy
+
+    from camlab.metrics.sanity import histogram_entropy
+
+    maps, _ = tie_free(6, size=24, seed=5)
+    maps[1] = np.where(maps[1] > 0.6, maps[1], 0)  # a CAM's many exact zeros
+    theirs = [discrete_entropy(a=m, x=m, n_bins=100) for m in maps]
+    np.testing.assert_allclose(histogram_entropy(torch.from_numpy(maps)).numpy(), theirs, rtol=1e-10)

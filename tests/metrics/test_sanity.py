@@ -2,6 +2,7 @@
 import pytest
 import torch
 
+from camlab.errors import CamlabError
 from camlab.metrics.sanity import cascading_randomisation
 from tests.nets import TinyNet
 
@@ -92,3 +93,70 @@ def test_reset_randomisation_reinitialises_batch_norm_statistics_and_leaves_the_
     with pytest.raises(Exception, match="unknown randomisation"):
         cascading_randomisation(TinyNet().eval(), torch.rand(1, 3, 8, 8), "gradcam", "relu2", torch.tensor([0]),
                                 init="shuffle")
+
+
+def test_histogram_entropy_is_scipys_entropy_of_numpys_histogram():
+    import numpy as np
+    from scipy.stats import entropy
+
+    from camlab.metrics.sanity import histogram_entropy
+
+    generator = torch.Generator().manual_seed(3)
+    maps = torch.rand(4, 20, 20, generator=generator) ** 3
+    maps[1] = 0.25  # constant: one bin, entropy 0
+    maps[2, :10] = 0  # many ties at the minimum
+    maps[3] = maps[3].round(decimals=1)  # values on bin edges, the maximum included
+    expected = [entropy(np.histogram(m.numpy(), bins=100)[0]) for m in maps]
+    assert histogram_entropy(maps).tolist() == pytest.approx(expected, abs=1e-12)
+    assert histogram_entropy(maps)[1] == 0
+
+
+def test_smooth_mprt_with_one_sample_is_the_cascades_first_and_last_step():
+    from camlab.metrics.sanity import smooth_mprt
+
+    model, images = TinyNet().eval(), torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(4))
+    classes = model(images).argmax(1)
+    cascade = cascading_randomisation(model, images, ["gradcam", "hirescam"], "relu2", classes, seed=2)
+    smooth = smooth_mprt(model, images, ["gradcam", "hirescam"], "relu2", classes, seed=2, samples=1)
+    for method in ("gradcam", "hirescam"):
+        for key in ("rank", "rank_raw", "ssim"):
+            assert smooth[method][f"{key}_smooth_top"] == pytest.approx(cascade[method][0][key], abs=1e-6)
+            assert smooth[method][f"{key}_smooth_all"] == pytest.approx(cascade[method][-1][key], abs=1e-6)
+    # without noise every copy is the image itself: averaging them changes nothing
+    assert smooth_mprt(model, images, "gradcam", "relu2", classes, seed=2, samples=4, noise=0.0) == pytest.approx(
+        smooth["gradcam"], abs=1e-5)
+
+
+def test_smooth_mprt_averages_noisy_maps_of_the_same_noise_for_every_model():
+    from camlab.metrics.sanity import smooth_mprt
+
+    model, images = TinyNet().eval(), torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(5))
+    classes = model(images).argmax(1)
+    smooth = smooth_mprt(model, images, ["eigencam", "gradcam"], "relu2", classes, samples=4, noise=0.2)
+    # Eigen-CAM never reads the output layer: with the same noisy copies its smoothed maps are identical
+    assert smooth["eigencam"]["rank_smooth_top"] == pytest.approx(1)
+    assert smooth["gradcam"]["rank_smooth_all"] < 0.99
+    noisier = smooth_mprt(model, images, "gradcam", "relu2", classes, samples=4, noise=0.2, seed=1)
+    assert noisier != smooth["gradcam"]  # another seed, other noise and other random weights
+    for bad in ({"samples": 0}, {"samples": 1.5}, {"noise": -0.1}, {"noise": float("nan")}):
+        with pytest.raises(CamlabError):
+            smooth_mprt(model, images, "gradcam", "relu2", classes, **bad)
+
+
+def test_efficient_mprt_is_the_relative_rise_in_entropy_from_the_trained_to_the_random_model():
+    import numpy as np
+    from scipy.stats import entropy
+
+    from camlab.engine import explain
+    from camlab.metrics.sanity import efficient_mprt, randomised_models
+
+    model, images = TinyNet().eval(), torch.rand(3, 3, 16, 16, generator=torch.Generator().manual_seed(6))
+    classes = model(images).argmax(1)
+    found = efficient_mprt(model, images, ["gradcam", "layercam"], "relu2", classes, seed=3)
+    *_, (_, full) = randomised_models(model, 3)  # the cascade's last model: every layer randomised
+    for method in ("gradcam", "layercam"):
+        trained = explain(model, images, [method], "relu2", targets=classes)[method].display
+        random = explain(full, images, [method], "relu2", targets=classes)[method].display
+        h0, h1 = ([entropy(np.histogram(m.numpy(), bins=100)[0]) for m in maps] for maps in (trained, random))
+        assert found[method] == pytest.approx(np.mean([(b - a) / a for a, b in zip(h0, h1)]), rel=1e-6)
+    assert efficient_mprt(model, images, "gradcam", "relu2", classes, seed=3) == found["gradcam"]
