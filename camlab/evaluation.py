@@ -28,8 +28,11 @@ Metric groups (formulas in :mod:`camlab.metrics`, names and directions in :mod:`
                and every layer (``_all``), on display maps (``sanity_rank``), signed raw maps
                (``sanity_rank_raw``), and SSIM of display maps (``sanity_ssim``); and the random-logit
                test (Sixt et al.), the same three between the maps of the explained class and of a
-               random other class (``_logit``). A method that
-               explains this model falls towards 0. Not part of the default groups (slow).
+               random other class (``_logit``); Smooth MPRT (Hedström et al.), the same with every map
+               averaged over noisy copies of the image (``_smooth_top``, ``_smooth_all``); and Efficient
+               MPRT (``sanity_emprt``, higher is better), the relative rise of the map's histogram entropy
+               when every layer is randomised. A method that explains this model falls towards 0 on the
+               similarities. Not part of the default groups (slow).
 
 Control rows (when ``controls`` is on): an all-zero map, an all-ones map and a random smooth map
 (:mod:`camlab.metrics.controls`), through the same metrics. ``masked_modal_class_share`` is the share
@@ -42,7 +45,8 @@ Tie orders: AD@k, insertion and deletion rank pixels; pixels of equal value are 
 
 Comparisons: per method, the paired per-image difference to a control with a 95% interval
 (mean +- 1.96 standard errors); a method *beats* the control when the whole interval is on the
-better side.
+better side (:func:`comparison_pairs` says which control each metric has);
+:func:`camlab.reliability.reliability` redoes them over resampled images and tie orders.
 """
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ import streamlit as st
 
 from camlab import CamlabError
 from camlab.app.figures import bar_chart, insertion_deletion_figure, scatter_chart
-from camlab.app.state import run_evaluation
+from camlab.app.state import evaluation_reliability, run_evaluation
 from camlab.app.widgets import FAST_CAMS, SLOW_CAMS, method_label, page_setup, shipped_picker, show_error
 from camlab.evaluation import DEFAULT_GROUPS, METRIC_GROUPS, comparison_rows, report_rows
 from camlab.study.data import VARIANTS, StackedDataset
@@ -26,7 +26,8 @@ count = st.sidebar.slider("Images", 4, 200, 16, step=4)
 methods = st.sidebar.multiselect("Methods", FAST_CAMS + SLOW_CAMS, format_func=method_label,
                                  default=["gradcam", "gradcam++", "hirescam", "layercam"])
 groups = st.sidebar.multiselect("Metrics", METRIC_GROUPS, default=list(DEFAULT_GROUPS),
-                                help="sanity: cascading randomisation on the first batch (one explanation per layer)")
+                                help="sanity, on the first batch: cascading randomisation (one explanation per "
+                                     "layer), Smooth and Efficient MPRT, and the random-logit test")
 steps = st.sidebar.select_slider("Insertion/deletion steps", [4, 8, 16, 32], value=8)
 settings = (entry.key, variant, split, count, tuple(methods), tuple(groups), steps)
 
@@ -66,6 +67,14 @@ if outcome.comparisons:
                "control does not.")
     header, rows = comparison_rows(outcome)
     st.dataframe([dict(zip(header, row)) for row in rows], hide_index=True)
+    header, rows = evaluation_reliability(outcome)
+    if rows:
+        st.subheader("Which readouts to trust on these images")
+        st.caption("Each comparison redone on 1000 bootstrap resamples of the images, each image in a random one of "
+                   "its tie orders: per method, the share of resamples in which it beats the control. Near 1 or 0 "
+                   "the metric decides on these images; near 0.5 its verdict rests on which images were picked. "
+                   "rank_stability: Spearman of the methods' order in a resample with their order on all images.")
+        st.dataframe([dict(zip(header, row)) for row in rows], hide_index=True)
 
 methods_only = {m: row for m, row in table.items() if m in outcome.comparisons or not m.startswith("control")}
 figures = {}  # only the charts this run has data for: no empty slot for an unwalled model

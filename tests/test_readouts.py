@@ -112,7 +112,13 @@ def test_stages_report_progress_and_bad_configurations_are_refused(world):
                        (dict(methods=("gradcam",), coverages=(0,)), "percentage"),
                        (dict(methods=("gradcam",), steps=2.5), "whole number"),
                        (dict(methods=("gradcam",), deletion_fill="grey"), "deletion fill"),
-                       (dict(methods=("gradcam",), options={"gradcam": {"power": 2}}), "no option")):
+                       (dict(methods=("gradcam",), options={"gradcam": {"power": 2}}), "no option"),
+                       (dict(methods=("gradcam",), sanity_smooth_samples=0), "sanity_smooth_samples"),
+                       (dict(methods=("gradcam",), sanity_smooth_samples=2.5), "whole number"),
+                       (dict(methods=("gradcam",), sanity_smooth_noise=float("inf")), "finite"),
+                       (dict(methods=("gradcam",), sanity_init="zeros"), "unknown sanity_init"),
+                       (dict(methods=("gradcam",), tie_orders=0), "tie_orders"),
+                       (dict(methods=("gradcam",), road_noise=2.0), "road_noise")):
         with pytest.raises(CamlabError, match=match):
             ReadoutConfig(**bad)
     assert list(CONTROL_ROWS) == ["control: all-zero", "control: all-ones", "control: random"]

@@ -35,6 +35,7 @@ from ..models import LoadedModel, check_class_names
 from ..modes import eval_mode
 from ..readouts import CONTROL_ROWS, ReadoutConfig, compute_readouts, merged_rows
 from ..registry import get_method
+from ..reliability import reliability, reliability_rows
 from ..study.train import short_run
 from ..walls import unseen_region
 
@@ -424,6 +425,14 @@ def run_evaluation(entry: ModelEntry, dataset, methods: list[str], groups: tuple
     with entry.lock:
         return evaluate(entry.loaded.model, default_layer(entry), dataset, ReadoutConfig(tuple(methods), groups, steps=steps),
                         batch_size=8, reshape=entry.loaded.reshape, region=region, progress=False, on_batch=on_batch)
+
+
+def evaluation_reliability(outcome: Evaluation) -> tuple[list[str], list[list]]:
+    """The Benchmark page's table of :func:`camlab.reliability.reliability`: per metric and control,
+    each method's share of resamples in which it beats the control (empty without comparisons)."""
+    if not outcome.comparisons or outcome.images < 2:
+        return [], []
+    return reliability_rows(reliability(outcome))
 
 
 def fine_tune(entry: ModelEntry, steps: int, weight: float, lr: float, device: str | torch.device,

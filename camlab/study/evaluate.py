@@ -24,7 +24,7 @@ from ..errors import CamlabError
 from ..evaluation import comparison_rows, comparisons_markdown, evaluate, to_markdown, to_rows
 from ..metrics.controls import COVERAGES, TIE_ORDERS
 from ..metrics.faithfulness import FILLS, MASKING_SPACES
-from ..metrics.sanity import RANDOMISATION_INITS
+from ..metrics.sanity import RANDOMISATION_INITS, SMOOTH_SAMPLES
 from ..readouts import DEFAULT_GROUPS, METRIC_GROUPS, ReadoutConfig
 from ..registry import REGISTRY
 from ..reliability import RESAMPLES, reliability, reliability_markdown, reliability_rows
@@ -56,6 +56,8 @@ def main(argv=None) -> None:
                         help="sanity: layers randomised cumulatively from the output, or one at a time")
     parser.add_argument("--randomisation-init", default="noise", choices=RANDOMISATION_INITS,
                         help="sanity: noise at each parameter's scale, or the layer's own reset_parameters")
+    parser.add_argument("--smooth-samples", type=int, default=SMOOTH_SAMPLES,
+                        help="sanity: noisy copies each Smooth MPRT map is averaged over (Quantus uses 50)")
     parser.add_argument("--no-controls", action="store_true", help="skip the control maps and comparisons")
     parser.add_argument("--resamples", type=int, default=RESAMPLES,
                         help="bootstrap resamples (images and tie orders) of the reliability table; 0 skips it")
@@ -92,7 +94,7 @@ def _evaluate(args, device: torch.device) -> None:
     config = ReadoutConfig(tuple(methods), groups, tuple(args.coverages), args.steps, args.space, args.deletion_fill,
                            args.insertion_start, controls=not args.no_controls, tie_orders=args.tie_orders,
                            sanity_independent=args.randomisation == "independent",
-                           sanity_init=args.randomisation_init)
+                           sanity_init=args.randomisation_init, sanity_smooth_samples=args.smooth_samples)
     outcome = evaluate(loaded.model, loaded.default_layer, data, config, args.batch_size,
                        region if region.any() else None)
     if outcome.processes > 1 and torch.distributed.get_rank() != 0:

@@ -16,6 +16,9 @@ def test_benchmark_runs_over_a_split_and_charts_the_table():
     verdicts = app.dataframe[1].value
     assert set(verdicts["method"]) == {"gradcam", "hirescam"}
     assert set(verdicts["verdict"]) <= {"beats", "does not beat"} and "average_drop@20" in set(verdicts["metric"])
+    trust = app.dataframe[2].value  # the comparisons resampled
+    assert {"insertion_auc", "pointing_game"} <= set(trust["metric"])
+    assert trust[["gradcam", "hirescam"]].stack().between(0, 1).all() and set(trust["resamples"]) == {1000}
     assert len(app.get("plotly_chart")) == 3  # leakage bars, AD vs IC, insertion/deletion curves
     assert app.download_button[0].label == "Download CSV"
     app.sidebar.slider[0].set_value(8).run()
