@@ -28,6 +28,8 @@ def main(argv=None) -> None:
     parser.add_argument("--model", default="masked_vgg")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--out", default=None, help="a JSON file for the numbers")
+    parser.add_argument("--report", default=None,
+                        help="a folder to keep the audit's four files in (README's worked example is this audit)")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="camlab-bench-audit-") as work:
         root = Path(work) / "images"
@@ -38,7 +40,7 @@ def main(argv=None) -> None:
         result = run_audit(model, images, METHODS, batch_size=args.batch_size, progress=True)
         audited = time.perf_counter() - started
         written = time.perf_counter()
-        write_audit(result, Path(work) / "out", "camlab-bench-audit")
+        write_audit(result, Path(args.report or Path(work) / "out"), "camlab-bench-audit")
         writing = time.perf_counter() - written
     report = {"images": args.images, "model": args.model, "methods": METHODS, "groups": list(result.config.groups),
               "steps": result.config.steps, "batch_size": args.batch_size, "audit_seconds": round(audited, 1),

@@ -14,8 +14,9 @@ from torch import nn
 
 from ..models import IMAGENET_MEAN
 from .catalog import Better, register_metric
-from .controls import random_smooth
-from .faithfulness import fill_image, scores
+from .controls import random_smooth, top_count
+from .faithfulness import ROAD_NOISE, fill_image, scores
+from .imputation import noisy_linear_imputation
 
 PERTURBATIONS = {
     "black": "a black image (deletion's end, Average Drop's all-zero map)",
@@ -23,7 +24,10 @@ PERTURBATIONS = {
     "blur": "the Gaussian-blurred image (insertion's start)",
     "darkened": "the image at half brightness",
     "masked": "the image multiplied by a random smooth map (what a map-masked image looks like)",
+    "imputed": "the image with half its pixels, where a random smooth map is highest, filled in by noisy linear "
+               "imputation (ROAD's removal for a map that knows nothing)",
 }
+IMPUTED_SHARE = 50  # percent of the pixels ROAD's perturbation check removes
 DARKENING = 0.5
 # Warnings (see :func:`distribution_warnings`)
 COLLAPSE_SHARE = 0.9  # this share or more of the masked images given one class
@@ -44,9 +48,15 @@ def perturbed(images: torch.Tensor, kind: str, seed: int = 0, mean=IMAGENET_MEAN
     """``images`` (N, 3, H, W) in [0, 1] changed as :data:`PERTURBATIONS` says."""
     if kind == "darkened":
         return images * DARKENING
-    if kind == "masked":
+    if kind in ("masked", "imputed"):
         maps = random_smooth(images.shape[0], tuple(images.shape[-2:]), seed=seed, device=images.device)
-        return images * maps[:, None].to(images.dtype)
+        if kind == "masked":
+            return images * maps[:, None].to(images.dtype)
+        flat = maps.flatten(1)
+        removed = torch.zeros_like(flat, dtype=torch.bool).scatter_(
+            1, flat.topk(top_count(IMPUTED_SHARE, flat.shape[1]), dim=1).indices, True).view_as(maps)
+        noise = torch.randn(images.shape, generator=torch.Generator().manual_seed(seed)) * ROAD_NOISE
+        return noisy_linear_imputation(images, removed, noise.to(images))
     return fill_image(images, kind, mean)
 
 
@@ -75,12 +85,13 @@ def distribution_warnings(summary: dict[str, float]) -> list[str]:
     (``summary``: the means of ``p_*`` and the ``modal_share_*`` over the data)."""
     warnings = []
     clean_share = summary.get("modal_share_clean", 0.0)
-    for kind in ("masked", "darkened", "blur"):
+    for kind in ("masked", "imputed", "darkened", "blur"):
         share = summary.get(f"modal_share_{kind}")
         if share is not None and share >= COLLAPSE_SHARE > clean_share:
             warnings.append(f"{100 * share:.0f}% of the images become one class on {PERTURBATIONS[kind]} "
                             f"(against {100 * clean_share:.0f}% on the clean images): metrics that remove pixels "
-                            "(Average Drop, deletion, Increase in Confidence) measure that collapse more than the maps")
+                            "(Average Drop, deletion, ROAD, Increase in Confidence) measure that collapse more than "
+                            "the maps")
     clean, black = summary.get("p_clean"), summary.get("p_black")
     if clean and black is not None and black >= BLACK_CONFIDENCE * clean:
         warnings.append(f"on a black image the explained class's confidence is {black:.2f}, against {clean:.2f} on "
