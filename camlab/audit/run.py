@@ -18,6 +18,7 @@ import torch
 from ..engine import CAMEngine
 from ..errors import CamlabError
 from ..evaluation import Comparison, Evaluation, compare, evaluate
+from ..metrics.controls import TIE_ORDERS
 from ..metrics.distribution import distribution_warnings
 from ..readouts import METRIC_GROUPS, MODEL_ROW, ReadoutConfig
 from ..reliability import Reliability, reliability
@@ -149,17 +150,19 @@ def _gallery(model, layer, dataset, result_rows: dict, methods: list[str], regio
 
 def run_audit(model: AuditModel, images: ImageSet, methods: list[str], *, groups=AUDIT_GROUPS,
               wall: Wall | None = None, layer: str | None = None, steps: int = 16, seed: int = 0,
-              batch_size: int = 16, device: str | torch.device = "cpu", progress: bool = True,
-              on_batch=None, unseen: torch.Tensor | None = None) -> AuditResult:
+              tie_orders: int = TIE_ORDERS, batch_size: int = 16, device: str | torch.device = "cpu",
+              progress: bool = True, on_batch=None, unseen: torch.Tensor | None = None) -> AuditResult:
     """Audit ``model`` on ``images`` with ``methods`` (Random-CAM is added to beat). Leakage is
     measured on the ``wall``'s cells (applied as a feature wall at its layer) when one is given,
     else in the model's own unseen region when it has one (``unseen``: that region when the caller
     has already computed it, as the app has). Under ``torch.distributed.run`` every process
-    computes its share and gets the same result."""
+    computes its share and gets the same result. ``tie_orders``: the random orders of tied pixels
+    that AD@k and insertion/deletion average over (each costs about one more curve where maps tie)."""
     started = time.perf_counter()
     loaded = model.loaded
     methods = list(dict.fromkeys([*methods, RANDOM_CAM]))
-    config = ReadoutConfig(tuple(methods), tuple(groups), steps=steps, seed=seed, sanity_images=SANITY_IMAGES)
+    config = ReadoutConfig(tuple(methods), tuple(groups), steps=steps, seed=seed, sanity_images=SANITY_IMAGES,
+                           tie_orders=tie_orders)
     dataset = AuditImages(images, model.preprocessing)
     size = model.preprocessing.size
     net, region, walled, where = loaded.model, None, None, ""

@@ -160,6 +160,19 @@ def test_two_processes_write_the_report_one_process_writes(world, tmp_path):
     assert json.loads((tmp_path / "two" / "manifest.json").read_text())["settings"]["processes"] == 2
 
 
+def test_the_tie_orders_reach_the_readouts_and_the_manifest(world, tmp_path):
+    spreads = {}
+    for orders in (1, 3):
+        out = tmp_path / str(orders)
+        _run(world, out, "--metrics", "insdel", "--tie-orders", str(orders))
+        assert json.loads((out / "manifest.json").read_text())["settings"]["tie_orders"] == orders
+        summary = {(row, metric): float(value) for row, metric, value, _ in
+                   list(csv.reader((out / "summary.csv").open()))[1:] if " vs " not in metric}
+        spreads[orders] = summary[("hirescam", "insertion_auc_order_sd")]
+    assert spreads[1] == 0  # one order: nothing to spread over
+    assert spreads[3] > 0  # HiRes-CAM's display maps tie at 0: other orders give other curves
+
+
 def test_audits_leave_road_out_unless_asked():
     from camlab.audit.run import AUDIT_GROUPS
 
