@@ -84,7 +84,8 @@ def _audit(args, device: torch.device, command: str) -> None:
             wall = parse_wall(args.wall, model.preprocessing.size, layer)
         rank = torch.distributed.get_rank() if torch.distributed.is_initialized() else 0
         result = run_audit(model, images, methods, groups=args.metrics, wall=wall, layer=args.layer, steps=args.steps,
-                           seed=args.seed, tie_orders=args.tie_orders, batch_size=args.batch_size, device=device, progress=rank == 0)
+                           seed=args.seed, tie_orders=args.tie_orders, batch_size=args.batch_size, device=device,
+                           progress=rank == 0)
         if rank != 0:
             return  # rank 0 writes the one report
         paths = write_audit(result, args.out, command)
