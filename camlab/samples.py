@@ -40,7 +40,10 @@ def photograph(name: str, size: int = 224) -> tuple[torch.Tensor, str]:
     """The named sample photograph as (3, size, size) in [0, 1], with a note saying what it is."""
     if name not in PHOTOGRAPHS:
         raise CamlabError(f"unknown sample photograph {name!r}; choose one of {', '.join(PHOTOGRAPHS)}")
-    import skimage.data
+    try:
+        import skimage.data
+    except ImportError as exc:  # the app's extra ships it; the library alone does not need it
+        raise CamlabError("sample photographs come from scikit-image: pip install 'camlab[app]'") from exc
 
     entry = PHOTOGRAPHS[name]
     array = getattr(skimage.data, entry.loader)()

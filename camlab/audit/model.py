@@ -72,7 +72,7 @@ def _timm(name: str, weights: str | None, device) -> AuditModel:
     try:
         import timm
     except ImportError as exc:  # an optional dependency
-        raise CamlabError("timm models need the timm package: pip install timm") from exc
+        raise CamlabError("timm models need the timm package: pip install 'camlab[timm]'") from exc
     if name not in timm.list_models():
         close = timm.list_models(f"*{name}*")[:5]
         raise CamlabError(f"timm has no model {name!r}" + (f"; close: {', '.join(close)}" if close else ""))
