@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torchvision.transforms.functional import gaussian_blur
 
-from .robustness import rise_blur
+from ..metrics.faithfulness import fill_image
 
 OUTLINE = 3  # pixels either side of an object's edge that carry its shape
 EVIDENCE_LOW, EVIDENCE_HIGH = 0.15, 0.5
@@ -88,7 +88,7 @@ def _fills(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     kind = torch.randint(0, 4, (n,), generator=generator).to(images.device)
     mean = images.mean(dim=(2, 3), keepdim=True).expand_as(images)
     colour = torch.rand(n, 3, 1, 1, generator=generator).to(images).expand_as(images)
-    choices = torch.stack([torch.zeros_like(images), mean, rise_blur(images), colour])
+    choices = torch.stack([torch.zeros_like(images), mean, fill_image(images, "blur"), colour])
     return choices[kind, torch.arange(n, device=images.device)]
 
 
@@ -204,5 +204,5 @@ def featureless_inputs(images: torch.Tensor, pool: torch.Tensor, generator: torc
         elif kind[i] == 2:
             out[i] = torch.rand(images[i].shape, generator=generator).to(images)
         else:
-            out[i] = rise_blur(images[i : i + 1])[0]
+            out[i] = fill_image(images[i : i + 1], "blur")[0]
     return out

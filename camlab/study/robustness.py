@@ -17,31 +17,16 @@ import argparse
 import json
 
 import torch
-import torch.nn.functional as F
 from torch import nn
-from torchvision.transforms.functional import gaussian_blur
 
 from ..device import model_device
+from ..metrics.controls import random_smooth
+from ..metrics.faithfulness import fill_image
 from ..modes import eval_mode
 from .data import StackedDataset, generate_sample
 from .wallvgg import load_checkpoint
 
 SCALES = (0.5, 0.25, 0.1)
-
-
-def smooth_random_maps(count: int, size: int, cells: int = 7, seed: int = 0, device="cpu") -> torch.Tensor:
-    """Random maps in [0, 1]: uniform noise on a cells x cells grid, bilinearly upsampled, min-max."""
-    generator = torch.Generator().manual_seed(seed)
-    coarse = torch.rand(count, 1, cells, cells, generator=generator)
-    maps = F.interpolate(coarse, size=(size, size), mode="bilinear", align_corners=False)[:, 0]
-    low = maps.flatten(1).amin(1)[:, None, None]
-    high = maps.flatten(1).amax(1)[:, None, None]
-    return ((maps - low) / (high - low).clamp(min=1e-12)).to(device)
-
-
-def rise_blur(images: torch.Tensor) -> torch.Tensor:
-    """RISE's insertion start: Gaussian blur, kernel 11, sigma 5."""
-    return gaussian_blur(images, kernel_size=[11, 11], sigma=[5.0, 5.0])
 
 
 @torch.inference_mode()
@@ -85,7 +70,7 @@ def robustness_report(model: nn.Module, variant: str = "stack-shapes", split: st
         top_blank, bottom_blank = x.clone(), x.clone()
         top_blank[:, :, :tile_rows] = 0
         bottom_blank[:, :, tile_rows:] = 0
-        maps = smooth_random_maps(images, size, seed=seed, device=device)
+        maps = random_smooth(images, (size, size), seed=seed, device=device)
         report = {
             "images": images, "split": split, "dataset": variant,
             "accuracy": {
@@ -97,7 +82,7 @@ def robustness_report(model: nn.Module, variant: str = "stack-shapes", split: st
             },
         }
         featureless = featureless_inputs(variant, split, min(images, 100), size, x.mean(0).cpu(), seed)
-        featureless["RISE blurred start"] = rise_blur(x).cpu()
+        featureless["RISE blurred start"] = fill_image(x, "blur").cpu()
         report["featureless max probability"] = {}
         for kind, batch in featureless.items():
             top = _predict(model, batch.to(device)).amax(1)
