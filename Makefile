@@ -2,7 +2,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: app test lint fuzz bench bench-app bench-concurrency bench-audit bench-road table screenshots
+.PHONY: app test lint docs wheel-check fuzz bench bench-app bench-concurrency bench-audit bench-road table screenshots
 
 app: $(VENV)/.runtime
 	$(PY) -m streamlit run app.py
@@ -10,10 +10,20 @@ app: $(VENV)/.runtime
 test: $(VENV)/.dev
 	bash scripts/install_chromium.sh
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/pyright
 	$(PY) -m pytest
 
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/pyright
+
+# The API reference from the docstrings, in build/site (not published; CI builds it with --strict).
+docs: $(VENV)/.dev
+	$(VENV)/bin/mkdocs build --strict
+
+# The wheel as a user installs it, in a fresh environment outside the checkout (CI runs it).
+wheel-check: $(VENV)/.dev
+	bash scripts/check_wheel.sh $(PY)
 
 # Many more random examples of the property-based fuzz suite; outcome counts in artifacts/fuzz_outcomes.json.
 fuzz: $(VENV)/.dev

@@ -37,7 +37,7 @@ from camlab.app.widgets import (
 )
 from camlab.export import manifest, maps_npz, overlay_png, tensor_sha256
 
-where = page_setup("Explore — can CAMs see through walls?")
+device = page_setup("Explore — can CAMs see through walls?")
 st.write(
     "The shipped **masked VGG** cannot use the bottom band of the image: its first dense layer has zero "
     "weights for the bottom 9 of 14 feature rows (the computed unseen region is outlined in white). "
@@ -46,7 +46,7 @@ st.write(
     "cell sees a patch of pixels far larger than itself (its receptive field), so the 5 rows the head reads still "
     "see most of the image, and only the bottom 54 of 224 pixel rows are out of their reach."
 )
-entry = model_picker(where)
+entry = model_picker(device)
 if entry is None:
     st.stop()
 weights_warning(entry)
@@ -55,7 +55,7 @@ picked = image_picker(loaded.input_size)
 if picked is None:
     st.stop()
 image, image_source = picked.image, picked.source
-image = image.to(where)
+image = image.to(device)
 
 methods = st.sidebar.multiselect("Methods", FAST_CAMS + SLOW_CAMS + PIXEL_METHODS, format_func=method_label,
                                  default=["gradcam", "gradcam++", "hirescam", "layercam"],
@@ -177,7 +177,7 @@ def maps_view() -> None:
     metrics = scalar_readouts(readouts)
     record = partial(manifest, model=model_record(entry), architecture=loaded.architecture, layer=layer,
                      target_class=target, class_name=loaded.class_names[target], methods=shown, metrics=metrics,
-                     image={"source": image_source, "sha256": tensor_sha256(image)}, device=where,
+                     image={"source": image_source, "sha256": tensor_sha256(image)}, device=device,
                      extra_versions={"streamlit": st.__version__}, colour_scale=scale, insertion_deletion_steps=steps,
                      seconds={m: result[m].total_seconds for m in shown})
     left, right = st.columns(2)

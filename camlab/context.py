@@ -3,12 +3,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar, cast
 
 import torch
 from torch import nn
 
+from .errors import CamlabError
 from .reshape import LayerLayout
 from .targets import TargetScorer
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -49,8 +53,22 @@ class CAMContext:
         if self.on_chunk is not None:
             self.on_chunk(done, total)
 
-    def cached(self, key: str, compute: Callable[[], object]):
-        """Compute an extra pass once per batch, whichever method asks first."""
+    @property
+    def layer_gradients(self) -> torch.Tensor:
+        """``gradients``, for a method registered with ``needs_gradients=True``."""
+        if self.gradients is None:
+            raise CamlabError("this method reads the layer's gradients: register it with needs_gradients=True")
+        return self.gradients
+
+    @property
+    def pixel_gradients(self) -> torch.Tensor:
+        """``input_gradients``, for a method registered with ``needs_input_gradients=True``."""
+        if self.input_gradients is None:
+            raise CamlabError("this method reads the input gradients: register it with needs_input_gradients=True")
+        return self.input_gradients
+
+    def cached(self, key: str, compute: Callable[[], T]) -> T:
+        """Compute an extra pass once per batch, whichever method asks first (one key, one type)."""
         if key not in self._cache:
             self._cache[key] = compute()
-        return self._cache[key]
+        return cast(T, self._cache[key])

@@ -17,7 +17,7 @@ from .maps import layer_map_to_display, pixel_map_to_display
 from .modes import eval_mode
 from .registry import MethodInfo, get_method
 from .reshape import LayerLayout, Reshape, layout_for
-from .targets import TargetSpec, resolve_targets
+from .targets import TargetScorer, TargetSpec, resolve_targets
 
 
 @dataclass
@@ -62,7 +62,7 @@ class Explanation:
 
 
 @contextlib.contextmanager
-def frozen_for_attribution(model: nn.Module):
+def frozen_for_attribution(model: nn.Module) -> Iterator[nn.Module]:
     """Eval mode and no parameter gradients for the duration; both restored afterwards.
 
     Frozen parameters mean the forward before the target layer records no graph at all, so the
@@ -88,7 +88,7 @@ class CAMEngine:
     """
 
     def __init__(self, model: nn.Module, target_layer: str | nn.Module | None = None, chunk_size: int = 64,
-                 reshape: Reshape = None, on_chunk: Callable[[int, int], None] | None = None):
+                 reshape: Reshape = None, on_chunk: Callable[[int, int], None] | None = None) -> None:
         if not isinstance(model, nn.Module):
             raise CamlabError(f"model must be a torch.nn.Module, got {type(model).__name__}")
         check_hookable(model)
@@ -102,6 +102,7 @@ class CAMEngine:
         self._layer = None if target_layer is None else resolve_layer(model, target_layer)
 
     def layer_for(self, images: torch.Tensor) -> tuple[str, nn.Module]:
+        """The target layer's name and module for ``images`` (when not given, found by a dry run on this engine's first call)."""
         if self._layer is None:
             with frozen_for_attribution(self.model):
                 self._layer = find_target_layer(self.model, images, self.reshape)
@@ -109,13 +110,13 @@ class CAMEngine:
 
     def _shared_pass(
         self, images: torch.Tensor, layer: nn.Module, infos: Sequence[MethodInfo], targets: TargetSpec
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None, object, LayerLayout]:
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None, TargetScorer, LayerLayout]:
         need_input_grads = any(info.needs_input_gradients for info in infos)
         need_grads = need_input_grads or any(info.needs_gradients for info in infos)
         captured: list[torch.Tensor] = []
         layouts: list[LayerLayout] = []
 
-        def capture(_module, _inputs, output):
+        def capture(_module: nn.Module, _inputs: tuple, output: torch.Tensor) -> torch.Tensor | None:
             layouts.append(layout_for(output, self.reshape))  # unreadable outputs fail here, before any backward
             if captured:
                 raise CamlabError("the target layer runs more than once per forward; pick a layer that runs once")

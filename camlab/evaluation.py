@@ -53,8 +53,9 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence, Sized
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import nn
@@ -115,12 +116,20 @@ class Evaluation:
 
 
 def compare(metric: str, control: str, ours: torch.Tensor, theirs: torch.Tensor) -> Comparison:
+    """A paired comparison of per-image values: mean difference, 95% half-width, and whether ours wins."""
     difference = ours.double() - theirs.double()
     mean = float(difference.mean())
     half_width = 1.96 * float(difference.std()) / math.sqrt(len(difference)) if len(difference) > 1 else math.inf
     lower = better(metric) is Better.LOWER
     beats = mean + half_width < 0 if lower else mean - half_width > 0
     return Comparison(metric, control, mean, half_width, beats)
+
+
+def dataset_length(dataset: Dataset) -> int:
+    """How many items ``dataset`` has; a clear error for an iterable-style dataset without a length."""
+    if not isinstance(dataset, Sized):
+        raise CamlabError(f"the dataset must be a map-style Dataset with a length, got {type(dataset).__name__}")
+    return len(dataset)
 
 
 def evaluate(model: nn.Module, layer: str | None, dataset: Dataset, config: ReadoutConfig, batch_size: int = 16,
@@ -146,9 +155,10 @@ def evaluate(model: nn.Module, layer: str | None, dataset: Dataset, config: Read
     sanity: dict[str, dict[str, float]] = {}
     seconds: dict[str, float] = defaultdict(float)
     device = model_device(model)
-    total_batches = math.ceil(len(dataset) / batch_size)
+    count = dataset_length(dataset)
+    total_batches = math.ceil(count / batch_size)
     mine = range(rank, total_batches, processes)
-    batches = [range(b * batch_size, min((b + 1) * batch_size, len(dataset))) for b in mine]
+    batches = [list(range(b * batch_size, min((b + 1) * batch_size, count))) for b in mine]
     loader = DataLoader(dataset, batch_sampler=batches)
     without_sanity = dataclasses.replace(config, groups=tuple(g for g in config.groups if g != "sanity"))
     scorer = None  # the metrics' copy of the model with batch norms folded, made on the first batch
@@ -180,17 +190,17 @@ def evaluate(model: nn.Module, layer: str | None, dataset: Dataset, config: Read
     merged = _merge(gathered)
     if len(merged["values"]) != total_batches:
         raise CamlabError(f"{len(merged['values'])} of {total_batches} batches came back from {processes} processes")
-    return _summarise(merged, len(dataset), config, processes)
+    return _summarise(merged, count, config, processes)
 
 
 def _process_group() -> tuple[int, int]:
-    """This process's rank and the number of processes when launched by ``torch.distributed.run``."""
+    """The rank of this process and the number of processes when launched by ``torch.distributed.run``."""
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         return torch.distributed.get_rank(), torch.distributed.get_world_size()
     return 0, 1
 
 
-def _to_host(shards):
+def _to_host(shards: object) -> object:
     """Plain dicts of CPU tensors: what travels between processes (one copy per batch, after the loop)."""
     if isinstance(shards, torch.Tensor):
         return shards.cpu()
@@ -217,7 +227,8 @@ RANDOM_COMPARED = ("insertion_auc", "deletion_auc", "road_morf", "road_lerf", "r
 
 
 def comparison_pairs(per_image: dict[str, dict[str, torch.Tensor]], per_order: dict[str, dict[str, torch.Tensor]],
-                     row: str, coverages) -> list[tuple[str, str, tuple[tuple[torch.Tensor, torch.Tensor | None], ...]]]:
+                     row: str, coverages: Sequence[float],
+                     ) -> list[tuple[str, str, tuple[tuple[torch.Tensor, torch.Tensor | None], ...]]]:
     """What a method row is compared with: ``(metric, control, ((ours, ours per order), (theirs, theirs
     per order)))`` per comparison, per-image values (N,) and, for metrics that rank pixels, each tie
     order's (N, K) (else None). Average Drop against the method's matched control and the all-zero
@@ -238,7 +249,7 @@ def comparison_pairs(per_image: dict[str, dict[str, torch.Tensor]], per_order: d
     return pairs
 
 
-def _summarise(merged, count, config: ReadoutConfig, processes) -> Evaluation:
+def _summarise(merged: dict[str, Any], count: int, config: ReadoutConfig, processes: int) -> Evaluation:
     batches = sorted(merged["values"])
     rows = list(dict.fromkeys(row for b in batches for row in merged["values"][b]))
     per_image = {row: {key: torch.cat([merged["values"][b][row][key] for b in batches])
@@ -274,7 +285,7 @@ def _summarise(merged, count, config: ReadoutConfig, processes) -> Evaluation:
     for row in rows:
         kinds = merged["curves"].get(batches[0], {}).get(row, {})
         if kinds:
-            curves[row] = {kind: (sum(merged["curves"][b][row][kind] for b in batches) / count).tolist()
+            curves[row] = {kind: (torch.stack([merged["curves"][b][row][kind] for b in batches]).sum(0) / count).tolist()
                            for kind in kinds}
     labels = torch.cat([torch.as_tensor(merged["labels"][b]["labels"]) for b in batches])
     classes = torch.cat([merged["labels"][b]["classes"] for b in batches])

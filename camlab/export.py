@@ -45,11 +45,12 @@ def maps_npz(result: Explanation, image_index: int = 0) -> bytes:
         arrays[f"{method}.raw"] = cam.raw[image_index].detach().cpu().numpy()
         arrays[f"{method}.display"] = cam.display[image_index].detach().cpu().numpy()
     buffer = io.BytesIO()
-    np.savez_compressed(buffer, **arrays)
+    np.savez_compressed(buffer, allow_pickle=False, **arrays)
     return buffer.getvalue()
 
 
 def versions(**extra: str) -> dict[str, str]:
+    """The versions of camlab, torch, torchvision, numpy and Python, plus ``extra``."""
     from . import __version__
 
     return {"camlab": __version__, "torch": torch.__version__, "torchvision": torchvision.__version__,
@@ -58,7 +59,7 @@ def versions(**extra: str) -> dict[str, str]:
 
 def manifest(*, model: str | dict, architecture: str, layer: str, target_class: int, class_name: str,
              methods: list[str], metrics: dict, image: str | dict, device: str,
-             extra_versions: dict[str, str] | None = None, **settings) -> str:
+             extra_versions: dict[str, str] | None = None, **settings: object) -> str:
     """JSON text: enough to reproduce a view (model, layer, class, methods, settings) and its numbers;
     ``model`` a name or :func:`model_identity`, ``image`` a description or {"source", "sha256"}."""
     record = {

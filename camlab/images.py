@@ -96,7 +96,7 @@ def prepare_picture(opened: Image.Image, size: int, crop_fraction: float = 1.0) 
     left, top = (original[0] - side) // 2, (original[1] - side) // 2
     picture = _to_rgb(opened.crop((left, top, left + side, top + side)))
     if side != size:
-        picture = picture.resize((size, size), Image.BILINEAR)
+        picture = picture.resize((size, size), Image.Resampling.BILINEAR)
     array = np.asarray(picture).copy()
     note = f"{original[0]}x{original[1]} {mode}" + (" turned upright (EXIF orientation)" if orientation != 1 else "")
     if mode != "RGB":

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -16,6 +17,7 @@ _POOLING = (nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool
 
 
 def layer_name(model: nn.Module, layer: nn.Module) -> str:
+    """The dotted name of ``layer`` inside ``model``."""
     for name, module in model.named_modules():
         if module is layer:
             return name
@@ -53,12 +55,12 @@ def spatial_layers(model: nn.Module, example: torch.Tensor, reshape: Reshape = N
     """
     check_hookable(model)
     calls: dict[str, int] = {}
-    order: list[tuple[str, torch.Tensor]] = []
+    order: list[tuple[str, torch.Tensor, tuple[int, ...]]] = []
     pooled: list[torch.Tensor] = []  # kept alive so identity checks stay valid
     handles = []
 
-    def record(name: str, module: nn.Module):
-        def hook(_module, _inputs, output):
+    def record(name: str, module: nn.Module) -> Callable[[nn.Module, tuple, torch.Tensor], None]:
+        def hook(_module: nn.Module, _inputs: tuple, output: torch.Tensor) -> None:
             calls[name] = calls.get(name, 0) + 1
             if not isinstance(output, torch.Tensor):
                 return
@@ -89,10 +91,9 @@ def spatial_layers(model: nn.Module, example: torch.Tensor, reshape: Reshape = N
 def layer_output_shape(model: nn.Module, layer: nn.Module, input_shape: tuple[int, ...]) -> tuple[int, ...]:
     """The shape (without the batch) of ``layer``'s output when ``model`` runs on zeros of
     ``input_shape``, found by a dry run in eval mode on the model's device."""
-
     shapes: list[tuple[int, ...]] = []
 
-    def record(_module, _inputs, output):
+    def record(_module: nn.Module, _inputs: tuple, output: torch.Tensor) -> None:
         if not isinstance(output, torch.Tensor):
             raise CamlabError(f"the layer outputs a {type(output).__name__}, not a tensor")
         shapes.append(tuple(output.shape[1:]))

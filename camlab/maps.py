@@ -1,6 +1,8 @@
 """Map post-processing shared by the engine, the metrics and the plots."""
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 import torch.nn.functional as F
 
@@ -17,14 +19,14 @@ def minmax(maps: torch.Tensor) -> torch.Tensor:
     return (shifted / (high + NORMALISE_EPS)).view_as(maps)
 
 
-def upsample(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+def upsample(maps: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
     """Bilinear (half-pixel centres, like cv2.INTER_LINEAR) resize of (N, h, w) maps to ``size``."""
     if tuple(maps.shape[-2:]) == tuple(size):
         return maps
     return F.interpolate(maps[:, None], size=size, mode="bilinear", align_corners=False)[:, 0]
 
 
-def layer_map_to_display(raw: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+def layer_map_to_display(raw: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
     """CAM display convention: ReLU, upsample to the input size, min-max per image."""
     return minmax(upsample(raw.clamp(min=0), size))
 
@@ -34,7 +36,7 @@ def pixel_map_to_display(raw: torch.Tensor) -> torch.Tensor:
     return minmax(raw.abs().amax(dim=1))
 
 
-def magnitude_map(raw: torch.Tensor, size: tuple[int, int], pixel_space: bool) -> torch.Tensor:
+def magnitude_map(raw: torch.Tensor, size: Sequence[int], pixel_space: bool) -> torch.Tensor:
     """The display map before min-max: its units are the method's own, so maps of one method
     (or of methods sharing units) can be compared on one colour scale."""
     return raw.abs().amax(dim=1) if pixel_space else upsample(raw.clamp(min=0), size)

@@ -9,15 +9,20 @@ import json
 import os
 import re
 import zipfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
 import torch
 from torch import nn
 
 from .errors import CamlabError
 
+if TYPE_CHECKING:
+    from torchvision.models import WeightsEnum
+
+ModuleT = TypeVar("ModuleT", bound=nn.Module)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 TORCHVISION_MODELS = ("vgg16", "resnet18", "resnet50", "mobilenet_v3_large", "efficientnet_b0", "convnext_tiny",
@@ -37,12 +42,16 @@ RESHAPES = {"vit_b_16": "tokens", "swin_t": "nhwc"}
 class Normalize(nn.Module):
     """(x - mean) / std per channel, as the model's first step."""
 
-    def __init__(self, mean=IMAGENET_MEAN, std=IMAGENET_STD):
+    mean: torch.Tensor
+    std: torch.Tensor
+
+    def __init__(self, mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD) -> None:
         super().__init__()
         self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1))
         self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The normalised images."""
         return (x - self.mean) / self.std
 
 
@@ -121,7 +130,7 @@ def check_class_names(names: list | tuple, source: str) -> None:
 MAX_PARAMETERS = 600_000_000  # far above any classifier camlab explains on one machine
 
 
-def fitted_model(build: Callable[[], nn.Module], state: dict, name: str) -> nn.Module:
+def fitted_model(build: Callable[[], ModuleT], state: dict, name: str) -> ModuleT:
     """``build()`` with ``state`` loaded, after checking on the ``meta`` device (no memory) that
     every tensor's name and shape fit and every weight is finite, so a file that does not fit never
     allocates the model its config describes."""
@@ -179,7 +188,7 @@ def load_model_file(path: str | Path, device: str | torch.device = "cpu",
         raise CamlabError(f"{path.name} is not a PyTorch checkpoint in torch.save's zip format (PyTorch 1.6 or later); "
                           "if it is an older checkpoint, load it with torch.load on your own machine and save it again")
     payload = read_payload(path, device)
-    if isinstance(payload, dict) and payload.get("format") in (formats or {}):
+    if formats and isinstance(payload, dict) and payload.get("format") in formats:
         return formats[payload["format"]](path, payload, device)
     payload = unwrapped_state_dict(payload)
     if isinstance(payload, dict) and payload and all(isinstance(v, torch.Tensor) for v in payload.values()):
@@ -245,9 +254,7 @@ def _num_classes(state: dict, name: str) -> int:
 def imagenet_names(arch: str) -> list[str]:
     """ImageNet's 1000 class names from the metadata torchvision ships with ``arch``'s weights
     (no download): "goldfish", not "1"."""
-    import torchvision
-
-    return list(torchvision.models.get_model_weights(arch).DEFAULT.meta["categories"])
+    return list(default_weights(arch).meta["categories"])
 
 
 def torchvision_model(arch: str, num_classes: int = 1000) -> nn.Module:
@@ -257,18 +264,24 @@ def torchvision_model(arch: str, num_classes: int = 1000) -> nn.Module:
     return getattr(torchvision.models, arch)(weights=None, num_classes=num_classes)
 
 
+def default_weights(arch: str) -> WeightsEnum:
+    """Torchvision's default ImageNet weights of ``arch`` (their URL, categories and transforms)."""
+    import torchvision
+
+    return torchvision.models.get_model_weights(arch)["DEFAULT"]
+
+
 def with_input_normalisation(model: nn.Module) -> nn.Module:
     """Torchvision models expect normalised input; a pre-hook keeps their layer names intact."""
     model.input_normalize = Normalize()
-    model.register_forward_pre_hook(lambda module, args: (module.input_normalize(args[0]), *args[1:]))
+    # Looked up on the module the hook runs on, so a deep copy of the model uses its own copy.
+    model.register_forward_pre_hook(lambda module, args: (module.get_submodule("input_normalize")(args[0]), *args[1:]))
     return model
 
 
 def torchvision_weights_path(arch: str) -> Path:
     """Where torchvision caches the default ImageNet weights for ``arch`` (``$TORCH_HOME/hub/checkpoints``)."""
-    import torchvision
-
-    weights = torchvision.models.get_model_weights(arch).DEFAULT
+    weights = default_weights(arch)
     filename = os.path.basename(weights.url)
     return Path(torch.hub.get_dir()) / "checkpoints" / filename
 
@@ -304,9 +317,8 @@ def download_torchvision_weights(arch: str, on_progress: Callable[[int, int], No
     import urllib.error
     import urllib.request
 
-    import torchvision
 
-    url = torchvision.models.get_model_weights(arch).DEFAULT.url
+    url = default_weights(arch).url
     target = torchvision_weights_path(arch)
     partial = target.with_name(target.name + ".partial")
     try:
@@ -341,8 +353,6 @@ def load_torchvision(arch: str, device: str | torch.device = "cpu", pretrained: 
     progress bar on the terminal); offline, a clear error with the path and the command that fetches
     them. ``pretrained=False`` gives random weights (seeded: the same model on every load), for tests and
     demos: its maps mean nothing."""
-    import torchvision
-
     if arch not in TORCHVISION_MODELS:
         raise CamlabError(f"unknown torchvision model {arch!r}; choose one of {', '.join(TORCHVISION_MODELS)}")
     with torch.random.fork_rng(devices=[]):  # the same random weights on every load; the caller's RNG untouched
@@ -351,7 +361,7 @@ def load_torchvision(arch: str, device: str | torch.device = "cpu", pretrained: 
     class_names = imagenet_names(arch)  # the head's classes, trained or not
     card = {"weights": f"random (untrained, seed {RANDOM_WEIGHTS_SEED}): its maps mean nothing"}
     if pretrained:
-        weights = torchvision.models.get_model_weights(arch).DEFAULT
+        weights = default_weights(arch)
         target = torchvision_weights_path(arch)
         if not target.exists():
             if not allow_download:

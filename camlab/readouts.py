@@ -23,8 +23,10 @@ orders of the mean over the images) is what tables show beside the mean.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import functools
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import nn
@@ -37,8 +39,8 @@ from .metrics.controls import COVERAGES, TIE_ORDERS, check_coverage, control_map
 from .metrics.distribution import distribution_readouts
 from .metrics.faithfulness import (
     CONFIDENCE,
-    FILLS,
     MASKING_SPACES,
+    REMOVAL_FILLS,
     ROAD_NOISE,
     ROAD_REMOVALS,
     check_removals,
@@ -104,7 +106,7 @@ class ReadoutConfig:
     sanity_smooth_samples: int = SMOOTH_SAMPLES
     sanity_smooth_noise: float = SMOOTH_NOISE
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         methods = tuple(self.methods)
         if not methods:
             raise CamlabError("pick at least one method")
@@ -114,8 +116,8 @@ class ReadoutConfig:
         unknown = sorted(set(groups) - set(METRIC_GROUPS))
         if unknown:
             raise CamlabError(f"unknown metric group(s) {', '.join(unknown)}; choose from {', '.join(METRIC_GROUPS)}")
-        for name, value, choices in (("space", self.space, MASKING_SPACES), ("deletion fill", self.deletion_fill, FILLS),
-                                     ("insertion start", self.insertion_start, FILLS)):
+        for name, value, choices in (("space", self.space, MASKING_SPACES), ("deletion fill", self.deletion_fill, REMOVAL_FILLS),
+                                     ("insertion start", self.insertion_start, REMOVAL_FILLS)):
             if value not in choices:
                 raise CamlabError(f"unknown {name} {value!r}; choose one of {', '.join(choices)}")
         object.__setattr__(self, "methods", methods)
@@ -137,6 +139,7 @@ class ReadoutConfig:
             raise CamlabError(f"unknown sanity_init {self.sanity_init!r}; choose one of {', '.join(RANDOMISATION_INITS)}")
 
     def wants(self, group: str) -> bool:
+        """Whether this config computes the metric group ``group``."""
         return group in self.groups
 
     @property
@@ -160,7 +163,7 @@ class BatchReadouts:
     orders: dict[str, dict[str, torch.Tensor]] = field(default_factory=dict)
 
 
-def compute_readouts(model: nn.Module, images: torch.Tensor, config: ReadoutConfig, *, layer=None,
+def compute_readouts(model: nn.Module, images: torch.Tensor, config: ReadoutConfig, *, layer: str | nn.Module | None = None,
                      reshape: Reshape = None, explanation: Explanation | None = None,
                      region: torch.Tensor | None = None, masks: torch.Tensor | None = None,
                      targets: torch.Tensor | None = None, first_index: int = 0, scorer: nn.Module | None = None,
@@ -188,113 +191,170 @@ def compute_readouts(model: nn.Module, images: torch.Tensor, config: ReadoutConf
     if missing:
         raise CamlabError(f"the explanation has no map for {', '.join(missing)}")
     advance()
-    scorer = model if scorer is None else scorer
     classes = explanation.classes
-    seed = config.seed + first_index
-    maps = {m: explanation[m].display for m in config.methods}
-    rows = dict(maps)
-    if config.controls and config.faithful:
-        like = next(iter(maps.values()))
-        rows.update({name: control_maps(kind, like, seed) for name, kind in CONTROL_ROWS.items()})
-    values: dict[str, dict[str, torch.Tensor]] = {row: {} for row in rows}
-    orders: dict[str, dict[str, torch.Tensor]] = {}
-    curves: dict[str, dict[str, torch.Tensor]] = {}
-    sanity: dict[str, dict[str, float]] = {}
-    clean = probabilities(scorer, images, classes) if config.faithful else None
-    ordered = {row: rows[row] for row in rows if row not in CONSTANT_CONTROLS}  # maps whose ordering means something
-    indices = first_index + torch.arange(images.shape[0])
-    ranked: list[torch.Tensor] = []  # the ordered rows' tie ranks, stacked as _stacked stacks them; made once
-
-    def ranks() -> torch.Tensor:
-        if not ranked:
-            ranked.append(tie_ranks(torch.cat(list(ordered.values())), config.tie_orders, config.seed,
-                                    indices.repeat(len(ordered))))
-        return ranked[0]
-
-    def keep(row: str, measured: dict[str, torch.Tensor], keys) -> None:
-        for key in keys:
-            values[row][key] = measured[key]
-            if key + PER_ORDER in measured:
-                orders.setdefault(row, {})[key] = measured[key + PER_ORDER]
-
+    if classes is None:
+        raise CamlabError("readouts need the explanation's classes: explain with class targets, not a custom scorer")
+    work = _BatchWork(model, model if scorer is None else scorer, images, config, explanation, classes, reshape,
+                      region, masks, first_index)
+    measure = {"leakage": work.leakage, "confidence": work.confidence, "coverage": work.coverage, "insdel": work.insdel,
+               "road": work.road, "localisation": work.localisation, "occlusion": work.occlusion,
+               "distribution": work.distribution, "sanity": work.sanity}
     for group in stages[1:]:
-        if group == "leakage" and region is not None:
-            for method, display in maps.items():
-                values[method].update({f"leakage_{k}": v for k, v in region_shares(display, region).items()})
-                if not get_method(method).pixel_space:
-                    values[method].update({f"layer_leakage_{k}": v
-                                           for k, v in layer_region_shares(explanation[method].raw, region).items()})
-        elif group == "confidence":
-            matched = {f"{m} (matched)": matched_control(s, seed) for m, s in maps.items()} if config.controls else {}
-            together = {**rows, **matched}
-            found = _stacked(lambda stack, times: confidence_metrics(
-                scorer, images.repeat(times, 1, 1, 1), stack, classes.repeat(times), config.space,
-                clean=clean.repeat(times)), together)
-            for row, measured in found.items():
-                target = values[row.removesuffix(" (matched)")]
-                suffix = "_matched" if row.endswith(" (matched)") else ""
-                target.update({f"{k}{suffix}": measured[k] for k in CONFIDENCE})
-                if not suffix:
-                    target["map_mean"] = together[row].flatten(1).mean(1)  # the coverage Drop rewards
-                    target["masked_class"] = measured["masked_class"]
-        elif group == "coverage":
-            found = _stacked(lambda stack, times: fixed_coverage_metrics(
-                scorer, images.repeat(times, 1, 1, 1), stack, classes.repeat(times), config.coverages, config.space,
-                clean=clean.repeat(times), ranks=ranks()), ordered)
-            for row, measured in found.items():
-                keep(row, measured, [k for k in measured if not k.endswith(PER_ORDER)])
-        elif group == "insdel":
-            ends = curve_ends(scorer, images, classes, config.deletion_fill, config.insertion_start)
-            found = _stacked(lambda stack, times, ends=ends: insertion_deletion(
-                scorer, images.repeat(times, 1, 1, 1), stack, classes.repeat(times), config.steps,
-                deletion_fill=config.deletion_fill, insertion_start=config.insertion_start,
-                clean=clean.repeat(times), ends=ends.repeat(1, times), ranks=ranks()), ordered)
-            for row, measured in found.items():
-                keep(row, measured, ("insertion_auc", "deletion_auc"))
-                curves.setdefault(row, {}).update({kind: measured[f"{kind}_curve"] for kind in ("insertion", "deletion")})
-        elif group == "road":
-            noise = road_noise(images, indices, config.road_noise, config.seed)
-            found = _stacked(lambda stack, times, noise=noise: road(
-                scorer, images.repeat(times, 1, 1, 1), stack, classes.repeat(times), config.road_removals,
-                noise.repeat(times, 1, 1, 1), clean=clean.repeat(times), ranks=ranks()), ordered)
-            for row, measured in found.items():
-                keep(row, measured, ("road_morf", "road_lerf", "road_combined"))
-                curves.setdefault(row, {}).update({f"road_{d}": measured[f"road_{d}_curve"] for d in ("morf", "lerf")})
-        elif group == "localisation" and masks is not None:
-            for row in ordered:
-                values[row].update(localisation(rows[row], masks.to(rows[row].device)))
-        elif group == "occlusion" and region is not None:
-            values.setdefault(MODEL_ROW, {}).update(region_occlusion(
-                scorer, images, region, classes, config.deletion_fill, clean=clean))
-        elif group == "distribution":
-            values.setdefault(MODEL_ROW, {}).update(distribution_readouts(scorer, images, classes, seed))
-        elif group == "sanity":
-            few = slice(0, config.sanity_images)
-            # The trained model's maps of these images, made once for both checks (the batch's own
-            # explanation may come from a caller with other options).
-            reference = explain(model, images[few], list(config.methods), explanation.layer, targets=classes[few],
-                                reshape=reshape)
-            cascades = cascading_randomisation(model, images[few], config.methods, explanation.layer, classes[few],
-                                               reshape=reshape, independent=config.sanity_independent,
-                                               init=config.sanity_init, reference=reference)  # all methods per layer at once
-            logit = random_logit(model, images[few], config.methods, explanation.layer, classes[few], seed=config.seed,
-                                 reshape=reshape, reference=reference)
-            smooth = smooth_mprt(model, images[few], config.methods, explanation.layer, classes[few], reshape=reshape,
-                                 init=config.sanity_init, samples=config.sanity_smooth_samples,
-                                 noise=config.sanity_smooth_noise)
-            emprt = efficient_mprt(model, images[few], config.methods, explanation.layer, classes[few], reshape=reshape,
-                                   init=config.sanity_init, reference=reference)
-            last = "first" if config.sanity_independent else "all"  # the input-side layer alone, or every layer
-            for method, cascade in cascades.items():
-                sanity[method] = {f"sanity_{key}_{end}": cascade[index][key]
-                                  for end, index in (("top", 0), (last, -1)) for key in ("rank", "rank_raw", "ssim")}
-                sanity[method].update({f"sanity_{key}_logit": value for key, value in logit[method].items()})
-                sanity[method].update({f"sanity_{key}": value for key, value in smooth[method].items()})
-                sanity[method]["sanity_emprt"] = emprt[method]
+        measure[group]()
         advance()
     seconds = {m: explanation[m].total_seconds for m in config.methods}
-    return BatchReadouts({row: found for row, found in values.items() if found}, curves, sanity, seconds, classes,
-                         orders)
+    return BatchReadouts({row: found for row, found in work.values.items() if found}, work.curves, work.sanity_rows,
+                         seconds, classes, work.orders)
+
+
+class _BatchWork:
+    """One batch's readouts as :func:`compute_readouts` gathers them: a method per metric group, and what
+    the groups share (the maps and controls, the clean probabilities, the tie ranks), made once."""
+
+    def __init__(self, model: nn.Module, scorer: nn.Module, images: torch.Tensor, config: ReadoutConfig,
+                 explanation: Explanation, classes: torch.Tensor, reshape: Reshape, region: torch.Tensor | None,
+                 masks: torch.Tensor | None, first_index: int) -> None:
+        self.model, self.scorer, self.images, self.config = model, scorer, images, config
+        self.explanation, self.classes, self.reshape, self.region, self.masks = explanation, classes, reshape, region, masks
+        self.seed = config.seed + first_index
+        self.indices = first_index + torch.arange(images.shape[0])
+        self.maps = {m: explanation[m].display for m in config.methods}
+        self.rows = dict(self.maps)
+        if config.controls and config.faithful:
+            like = next(iter(self.maps.values()))
+            self.rows.update({name: control_maps(kind, like, self.seed) for name, kind in CONTROL_ROWS.items()})
+        # maps whose ordering means something
+        self.ordered = {row: self.rows[row] for row in self.rows if row not in CONSTANT_CONTROLS}
+        self.values: dict[str, dict[str, torch.Tensor]] = {row: {} for row in self.rows}
+        self.orders: dict[str, dict[str, torch.Tensor]] = {}
+        self.curves: dict[str, dict[str, torch.Tensor]] = {}
+        self.sanity_rows: dict[str, dict[str, float]] = {}
+
+    @functools.cached_property
+    def clean(self) -> torch.Tensor:
+        """The clean images' probabilities of their classes, once for every faithfulness group."""
+        return probabilities(self.scorer, self.images, self.classes)
+
+    @functools.cached_property
+    def ranks(self) -> torch.Tensor:
+        """The ordered rows' tie ranks, stacked as _stacked stacks them, once for every group that ranks."""
+        return tie_ranks(torch.cat(list(self.ordered.values())), self.config.tie_orders, self.config.seed,
+                         self.indices.repeat(len(self.ordered)))
+
+    def _keep(self, row: str, measured: dict[str, torch.Tensor], keys: Iterable[str]) -> None:
+        for key in keys:
+            self.values[row][key] = measured[key]
+            if key + PER_ORDER in measured:
+                self.orders.setdefault(row, {})[key] = measured[key + PER_ORDER]
+
+    def _repeated(self, times: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The images, classes and clean probabilities once per stacked map set."""
+        return self.images.repeat(times, 1, 1, 1), self.classes.repeat(times), self.clean.repeat(times)
+
+    def leakage(self) -> None:
+        if self.region is None:
+            return
+        for method, display in self.maps.items():
+            self.values[method].update({f"leakage_{k}": v for k, v in region_shares(display, self.region).items()})
+            if not get_method(method).pixel_space:
+                raw = self.explanation[method].raw
+                self.values[method].update({f"layer_leakage_{k}": v
+                                            for k, v in layer_region_shares(raw, self.region).items()})
+
+    def confidence(self) -> None:
+        config = self.config
+        matched = ({f"{m} (matched)": matched_control(s, self.seed) for m, s in self.maps.items()}
+                   if config.controls else {})
+        together = {**self.rows, **matched}
+
+        def measure(stack: torch.Tensor, times: int) -> dict[str, torch.Tensor]:
+            images, classes, clean = self._repeated(times)
+            return confidence_metrics(self.scorer, images, stack, classes, config.space, clean=clean)
+
+        for row, measured in _stacked(measure, together).items():
+            target = self.values[row.removesuffix(" (matched)")]
+            suffix = "_matched" if row.endswith(" (matched)") else ""
+            target.update({f"{k}{suffix}": measured[k] for k in CONFIDENCE})
+            if not suffix:
+                target["map_mean"] = together[row].flatten(1).mean(1)  # the coverage Drop rewards
+                target["masked_class"] = measured["masked_class"]
+
+    def coverage(self) -> None:
+        def measure(stack: torch.Tensor, times: int) -> dict[str, torch.Tensor]:
+            images, classes, clean = self._repeated(times)
+            return fixed_coverage_metrics(self.scorer, images, stack, classes, self.config.coverages, self.config.space,
+                                          clean=clean, ranks=self.ranks)
+
+        for row, measured in _stacked(measure, self.ordered).items():
+            self._keep(row, measured, [k for k in measured if not k.endswith(PER_ORDER)])
+
+    def insdel(self) -> None:
+        config = self.config
+        ends = curve_ends(self.scorer, self.images, self.classes, config.deletion_fill, config.insertion_start)
+
+        def measure(stack: torch.Tensor, times: int) -> dict[str, torch.Tensor]:
+            images, classes, clean = self._repeated(times)
+            return insertion_deletion(self.scorer, images, stack, classes, config.steps,
+                                      deletion_fill=config.deletion_fill, insertion_start=config.insertion_start,
+                                      clean=clean, ends=ends.repeat(1, times), ranks=self.ranks)
+
+        for row, measured in _stacked(measure, self.ordered).items():
+            self._keep(row, measured, ("insertion_auc", "deletion_auc"))
+            self.curves.setdefault(row, {}).update({kind: measured[f"{kind}_curve"] for kind in ("insertion", "deletion")})
+
+    def road(self) -> None:
+        config = self.config
+        noise = road_noise(self.images, self.indices, config.road_noise, config.seed)
+
+        def measure(stack: torch.Tensor, times: int) -> dict[str, torch.Tensor]:
+            images, classes, clean = self._repeated(times)
+            return road(self.scorer, images, stack, classes, config.road_removals, noise.repeat(times, 1, 1, 1),
+                        clean=clean, ranks=self.ranks)
+
+        for row, measured in _stacked(measure, self.ordered).items():
+            self._keep(row, measured, ("road_morf", "road_lerf", "road_combined"))
+            self.curves.setdefault(row, {}).update({f"road_{d}": measured[f"road_{d}_curve"] for d in ("morf", "lerf")})
+
+    def localisation(self) -> None:
+        if self.masks is None:
+            return
+        for row in self.ordered:
+            self.values[row].update(localisation(self.rows[row], self.masks.to(self.rows[row].device)))
+
+    def occlusion(self) -> None:
+        if self.region is None:
+            return
+        self.values.setdefault(MODEL_ROW, {}).update(region_occlusion(
+            self.scorer, self.images, self.region, self.classes, self.config.deletion_fill, clean=self.clean))
+
+    def distribution(self) -> None:
+        self.values.setdefault(MODEL_ROW, {}).update(distribution_readouts(self.scorer, self.images, self.classes,
+                                                                           self.seed))
+
+    def sanity(self) -> None:
+        config, model, layer, reshape = self.config, self.model, self.explanation.layer, self.reshape
+        few = slice(0, config.sanity_images)
+        images, classes, methods = self.images[few], self.classes[few], config.methods
+        # The trained model's maps of these images, made once for every check (the batch's own
+        # explanation may come from a caller with other options).
+        reference = explain(model, images, list(methods), layer, targets=classes, reshape=reshape)
+        cascades = cascading_randomisation(model, images, methods, layer, classes, reshape=reshape,
+                                           independent=config.sanity_independent, init=config.sanity_init,
+                                           reference=reference)  # all methods per layer at once
+        logit = random_logit(model, images, methods, layer, classes, seed=config.seed, reshape=reshape,
+                             reference=reference)
+        smooth = smooth_mprt(model, images, methods, layer, classes, reshape=reshape, init=config.sanity_init,
+                             samples=config.sanity_smooth_samples, noise=config.sanity_smooth_noise)
+        emprt = efficient_mprt(model, images, methods, layer, classes, reshape=reshape, init=config.sanity_init,
+                               reference=reference)
+        last = "first" if config.sanity_independent else "all"  # the input-side layer alone, or every layer
+        for method, cascade in cascades.items():
+            row = {f"sanity_{key}_{end}": float(cascade[index][key])
+                   for end, index in (("top", 0), (last, -1)) for key in ("rank", "rank_raw", "ssim")}
+            row.update({f"sanity_{key}_logit": value for key, value in logit[method].items()})
+            row.update({f"sanity_{key}": value for key, value in smooth[method].items()})
+            row["sanity_emprt"] = emprt[method]
+            self.sanity_rows[method] = row
 
 
 def _stacked(measure: Callable[[torch.Tensor, int], dict[str, torch.Tensor]],
@@ -314,10 +374,10 @@ def order_spread(per_order: torch.Tensor) -> torch.Tensor:
     return per_order.double().mean(0).std()
 
 
-def merged_rows(readouts: BatchReadouts, image: int = 0) -> dict[str, dict[str, float]]:
-    """One image's readouts as plain floats per row (its curves as lists), the shape the app
-    shows and caches."""
-    rows = {row: {key: float(value[image]) for key, value in found.items() if key != "masked_class"}
+def merged_rows(readouts: BatchReadouts, image: int = 0) -> dict[str, dict[str, Any]]:
+    """One image's readouts as plain floats per row (its curves as lists of floats), the shape the
+    app shows and caches."""
+    rows: dict[str, dict[str, Any]] = {row: {key: float(value[image]) for key, value in found.items() if key != "masked_class"}
             for row, found in readouts.values.items()}
     for row, found in readouts.orders.items():
         rows[row].update({key + ORDER_SD: float(order_spread(value[image : image + 1])) for key, value in found.items()

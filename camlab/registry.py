@@ -6,7 +6,7 @@ Adding a method is one decorated function in ``camlab/methods/``::
     @register_method("mycam", family=Family.GRADIENT_CAM, cost=Cost.SHARED_BACKWARD, needs_gradients=True)
     def mycam(ctx: CAMContext, *, power: float = 1.0) -> torch.Tensor:
         \"\"\"My CAM: gradient x activation to a power.\"\"\"
-        return (ctx.gradients * ctx.activations).sum(1).clamp(min=0) ** power
+        return (ctx.layer_gradients * ctx.activations).sum(1).clamp(min=0) ** power
 
 Keyword-only parameters with defaults are the method's options; callers pass them through
 ``explain(..., options={"mycam": {"power": 2.0}})``.
@@ -69,6 +69,7 @@ class MethodInfo:
 
     @property
     def slow(self) -> bool:
+        """Whether the method runs extra forwards per channel (computed on request in the app)."""
         return self.cost is Cost.PER_CHANNEL
 
     def resolve_options(self, given: Mapping[str, object] | None) -> dict[str, object]:
@@ -105,11 +106,16 @@ def _keyword_options(fn: Callable) -> dict[str, object]:
     return options
 
 
+# What a method is: fn(ctx, *, option=default, ...) -> the (N, h, w) or (N, C, H, W) attribution.
+MethodFn = Callable[..., torch.Tensor]
+
+
 def register_method(name: str, *, family: Family, cost: Cost, needs_gradients: bool = False,
-                    needs_input_gradients: bool = False, pixel_space: bool = False):
+                    needs_input_gradients: bool = False, pixel_space: bool = False,
+                    ) -> Callable[[MethodFn], MethodFn]:
     """Decorator: register ``fn(ctx, *, option=default, ...)`` under ``name``."""
 
-    def decorator(fn: Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor]:
+    def decorator(fn: MethodFn) -> MethodFn:
         if name in REGISTRY:
             raise ValueError(f"method {name!r} is registered twice")
         REGISTRY[name] = MethodInfo(name, fn, family, cost, needs_gradients, needs_input_gradients, pixel_space,

@@ -60,8 +60,10 @@ def reliability(evaluation: Evaluation, resamples: int = RESAMPLES, seed: int = 
     for method in evaluation.comparisons:
         for metric, control, pair in comparison_pairs(evaluation.per_image, evaluation.per_order, method,
                                                       evaluation.coverages):
-            means.setdefault((metric, control), {})[method] = tuple(
-                _sample_means(values, per_order, samples, picks) for values, per_order in pair)
+            (method_values, method_orders), (control_values, control_orders) = pair
+            means.setdefault((metric, control), {})[method] = (
+                _sample_means(method_values, method_orders, samples, picks),
+                _sample_means(control_values, control_orders, samples, picks))
             full.setdefault((metric, control), {})[method] = float(pair[0][0].double().mean())
     report = []
     for (metric, control), found in means.items():

@@ -43,6 +43,7 @@ class LayerLayout:
     fn: Callable[[torch.Tensor], torch.Tensor] | None = None
 
     def to_map(self, output: torch.Tensor) -> torch.Tensor:
+        """The layer's output as (N, C, h, w) maps."""
         if self.kind == "maps":
             return output
         if self.kind == "tokens":
@@ -50,6 +51,8 @@ class LayerLayout:
             return output[:, self.skip :].transpose(1, 2).reshape(n, c, self.side, self.side)
         if self.kind == "nhwc":
             return output.permute(0, 3, 1, 2)
+        if self.fn is None:
+            raise CamlabError(f"a {self.kind!r} layout needs its function")
         maps = self.fn(output)
         if not isinstance(maps, torch.Tensor) or maps.dim() != 4 or maps.shape[0] != output.shape[0]:
             shape = tuple(maps.shape) if isinstance(maps, torch.Tensor) else type(maps).__name__

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numbers
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 
@@ -25,6 +26,7 @@ class TargetScorer:
     fn: Callable[[torch.Tensor], torch.Tensor] | None = None
 
     def __call__(self, logits: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
+        """The target score of each row of ``logits`` (only ``rows`` of the classes when given)."""
         if self.fn is not None:
             scores = self.fn(logits)
             if not isinstance(scores, torch.Tensor) or scores.shape != logits.shape[:1]:
@@ -33,6 +35,8 @@ class TargetScorer:
                     f"(shape ({logits.shape[0]},)), got {getattr(scores, 'shape', type(scores))}"
                 )
             return scores
+        if self.classes is None:
+            raise CamlabError("a target scorer needs classes or a callable")
         classes = self.classes if rows is None else self.classes[rows]
         return logits.gather(1, classes[:, None])[:, 0]
 
@@ -52,7 +56,8 @@ def resolve_targets(targets: TargetSpec, logits: torch.Tensor) -> TargetScorer:
         raise CamlabError(f"targets must be class indices (whole numbers), a list of them, a callable or None; "
                           f"got {targets!r}")
     try:
-        raw = targets if isinstance(targets, torch.Tensor) else torch.as_tensor(list(targets))
+        # One class (an Integral) returned above; anything else not iterable is the TypeError below.
+        raw = targets if isinstance(targets, torch.Tensor) else torch.as_tensor(list(cast(Sequence[int], targets)))
     except (TypeError, ValueError, RuntimeError, OverflowError) as exc:
         raise CamlabError(f"targets {targets!r} are not class indices") from exc
     if raw.is_floating_point() or raw.is_complex() or raw.dtype == torch.bool:

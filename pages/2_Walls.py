@@ -18,10 +18,10 @@ from camlab.app.walls import (
 )
 from camlab.app.widgets import FAST_CAMS, image_picker, model_picker, page_setup, show_error, weights_warning
 from camlab.render import jpeg_bytes
-from camlab.walls import FILLS, paper_wall
+from camlab.walls import OCCLUSION_FILLS, paper_wall
 
 CANVAS = 448
-where = page_setup("Walls")
+device = page_setup("Walls")
 st.write(
     "**Feature wall** (the paper's wall): the rest of the model cannot read the walled cells of a layer, so "
     "its output provably ignores them; a CAM that still paints them *leaks*. **Occlusion**: the pixels are "
@@ -29,7 +29,7 @@ st.write(
     "leakage). **Measure only**: where each map attends. White outline: the model's own unseen region; "
     "yellow: your walls."
 )
-entry = model_picker(where)
+entry = model_picker(device)
 if entry is None:
     st.stop()
 weights_warning(entry)
@@ -37,7 +37,7 @@ size = entry.loaded.input_size
 picked = image_picker(size, default_index=1)
 if picked is None:
     st.stop()
-image = picked.image.to(where)
+image = picked.image.to(device)
 methods = st.sidebar.multiselect("Methods", FAST_CAMS, default=["gradcam", "gradcam++", "xgradcam", "hirescam", "layercam"])
 kind = st.sidebar.radio("Kind of wall", WALL_KINDS, help="feature wall: cells of a layer nobody downstream reads; "
                         "occlusion: pixels replaced; measure only: nothing changes")
@@ -45,7 +45,7 @@ layer_names = [name for name, _ in entry.layers]
 default_layer = entry.loaded.default_layer if entry.loaded.default_layer in layer_names else layer_names[-1]
 layer = st.sidebar.selectbox("Walled layer", layer_names, index=layer_names.index(default_layer),
                              format_func=lambda n: f"{n} {dict(entry.layers)[n]}", disabled=kind != "feature wall")
-fill = st.sidebar.selectbox("Occlusion fill", FILLS, disabled=kind != "occlusion")
+fill = st.sidebar.selectbox("Occlusion fill", OCCLUSION_FILLS, disabled=kind != "occlusion")
 mode = st.sidebar.radio("Draw", ["rect", "polygon", "freedraw"], horizontal=True,
                         help="polygon: click the corners, then the first corner again to close it")
 alpha = st.sidebar.slider("Heatmap opacity", 0.0, 1.0, 0.5)
@@ -57,7 +57,7 @@ if not methods:
 @st.fragment
 def walls_view() -> None:
     """The canvas and everything a stroke changes: a stroke reruns only this part of the page."""
-    default = paper_wall(size).to(where) if kind == "feature wall" and not own_wall else None
+    default = paper_wall(size).to(device) if kind == "feature wall" and not own_wall else None
     key = f"walls-{widget_key(entry, image)}"
     numbered = [] if kind == "feature wall" else canvas_regions(st.session_state.get(key), size / CANVAS, size)
     left, right = st.columns(2)  # the canvas keeps its pixel size, so its column must fit it
@@ -70,7 +70,7 @@ def walls_view() -> None:
                    + (" Until you draw, the paper's wall (bottom 9/14) stands in, outlined in yellow." if default is not None
                       else ""))
     try:
-        regions = [region.to(where) for region in drawn_regions(canvas.json_data, size / CANVAS, size)]
+        regions = [region.to(device) for region in drawn_regions(canvas.json_data, size / CANVAS, size)]
     except CamlabError as exc:  # nothing is computed for a drawing that is refused
         show_error(exc, "That wall cannot be used: ")
         return

@@ -11,7 +11,7 @@ from camlab.app.widgets import FAST_CAMS, SLOW_CAMS, method_label, page_setup, s
 from camlab.evaluation import DEFAULT_GROUPS, METRIC_GROUPS, comparison_rows, report_rows
 from camlab.study.data import VARIANTS, StackedDataset
 
-where = page_setup("Benchmark")
+device = page_setup("Benchmark")
 st.write("Means over the first N images of a split, for each method and for three control maps (all-zero, "
          "all-ones, random smooth). Leakage is measured in the model's computed unseen region (none for an "
          "unwalled model). Average Drop and deletion AUC: lower is better; Increase in Confidence, Average Gain "
@@ -19,7 +19,7 @@ st.write("Means over the first N images of a split, for each method and for thre
          "`_matched`: the method's own values at random places (same coverage). `road`: ROAD's mean change in "
          "probability when 10–90% of the most (MoRF, lower is better) or least (LeRF, higher) relevant pixels "
          "are filled in from their neighbours; slow, at most 32 images here.")
-entry = shipped_picker(where)
+entry = shipped_picker(device)
 variant = st.sidebar.selectbox("Dataset", VARIANTS)
 split = st.sidebar.selectbox("Split", ["test", "val"])
 count = st.sidebar.slider("Images", 4, 200, 16, step=4)

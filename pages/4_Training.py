@@ -9,7 +9,7 @@ from camlab.app.training import gradient_views, guided_sweep
 from camlab.app.widgets import FAST_CAMS, image_picker, page_setup, shipped_picker, show_error
 from camlab.render import overlay
 
-where = page_setup("Training: interpretable gradients")
+device = page_setup("Training: interpretable gradients")
 st.write(
     "The regularised model was fine-tuned with **L = CE + λ · (1 − cos(∇ₓ z_y, guided ∇ₓ z_y))**: cross-entropy "
     "in train mode, plus the cosine distance between the plain input gradient of the true class's logit and "
@@ -18,13 +18,13 @@ st.write(
     "class on one colour scale per method (its top at the 99th percentile of both models' values, so a few "
     "extreme pixels do not leave the maps black); the white outline is the object the generator drew."
 )
-standard = shipped_picker(where, "Standard model", "baseline_vgg", key="standard")
-guided = shipped_picker(where, "Regularised model", "guided_vgg", key="guided")
+standard = shipped_picker(device, "Standard model", "baseline_vgg", key="standard")
+guided = shipped_picker(device, "Regularised model", "guided_vgg", key="guided")
 cams = st.sidebar.multiselect("CAMs", FAST_CAMS, default=["gradcam", "hirescam"])
 picked = image_picker(standard.loaded.input_size, default_index=2)
 if picked is None:
     st.stop()
-image, objects = picked.image.to(where), picked.objects
+image, objects = picked.image.to(device), picked.objects
 names = standard.loaded.class_names
 label = st.selectbox("Explain class", range(len(names)), format_func=names.__getitem__,
                      index=int(predict(standard, image).argmax()))
@@ -85,12 +85,13 @@ if st.button("Train", type="primary"):
     history = []
 
     def report(done: int, total: int, stats: dict) -> None:
+        """Each optimiser step's numbers into the bar and the curve."""
         history.append(stats)
         bar.progress(done / total, text=f"step {done}/{total}: CE {stats['ce']:.3f}, distance {stats['grad_distance']:.3f}")
         chart.plotly_chart(training_curve(history), key=f"curve-{done}")
 
     try:
-        tuned, run = fine_tune(standard, steps, weight, learning_rate, where, on_step=report)
+        tuned, run = fine_tune(standard, steps, weight, learning_rate, device, on_step=report)
         # the per-step curve drawn live, not the run's own summary (which has one point per epoch)
         st.session_state["trained"] = {**run, "entry": tuned, "history": history}
     except CamlabError as exc:

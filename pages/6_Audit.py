@@ -10,13 +10,13 @@ from camlab.app.walls import canvas_background
 from camlab.app.widgets import FAST_CAMS, model_picker, page_setup, show_error, weights_warning
 
 CANVAS = 336
-where = page_setup("Audit")
+device = page_setup("Audit")
 st.write("Run every readout of the chosen methods over a set of images — each method against its matched "
          "control, a random smooth map, the all-zero map and Random-CAM, with 95% intervals; leakage under a "
          "wall; the sanity check; whether the model stays in distribution under the metrics' own "
          "perturbations — and download a report anyone can open offline. "
          f"Here: up to {MAX_PAGE_IMAGES} images; `camlab-audit` on the command line takes any folder.")
-entry = model_picker(where)
+entry = model_picker(device)
 if entry is None:
     st.stop()
 weights_warning(entry)
@@ -74,7 +74,7 @@ if st.button("Run the audit", type="primary"):
     try:
         files, images = audit_on_page(entry, methods, zip_data=zip_data, masks_zip=masks_zip, count=count, wall=wall,
                                       wall_layer=wall_layer,
-                                      steps=steps, device=where, on_batch=lambda done, total: bar.progress(
+                                      steps=steps, device=device, on_batch=lambda done, total: bar.progress(
                                           done / total, text=f"{done} of {total} images"))
         st.session_state["audit"] = (settings, files, len(images.items), len(images.skipped))
     except CamlabError as exc:

@@ -28,7 +28,8 @@ verdicts = {(r["method"], r["metric"], r["control"]): r["verdict"] == "beats"
             for r in csv.DictReader(open(f"{args.prefix}-comparisons.csv"))}
 
 
-def cell(row: dict, key: str, compared) -> str:
+def cell(row: dict, key: str, compared: dict) -> str:
+    """One table cell: the value, with ✓/✗ where a comparison decided."""
     value = row.get(key, "")
     if value in ("", "nan"):
         return "—"

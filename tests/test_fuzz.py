@@ -26,7 +26,7 @@ from camlab.images import read_image
 from camlab.metrics.faithfulness import confidence_metrics, insertion_deletion
 from camlab.metrics.leakage import region_shares
 from camlab.study.wallvgg import load_checkpoint, masked_vgg, save_checkpoint
-from camlab.walls import FILLS, BlindModel, FeatureWall, wall_mask
+from camlab.walls import OCCLUSION_FILLS, BlindModel, FeatureWall, wall_mask
 from tests.nets import TinyNet
 from tests.paths import ROOT
 
@@ -242,7 +242,7 @@ def test_canvas_json_of_any_form(canvas):
 
 
 @QUICK
-@given(fill=st.sampled_from([*FILLS, "sky"]), mean=st.one_of(st.lists(st.floats(0, 1), min_size=3, max_size=3),
+@given(fill=st.sampled_from([*OCCLUSION_FILLS, "sky"]), mean=st.one_of(st.lists(st.floats(0, 1), min_size=3, max_size=3),
                                                               st.lists(NUMBERS, max_size=4)),
        kernel=st.one_of(st.integers(1, 17), NUMBERS, st.none()),
        wall_shape=st.sampled_from([(8, 8), (8, 8), (8,), (0, 8), (8, 8, 1)]),

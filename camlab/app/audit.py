@@ -74,8 +74,10 @@ def audit_on_page(entry: ModelEntry, methods: list[str], *, zip_data: bytes | No
                 unpacked = Path(work) / "masks"
                 unpacked.mkdir()
                 images = attach_masks(images, unpack_zip(masks_zip, unpacked), model.preprocessing, Path(work))
-        given = None if wall is None else Wall(wall.cpu(), wall_layer or entry.loaded.default_layer,
-                                                "a wall drawn on the first image")
+        layer = wall_layer or entry.loaded.default_layer
+        if wall is not None and layer is None:
+            raise CamlabError("this model names no default layer: pick the layer the wall is on")
+        given = None if wall is None or layer is None else Wall(wall.cpu(), layer, "a wall drawn on the first image")
         with entry.slow.lock:  # one slow computation per model at a time
             result = run_audit(model, images, methods, wall=given, steps=steps, device=device, progress=False,
                                on_batch=on_batch, unseen=entry.unseen)  # computed once, when the model loaded

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 
@@ -32,6 +34,8 @@ def shapes_from_canvas(json_data: dict | None, scale: float = 1.0) -> list[list[
 
 
 def _number(value: object) -> float:
+    if not isinstance(value, (int, float, str)):
+        raise CamlabError(f"the drawing holds {type(value).__name__} where a coordinate belongs; clear it and draw again")
     number = float(value)  # bools and numeric strings are fabric's own spellings too
     if not math.isfinite(number) or abs(number) > MAX_COORDINATE:
         raise CamlabError(f"the drawing holds the coordinate {str(value)[:30]}, outside any canvas; clear it and draw again")
@@ -57,7 +61,7 @@ class _Placement:
     """Where fabric draws an object: local coordinates (relative to the object's centre, before
     scaling) to canvas pixels, and the width of its stroke on screen."""
 
-    def __init__(self, obj: dict):
+    def __init__(self, obj: dict) -> None:
         self.sx = _number(obj.get("scaleX", 1.0)) * (-1 if obj.get("flipX") else 1)
         self.sy = _number(obj.get("scaleY", 1.0)) * (-1 if obj.get("flipY") else 1)
         angle = math.radians(_number(obj.get("angle", 0.0)))
@@ -106,8 +110,8 @@ def _shapes(json_data: dict | None, scale: float) -> list[list[dict]]:
     drawn = []
     for obj in objects:
         kind = str(obj.get("type", "")).lower()  # fabric.js 6 and later write "Rect", older versions "rect"
-        points = obj.get("points") if kind == "polygon" else obj.get("path") if kind == "path" else None
-        if points is not None and len(points) > MAX_POINTS:
+        points = (obj.get("points") if kind == "polygon" else obj.get("path") if kind == "path" else None) or []
+        if len(points) > MAX_POINTS:
             raise CamlabError(f"a drawn shape has {len(points)} points; the limit is {MAX_POINTS}")
         place = _Placement(obj)
         stroke = place.stroke * scale
@@ -136,7 +140,7 @@ def drawn_regions(json_data: dict | None, scale: float, size: int) -> list[torch
     return [region for region in regions if region.any()]
 
 
-def canvas_regions(state: object, scale: float, size: int) -> list[torch.Tensor]:
+def canvas_regions(state: Mapping[str, Any], scale: float, size: int) -> list[torch.Tensor]:
     """The regions of the drawing a canvas widget sent on its last interaction (its session state
     ``{"drawing": {"raw": json}}``), read before the canvas is drawn again, so its background can
     number them in the same run; [] when there is none yet or it cannot be read (the drawing's own

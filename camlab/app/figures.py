@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import math
+from typing import TYPE_CHECKING
 
 import altair as alt
 import numpy as np
@@ -19,6 +20,9 @@ import torch.nn.functional as F
 from plotly.subplots import make_subplots
 
 from ..render import jet_colours, jpeg_bytes, overlay, overlay_with_scale
+
+if TYPE_CHECKING:  # walls draws with these figures
+    from .walls import FeatureWallReadout
 
 HOVER_BLOCK = 4  # hover reads the map's mean over 4x4-pixel blocks: 1/16 of the values to send
 # OpenCV's JET (the colours the overlay is painted with) as a plotly colour scale: the colour bar is the picture's own.
@@ -41,7 +45,7 @@ def heatmap_picture(image: torch.Tensor, heat: torch.Tensor, opacity: float = 0.
 
 
 def heatmap_figure(image: torch.Tensor, heat: torch.Tensor, title: str = "", opacity: float = 0.5,
-                   zmax: float | None = None, region: torch.Tensor | None = None, height: int = 340):
+                   zmax: float | None = None, region: torch.Tensor | None = None, height: int = 340) -> go.Figure:
     """A plotly figure: the image (region outlined) under the heatmap, with the map's value on
     hover and a colour bar. ``zmax`` fixes the colour range to [0, zmax] so several figures share
     one scale; None scales to this map."""
@@ -69,7 +73,8 @@ def heatmap_figure(image: torch.Tensor, heat: torch.Tensor, title: str = "", opa
     return figure
 
 
-def bar_chart(values: dict[str, float], title: str, height: int = 320, y_range=(0, 1)):
+def bar_chart(values: dict[str, float], title: str, height: int = 320,
+              y_range: tuple[float, float] | None = (0, 1)) -> go.Figure:
     """One bar per method."""
     figure = go.Figure(go.Bar(x=list(values), y=list(values.values())))
     figure.update_layout(title=title, yaxis_range=list(y_range) if y_range else None, height=height,
@@ -77,16 +82,18 @@ def bar_chart(values: dict[str, float], title: str, height: int = 320, y_range=(
     return figure
 
 
-def leakage_table(readout) -> pd.io.formats.style.Styler:
+def leakage_table(readout: FeatureWallReadout) -> pd.io.formats.style.Styler:
     """A feature wall's leakage per method (rows) at layer resolution and on the display map, each
     value with a bar from 0 to 1 drawn in the table's own cells (no chart library to load)."""
     table = pd.DataFrame({m: {"leakage, walled cells": r["layer_leakage"], "leakage, display map": r["display_leakage"]}
                           for m, r in readout.leakage.items()}).T
-    return table.style.format("{:.4f}").bar(vmin=0.0, vmax=1.0, color="#f4a261", height=70, width=100)
+    # pandas types format() as returning the renderer base class; it returns the Styler itself.
+    styled = table.style.format("{:.4f}")
+    return styled.bar(vmin=0.0, vmax=1.0, color="#f4a261", height=70, width=100)  # pyright: ignore[reportAttributeAccessIssue]
 
 
 def scatter_chart(points: dict[str, tuple[float, float]], title: str, x_title: str, y_title: str,
-                  height: int = 340):
+                  height: int = 340) -> go.Figure:
     """One point per label, named in the legend (text beside close points overlapped and was
     clipped at the plot's edges), its values on hover."""
     figure = go.Figure([go.Scatter(x=[x], y=[y], mode="markers", name=label, marker={"size": 11},
@@ -96,7 +103,7 @@ def scatter_chart(points: dict[str, tuple[float, float]], title: str, x_title: s
     return figure
 
 
-def insertion_deletion_figure(curves: dict[str, dict[str, list[float]]], title: str = "", height: int = 360):
+def insertion_deletion_figure(curves: dict[str, dict[str, list[float]]], title: str = "", height: int = 360) -> go.Figure:
     """Insertion (solid) and deletion (dotted) probability curves per method against the fraction
     of pixels inserted or deleted; ``curves[method]`` has ``insertion`` and ``deletion`` lists."""
     figure = go.Figure()
@@ -124,7 +131,7 @@ def insertion_deletion_chart(curves: dict[str, dict[str, list[float]]], height: 
                            color="method", strokeDash=dash, tooltip=["method", "curve", "fraction", "probability"])
 
 
-def wall_maps_figure(maps: dict[str, torch.Tensor], masked_rows: int, title: str, height: int = 320):
+def wall_maps_figure(maps: dict[str, torch.Tensor], masked_rows: int, title: str, height: int = 320) -> go.Figure:
     """Small (h, w) maps side by side, each divided by its own maximum (where the mass lies, not its
     units), a white line where the wall starts."""
     figure = make_subplots(rows=1, cols=len(maps), subplot_titles=list(maps), horizontal_spacing=0.08)
@@ -133,20 +140,22 @@ def wall_maps_figure(maps: dict[str, torch.Tensor], masked_rows: int, title: str
         figure.add_heatmap(z=(heat / top).detach().cpu().tolist(), zmin=0, zmax=1, colorscale=JET,
                            showscale=column == 1, colorbar={"title": "÷ max"}, row=1, col=column)
         wall = heat.shape[0] - masked_rows - 0.5
-        figure.add_hline(y=wall, line={"color": "white", "width": 3}, row=1, col=column)
+        # plotly leaves row/col unannotated, so their "all" default reads as str to a type checker
+        figure.add_hline(y=wall, line={"color": "white", "width": 3}, row=1, col=column)  # pyright: ignore[reportArgumentType]
         figure.update_yaxes(autorange="reversed", showticklabels=False, row=1, col=column)
         figure.update_xaxes(showticklabels=False, row=1, col=column)
     figure.update_layout(title=title, height=height, margin={"t": 60, "b": 10})
     return figure
 
 
-def histogram(values: list[float], x_title: str, y_title: str, bins: int = 20, height: int = 320):
+def histogram(values: list[float], x_title: str, y_title: str, bins: int = 20, height: int = 320) -> go.Figure:
+    """A histogram of ``values`` with ``bins`` bars."""
     figure = go.Figure(go.Histogram(x=values, nbinsx=bins))
     figure.update_layout(xaxis_title=x_title, yaxis_title=y_title, height=height)
     return figure
 
 
-def sweep_figure(rows: list[dict], height: int = 360):
+def sweep_figure(rows: list[dict], height: int = 360) -> go.Figure:
     """Accuracy against the gradient/guided distance (mean +- std over held-out images), one point per λ."""
     figure = go.Figure(go.Scatter(
         x=[r["distance_mean"] for r in rows], y=[100 * r["accuracy"] for r in rows],
@@ -159,7 +168,7 @@ def sweep_figure(rows: list[dict], height: int = 360):
     return figure
 
 
-def training_curve(steps: list[dict], height: int = 300):
+def training_curve(steps: list[dict], height: int = 300) -> go.Figure:
     """Cross-entropy, gradient distance and batch accuracy per optimiser step of a short run."""
     figure = go.Figure()
     x = list(range(1, len(steps) + 1))

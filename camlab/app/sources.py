@@ -10,10 +10,10 @@ import torch
 
 from ..errors import CamlabError
 from ..models import load_torchvision
-from ..study.wallvgg import load_checkpoint, shipped_models_dir
+from ..resources import models_dir
+from ..study.wallvgg import load_checkpoint
 from .state import ModelEntry, model_entry
 
-RESULTS_DIR = Path(__file__).resolve().parents[2] / "docs" / "results"
 # TorchScript is not among them: loading an archive runs its code (camlab.models.load_model_file).
 CHECKPOINT_SUFFIXES = (".pt", ".pth")
 # Streamlit's own upload limit (server.maxUploadSize in .streamlit/config.toml) is the same 600 MB.
@@ -23,7 +23,7 @@ MAX_FILENAME_CHARS = 100
 
 def shipped_models() -> list[str]:
     """Names of the checkpoints in the repository's ``models/`` folder."""
-    return sorted(p.stem for p in shipped_models_dir().glob("*.pt"))
+    return sorted(p.stem for p in models_dir().glob("*.pt"))
 
 
 def open_shipped(name_or_path: str, device: str | torch.device) -> ModelEntry:

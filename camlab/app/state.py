@@ -21,10 +21,11 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import nn
+from torch.utils.data import Dataset
 
 from ..engine import CAMEngine, CAMMap, Explanation
 from ..errors import CamlabError
-from ..evaluation import Evaluation, evaluate
+from ..evaluation import Evaluation, dataset_length, evaluate
 from ..export import model_identity, tensor_sha256
 from ..layers import resolve_layer, spatial_layers
 from ..maps import magnitude_map
@@ -37,6 +38,7 @@ from ..readouts import CONTROL_ROWS, ReadoutConfig, compute_readouts, merged_row
 from ..registry import get_method
 from ..reliability import reliability, reliability_rows
 from ..study.train import short_run
+from ..study.wallvgg import WallVGG
 from ..walls import unseen_region
 
 
@@ -51,7 +53,7 @@ class ResultCache:
     """Least-recently-used results per (image, model variant, layer, target): switching views or
     adding a method reuses what was computed; only missing methods run."""
 
-    def __init__(self, capacity: int = 64):
+    def __init__(self, capacity: int = 64) -> None:
         self.capacity = capacity
         self._entries: OrderedDict[tuple, dict] = OrderedDict()
 
@@ -73,7 +75,7 @@ class YieldingLock:
     """A lock that knows whether anyone holds it or waits for it, so slow work elsewhere can wait
     for a quiet moment (:meth:`wait_quiet`) before each of its chunks."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._lock = threading.Lock()
         self._users = 0  # holding or waiting
         self._changed = threading.Condition()
@@ -85,7 +87,7 @@ class YieldingLock:
         self._lock.acquire()
         return self
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self._lock.release()
         with self._changed:
             self._users -= 1
@@ -303,8 +305,9 @@ def explain_slow(entry: ModelEntry, image: torch.Tensor, methods: list[str], key
         todo = missing()  # another visitor may have computed them while this one waited
         if not todo:
             return
-        _, module = resolve_layer(slow_model(entry), key[2])
-        engine = CAMEngine(entry.slow.model, module, chunk_size=SLOW_CHUNK, reshape=entry.loaded.reshape, on_chunk=step)
+        model = slow_model(entry)
+        _, module = resolve_layer(model, key[2])
+        engine = CAMEngine(model, module, chunk_size=SLOW_CHUNK, reshape=entry.loaded.reshape, on_chunk=step)
         result = engine.explain(image[None], todo, target)
     with entry.lock:
         slot = entry.cache.slot(key)
@@ -414,11 +417,11 @@ def gradient_agreement(result: Explanation) -> float:
 MAX_ROAD_IMAGES = 32  # ROAD solves 18 imputations per image and map: ~1 s per image and method on 2 CPU cores
 
 
-def run_evaluation(entry: ModelEntry, dataset, methods: list[str], groups: tuple[str, ...], steps: int,
+def run_evaluation(entry: ModelEntry, dataset: Dataset, methods: list[str], groups: tuple[str, ...], steps: int,
                    on_batch: Callable[[int, int], None] | None = None) -> Evaluation:
     """:func:`camlab.evaluation.evaluate` on the entry's model, leakage in its unseen region; the
     road group on at most :data:`MAX_ROAD_IMAGES` images (``camlab-evaluate`` takes more)."""
-    if "road" in groups and len(dataset) > MAX_ROAD_IMAGES:
+    if "road" in groups and dataset_length(dataset) > MAX_ROAD_IMAGES:
         raise CamlabError(f"ROAD runs on at most {MAX_ROAD_IMAGES} images on this page (18 imputations per image "
                           f"and method); pick fewer images, or run camlab-evaluate --metrics road")
     region = entry.unseen if entry.unseen.any() else None
@@ -440,6 +443,8 @@ def fine_tune(entry: ModelEntry, steps: int, weight: float, lr: float, device: s
     """Fine-tune a copy of the entry's model for ``steps`` steps with the guided-gradient
     regulariser of weight ``weight`` (:func:`camlab.study.train.short_run`), and wrap the copy as a
     new entry; the report has the before/after accuracy and gradient distance."""
+    if not isinstance(entry.loaded.model, WallVGG):
+        raise CamlabError(f"fine-tuning is for camlab's walled VGGs; {entry.loaded.name} is a {entry.loaded.architecture}")
     with entry.lock:
         run = short_run(entry.loaded.model, steps, weight, lr=lr, on_step=on_step)
     name = f"{entry.loaded.name}+{steps}steps-λ{weight}"

@@ -8,11 +8,10 @@ from dataclasses import dataclass
 import torch
 
 from ..metrics.similarity import gradient_distance
+from ..resources import results_dir
 from ..study.gradients import energy_share
-from .sources import RESULTS_DIR
 from .state import ModelEntry, explain_cached
 
-GUIDED_SWEEP = RESULTS_DIR / "guided_sweep.csv"
 DISPLAY_QUANTILE = 0.99
 
 
@@ -50,7 +49,8 @@ def gradient_views(entries: list[ModelEntry], image: torch.Tensor, target: int,
 
 def guided_sweep() -> list[dict[str, float | str]]:
     """The λ sweep's rows (``camlab.study.gradients``'s CSV), or [] when it has not been run."""
-    if not GUIDED_SWEEP.exists():
+    sweep = results_dir() / "guided_sweep.csv"
+    if not sweep.exists():
         return []
-    with GUIDED_SWEEP.open() as handle:
+    with sweep.open() as handle:
         return [{k: (v if k == "checkpoint" else float(v)) for k, v in row.items()} for row in csv.DictReader(handle)]

@@ -15,6 +15,7 @@ a drawn wall.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import cv2
@@ -23,6 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from ..engine import Explanation
+from ..errors import CamlabError
 from ..metrics.faithfulness import probabilities
 from ..metrics.leakage import l2_share, layer_region_shares, mass_share
 from ..metrics.similarity import spearman
@@ -42,7 +44,7 @@ WALL_KINDS = ("feature wall", "occlusion", "measure only")
 
 
 def canvas_background(entry: ModelEntry, image: torch.Tensor, default: torch.Tensor | None, pixels: int,
-                      regions: list[torch.Tensor] = ()) -> bytes:
+                      regions: Sequence[torch.Tensor] = ()) -> bytes:
     """JPEG bytes of the drawing canvas's background at ``pixels``²: the image, the model's own
     unseen region outlined in white, the stand-in ``default`` wall (if any) in yellow, and each
     drawn region's number at its centre, as the tables and overlays number them. Encoded once per
@@ -61,7 +63,7 @@ def canvas_background(entry: ModelEntry, image: torch.Tensor, default: torch.Ten
 
 
 def overlays_picture(image: torch.Tensor, result: Explanation, alpha: float, unseen: torch.Tensor,
-                     outline: torch.Tensor | None, columns: int = 5, regions: list[torch.Tensor] = ()) -> np.ndarray:
+                     outline: torch.Tensor | None, columns: int = 5, regions: Sequence[torch.Tensor] = ()) -> np.ndarray:
     """Every method's display map over the image in one labelled grid (one picture for the browser
     to fetch and lay out per rerun), the model's unseen region in white, ``outline`` in yellow and
     each of ``regions`` numbered as the tables number it."""
@@ -70,7 +72,7 @@ def overlays_picture(image: torch.Tensor, result: Explanation, alpha: float, uns
                           for m, cam in result.maps.items()}, columns)
 
 
-def _grid(entry: ModelEntry, layer: str) -> tuple[int, int]:
+def _grid(entry: ModelEntry, layer: str) -> tuple[int, ...]:
     return tuple(dict(entry.layers)[layer][1:])
 
 
@@ -102,6 +104,7 @@ class FeatureWallReadout:
 
     @property
     def increase(self) -> bool:
+        """Whether walling raised the class's probability (Increase in Confidence's event)."""
         return self.p_after > self.p_before
 
 
@@ -175,6 +178,8 @@ def occlusion_readout(entry: ModelEntry, image: torch.Tensor, result: Explanatio
     """Occlude each region of ``regions`` in turn and compare with ``result``'s maps. Each region's
     class probability is cached per (image, fill, region, class), so a stroke runs one batch of
     forwards for the regions it added, never for those already drawn."""
+    if result.classes is None:
+        raise CamlabError("occlusion readouts need the explained class")
     target = int(result.classes[0])
     size = tuple(image.shape[-2:])
     with entry.lock:

@@ -46,27 +46,31 @@ def page_setup(title: str) -> str:
             st.page_link(script, label=label, icon=icon)
     st.title(title)
     chosen = resolve_device(None)
-    where = "GPU" if chosen.type == "cuda" else "CPU — no GPU found"
-    st.sidebar.markdown(f"**Device:** `{chosen}` ({where})")
+    kind = "GPU" if chosen.type == "cuda" else "CPU — no GPU found"
+    st.sidebar.markdown(f"**Device:** `{chosen}` ({kind})")
     return str(chosen)
 
 
 @st.cache_resource(show_spinner="Loading the model…")
 def shipped(name: str, device: str) -> ModelEntry:
+    """A shipped model's entry, loaded once per server and device."""
     return open_shipped(name, device)
 
 
 @st.cache_resource(show_spinner="Loading the torchvision model…")
 def torchvision_model(arch: str, device: str, pretrained: bool) -> ModelEntry:
+    """A torchvision classifier's entry (ImageNet weights, or random ones), once per server."""
     return open_torchvision(arch, device, pretrained)
 
 
 @st.cache_resource(show_spinner="Loading the uploaded checkpoint…", max_entries=4)
 def uploaded(data: bytes, filename: str, device: str) -> ModelEntry:
+    """An uploaded checkpoint's entry, cached by its bytes."""
     return open_uploaded(data, filename, device)
 
 
 def shipped_picker(device: str, label: str = "Model", default: str = "masked_vgg", key: str | None = None) -> ModelEntry:
+    """A sidebar choice among the shipped models; the chosen model's entry."""
     names = shipped_models()
     name = st.sidebar.selectbox(label, names, index=names.index(default) if default in names else 0, key=key)
     return shipped(name, device)
@@ -85,8 +89,11 @@ def model_picker(device: str) -> ModelEntry | None:
             if not random and not torchvision_weights_path(arch).exists():
                 bar = st.progress(0.0, text=f"Downloading {arch}'s ImageNet weights…")
                 try:
-                    download_torchvision_weights(arch, lambda done, total: bar.progress(
-                        min(1.0, done / total) if total else 0.0, text=f"Downloading {arch}: {done / 2**20:.0f} MiB"))
+                    def show(done: int, total: int) -> None:
+                        bar.progress(min(1.0, done / total) if total else 0.0,
+                                     text=f"Downloading {arch}: {done / 2**20:.0f} MiB")
+
+                    download_torchvision_weights(arch, show)
                 finally:  # offline, the error replaces the bar
                     bar.empty()
             return torchvision_model(arch, device, not random)
@@ -137,7 +144,7 @@ def image_picker(size: int, default_index: int = 0) -> PickedImage | None:
         # no min/max on the widget: the browser would show a refused 5000 while the page kept the old image
         index = int(st.sidebar.number_input(f"Test image (0–{last})", value=default_index, step=1, key=key,
                                             on_change=clamp))
-        image, _, objects = StackedDataset(variant, "test", size=size, masks=True)[index]
+        image, _, objects = StackedDataset(variant, "test", size=size).with_mask(index)
         return PickedImage(image, f"{variant} test #{index}", objects)
     file = st.sidebar.file_uploader("PNG, JPEG or WebP", type=["png", "jpg", "jpeg", "webp"])
     if file is None:
@@ -168,4 +175,5 @@ def show_error(exc: Exception, prefix: str = "") -> None:
 
 
 def method_label(name: str) -> str:
+    """A method's name for a picker: its key, with (slow) for methods computed on request."""
     return f"{name} (slow)" if name in SLOW_CAMS else name

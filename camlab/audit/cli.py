@@ -19,6 +19,7 @@ import argparse
 import shlex
 import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -36,7 +37,8 @@ from .run import AUDIT_GROUPS, parse_wall, run_audit
 FAST_METHODS = [name for name, info in REGISTRY.items() if info.cost is not Cost.PER_CHANNEL]
 
 
-def main(argv=None) -> None:
+def main(argv: Sequence[str] | None = None) -> None:
+    """``camlab-audit``: audit a model on a folder of images and write the report."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True, help="torchvision name, timm:<name>, shipped name or checkpoint path")
     parser.add_argument("--weights", default=None,
@@ -69,7 +71,7 @@ def main(argv=None) -> None:
         raise SystemExit(f"camlab-audit: {exc}") from exc
 
 
-def _audit(args, device: torch.device, command: str) -> None:
+def _audit(args: argparse.Namespace, device: torch.device, command: str) -> None:
     model = load_audit_model(args.model, args.weights, device, allow_download=not args.offline)
     methods = FAST_METHODS if args.methods == ["fast"] else args.methods
     with tempfile.TemporaryDirectory(prefix="camlab-audit-") as work:

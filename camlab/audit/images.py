@@ -49,6 +49,7 @@ class Preprocessing:
     source: str = ""
 
     def describe(self) -> str:
+        """The preprocessing in words, for the report."""
         crop = f"centre {100 * self.crop_fraction:.1f}% of the shorter side" if self.crop_fraction != 1 else \
             "centre square"
         norm = f"; normalised inside the model with mean {self.mean} and std {self.std}" if self.mean else ""
@@ -82,6 +83,7 @@ class ImageSet:
 
     @property
     def labelled(self) -> bool:
+        """Whether every image has a label (accuracy and per-class rows need them)."""
         return bool(self.items) and all(item.label is not None for item in self.items)
 
 
@@ -245,7 +247,7 @@ def generated_images(spec: str, count: int, class_names: list[str], size: int) -
     data = StackedDataset(variant, split, size=size, length=count, masks=True)
     items = []
     for index in range(count):
-        image, label, _ = data[index]
+        image, label, _ = data.with_mask(index)
         digest = hashlib.sha256((image * 255).round().to(torch.uint8).numpy().tobytes()).hexdigest()
         items.append(ImageItem(f"{variant}/{split}/{index:04d}_{CLASSES[label]}.png", label, digest))
     return ImageSet(items, "generated", f"camlab's generated {variant}/{split}, {count} images", generated=data)
@@ -271,8 +273,9 @@ def attach_masks(images: ImageSet, source: str | Path, preprocessing: Preprocess
     """``images`` with each one's object mask from ``source`` (a folder or a zip mirroring the images'
     paths, see the module docstring); images without a readable mask of their own size move to
     ``skipped`` with the reason. None with a mask is an error."""
-    if images.generated is not None:
+    if images.generated is not None or images.root is None:
         raise CamlabError("camlab's generated images bring their own masks; give masks only with your own images")
+    image_root = images.root
     path = Path(source)
     if path.is_file() and path.suffix.lower() == ".zip":
         path = unpack_zip(path, work_dir / "masks")
@@ -292,7 +295,7 @@ def attach_masks(images: ImageSet, source: str | Path, preprocessing: Preprocess
                 raise CamlabError(f"the mask is over the {MAX_IMAGE_BYTES // 2**20} MiB limit")
             data = found.read_bytes()
             read_mask(data, preprocessing.size, preprocessing.crop_fraction,
-                      image_size=picture_size((images.root / item.path).read_bytes()))
+                      image_size=picture_size((image_root / item.path).read_bytes()))
         except CamlabError as exc:
             skipped.append((item.path, f"its mask {found.relative_to(root).as_posix()}: {exc}"))
             continue
@@ -311,17 +314,19 @@ class AuditImages(Dataset):
     """The readable images as the model takes them: items ``(image, label)`` (label -1 when
     unlabelled), or ``(image, label, mask)`` for generated data and images with masks."""
 
-    def __init__(self, images: ImageSet, preprocessing: Preprocessing):
+    def __init__(self, images: ImageSet, preprocessing: Preprocessing) -> None:
         self.images, self.preprocessing = images, preprocessing
 
     def __len__(self) -> int:
         return len(self.images.items)
 
-    def __getitem__(self, index: int):
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int] | tuple[torch.Tensor, int, torch.Tensor]:
         if self.images.generated is not None:
             return self.images.generated[index]
-        item = self.images.items[index]
-        data = (self.images.root / item.path).read_bytes()
+        item, root = self.images.items[index], self.images.root
+        if root is None:
+            raise CamlabError("an image set is either generated or read from a folder")
+        data = (root / item.path).read_bytes()
         image = read_image(data, self.preprocessing.size, self.preprocessing.crop_fraction)[0]
         label = -1 if item.label is None else item.label
         if self.images.mask_root is None:

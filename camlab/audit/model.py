@@ -19,6 +19,7 @@ from ..models import (
     TORCHVISION_MODELS,
     LoadedModel,
     Normalize,
+    default_weights,
     fitted_model,
     imagenet_names,
     load_torchvision,
@@ -45,7 +46,7 @@ class _Normalised(nn.Module):
     """A model that takes [0, 1] images: ``normalize`` then ``net`` (the net's layer names keep
     the ``net.`` prefix)."""
 
-    def __init__(self, net: nn.Module, mean, std):
+    def __init__(self, net: nn.Module, mean: tuple[float, ...], std: tuple[float, ...]) -> None:
         super().__init__()
         self.normalize, self.net = Normalize(mean, std), net
 
@@ -55,22 +56,21 @@ class _Normalised(nn.Module):
 
 def _torchvision_crop(arch: str) -> float:
     """The crop torchvision's DEFAULT weights declare (Resize(resize) + CenterCrop(crop) = crop/resize)."""
-    import torchvision
-
-    transform = torchvision.models.get_model_weights(arch).DEFAULT.transforms()
+    transform = default_weights(arch).transforms()
     return float(transform.crop_size[0]) / float(transform.resize_size[0])
 
 
-def _state_dict(path: Path, device) -> dict:
+def _state_dict(path: Path, device: str | torch.device) -> dict[str, torch.Tensor]:
     payload = unwrapped_state_dict(read_payload(path, device))
     if not isinstance(payload, dict) or not payload or not all(isinstance(v, torch.Tensor) for v in payload.values()):
         raise CamlabError(f"{path.name} holds no state_dict (a dict of tensors)")
     return payload
 
 
-def _timm(name: str, weights: str | None, device) -> AuditModel:
+def _timm(name: str, weights: str | None, device: str | torch.device) -> AuditModel:
     try:
         import timm
+        from timm.data.config import resolve_data_config
     except ImportError as exc:  # an optional dependency
         raise CamlabError("timm models need the timm package: pip install 'camlab[timm]'") from exc
     if name not in timm.list_models():
@@ -85,7 +85,7 @@ def _timm(name: str, weights: str | None, device) -> AuditModel:
             raise CamlabError(f"timm could not fetch {name}'s pretrained weights ({type(exc).__name__}); offline, "
                               f"save them on a machine that is online (timm.create_model({name!r}, pretrained=True) "
                               "then torch.save(model.state_dict(), 'weights.pt')) and pass --weights weights.pt") from exc
-        card = f"timm pretrained ({net.pretrained_cfg.get('tag') or 'default'})"
+        card = f"timm pretrained ({dict(getattr(net, 'pretrained_cfg', {})).get('tag') or 'default'})"
     else:
         path = Path(weights)
         if not path.is_file():
@@ -95,10 +95,10 @@ def _timm(name: str, weights: str | None, device) -> AuditModel:
         classes = heads[-1].shape[0] if heads else 1000
         net = fitted_model(lambda: timm.create_model(name, pretrained=False, num_classes=classes), state, path.name)
         card = f"{path.name}"
-    config = timm.data.resolve_data_config({}, model=net)
+    config = resolve_data_config({}, model=net)
     size = int(config["input_size"][-1])
     mean, std = tuple(float(v) for v in config["mean"]), tuple(float(v) for v in config["std"])
-    classes = net.num_classes
+    classes = int(getattr(net, "num_classes"))
     names = imagenet_names("resnet18") if classes == 1000 else [str(i) for i in range(classes)]
     loaded = LoadedModel(_Normalised(net, mean, std).to(device).eval(), f"timm:{name}", f"timm:{name}", names, None,
                          {"weights": card}, size)

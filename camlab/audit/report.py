@@ -16,9 +16,11 @@ import html
 import io
 import json
 import math
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+from ..errors import CamlabError
 from ..export import model_identity, versions
 from ..metrics.catalog import is_readout, readout_key
 from ..metrics.distribution import PERTURBATIONS
@@ -47,7 +49,10 @@ def readouts_rows(result: AuditResult) -> tuple[list[str], list[list]]:
     metrics = list(dict.fromkeys(k for r in rows_in_order for k in per_image[r]
                                  if k != "masked_class" and is_readout(k)))
     names = result.model.loaded.class_names
-    labels, classes = result.evaluation.labels.tolist(), result.evaluation.classes.tolist()
+    kept_labels, kept_classes = result.evaluation.labels, result.evaluation.classes
+    if kept_labels is None or kept_classes is None:
+        raise CamlabError("the audit's evaluation kept no labels and classes")
+    labels, classes = kept_labels.tolist(), kept_classes.tolist()
     header = ["image", "label", "explained_class", "method", *metrics]
     rows = []
     for index, item in enumerate(result.images.items):
@@ -125,7 +130,7 @@ def _num(result: AuditResult, row: str, key: str) -> str:
     return f'<td data-row="{html.escape(row)}" data-metric="{html.escape(key)}">{cell(value)}</td>'
 
 
-def _head(keys) -> str:
+def _head(keys: Sequence[str]) -> str:
     return "".join(f"<th title=\"{html.escape(k)}\">{html.escape(readout_key(k).words)}</th>" for k in keys)
 
 
@@ -156,7 +161,7 @@ def _verdicts(result: AuditResult) -> str:
     return "\n".join(lines) + "</table>"
 
 
-def _metric_table(result: AuditResult, keys, rows) -> str:
+def _metric_table(result: AuditResult, keys: Sequence[str], rows: Sequence[str]) -> str:
     keys = [k for k in keys if any(k in result.evaluation.table.get(r, {}) for r in rows)]
     if not keys:
         return ""
@@ -213,18 +218,7 @@ black image keeps its confidence, pixel-removal metrics measure that, not the ma
         parts.append("<h2>ROAD</h2><p>The mean change in the class's probability when 10–90% of the most (MoRF) or "
                      "least (LeRF) relevant pixels are filled in from their neighbours; compare with the random "
                      "map's row, which shows what any removal of that size costs.</p>" + road)
-    if result.region:
-        occlusion = ""
-        if "occlusion_drop" in e.table.get(MODEL_ROW, {}):
-            occlusion = (f"<p>The model itself when those pixels are removed (to {esc(result.config.deletion_fill)}): "
-                         "0 where it provably ignores them; behind a feature wall, how much the cells beside the "
-                         "wall still see of them.</p>"
-                         + _metric_table(result, ("occlusion_drop", "occlusion_increase"), [MODEL_ROW]))
-        parts.append(f"<h2>Leakage</h2><p>Measured in {esc(result.region)}.</p>" + occlusion
-                     + _metric_table(result, LEAKAGE_KEYS, result.methods))
-    else:
-        parts.append("<h2>Leakage</h2><p>No region the model cannot use: this model has no unseen region and no "
-                     "wall was given (pass <code>--wall</code>), so no leakage is measured.</p>")
+    parts.append(_leakage_section(result))
     localisation = _metric_table(result, LOCALISATION_KEYS, rows)
     if localisation:
         source = ("camlab's generated masks" if result.images.mask_root is None else
@@ -248,42 +242,78 @@ black image keeps its confidence, pixel-removal metrics measure that, not the ma
                      "decides on these images; in between it does not, and its verdict rests on which images were "
                      "picked. ρ: how stable the order of the methods is across resamples (Spearman with their order "
                      "on all images).</p>" + _reliability(result))
-    if MODEL_ROW in e.table:
-        kinds = ["clean", *PERTURBATIONS]
-        lines = ["<table><tr><th>version of each image</th><th>confidence in the explained class</th>"
-                 "<th>share given their most common class</th></tr>"]
-        for kind in kinds:
-            lines.append(f"<tr><th>{esc(kind if kind == 'clean' else PERTURBATIONS[kind])}</th>"
-                         f"{_num(result, MODEL_ROW, f'p_{kind}')}{_num(result, MODEL_ROW, f'modal_share_{kind}')}</tr>")
-        parts.append("<h2>Does the model stay in distribution under the metrics' perturbations?</h2>"
-                     + "".join(f"<p class=warn>{esc(w)}</p>" for w in result.warnings)
-                     + ("" if result.warnings else "<p>Yes, by these checks: no collapse to one class, and a black "
-                        "image loses most of the confidence.</p>") + "\n".join(lines) + "</table>")
-    if result.accuracy is not None:
-        lines = [f"<h2>Accuracy</h2><p>{100 * result.accuracy:.1f}% of the images are predicted as their label "
-                 "(the maps explain the predicted class).</p><table><tr><th>class</th><th>images</th>"
-                 "<th>accuracy</th></tr>"]
-        lines += [f"<tr><td>{esc(name)}</td><td>{count}</td><td>{100 * acc:.1f}%</td></tr>"
-                  for name, count, acc in result.per_class]
-        parts.append("\n".join(lines) + "</table>")
-    if result.gallery:
-        parts.append("<h2>The most telling images</h2><table class=gallery><tr><th>image</th><th>original</th>"
-                     + "".join(f"<th>{esc(m)}</th>" for m in methods) + "</tr>")
-        for item in result.gallery:
-            parts.append(f"<tr><td>{esc(item.path)}<br>{esc(item.why)}</td><td>{_jpeg(item.original, item.path)}</td>"
-                         + "".join(f"<td>{_jpeg(item.overlays[m], m)}</td>" for m in methods) + "</tr>")
-        parts.append("</table>")
-    if result.images.skipped:
-        parts.append("<h2>Skipped files</h2><table><tr><th>file</th><th>why</th></tr>"
-                     + "".join(f"<tr><td>{esc(p)}</td><td>{esc(why)}</td></tr>" for p, why in result.images.skipped)
-                     + "</table>")
+    parts += [_distribution_section(result), _accuracy_section(result), _gallery_section(result, methods),
+              _skipped_section(result)]
     parts.append(f"<h2>How it was made</h2><p><code>{esc(command)}</code></p><p>camlab "
                  f"{esc(versions()['camlab'])}; every number here is in summary.csv (column <i>shown</i>), every "
                  "per-image value in readouts.csv.</p></body></html>")
-    return "\n".join(parts)
+    return "\n".join(part for part in parts if part)
+
+
+def _leakage_section(result: AuditResult) -> str:
+    esc, e = html.escape, result.evaluation
+    if not result.region:
+        return ("<h2>Leakage</h2><p>No region the model cannot use: this model has no unseen region and no "
+                "wall was given (pass <code>--wall</code>), so no leakage is measured.</p>")
+    occlusion = ""
+    if "occlusion_drop" in e.table.get(MODEL_ROW, {}):
+        occlusion = (f"<p>The model itself when those pixels are removed (to {esc(result.config.deletion_fill)}): "
+                     "0 where it provably ignores them; behind a feature wall, how much the cells beside the "
+                     "wall still see of them.</p>"
+                     + _metric_table(result, ("occlusion_drop", "occlusion_increase"), [MODEL_ROW]))
+    return (f"<h2>Leakage</h2><p>Measured in {esc(result.region)}.</p>" + occlusion
+            + _metric_table(result, LEAKAGE_KEYS, result.methods))
+
+
+def _distribution_section(result: AuditResult) -> str:
+    esc = html.escape
+    if MODEL_ROW not in result.evaluation.table:
+        return ""
+    lines = ["<table><tr><th>version of each image</th><th>confidence in the explained class</th>"
+             "<th>share given their most common class</th></tr>"]
+    for kind in ["clean", *PERTURBATIONS]:
+        lines.append(f"<tr><th>{esc(kind if kind == 'clean' else PERTURBATIONS[kind])}</th>"
+                     f"{_num(result, MODEL_ROW, f'p_{kind}')}{_num(result, MODEL_ROW, f'modal_share_{kind}')}</tr>")
+    return ("<h2>Does the model stay in distribution under the metrics' perturbations?</h2>"
+            + "".join(f"<p class=warn>{esc(w)}</p>" for w in result.warnings)
+            + ("" if result.warnings else "<p>Yes, by these checks: no collapse to one class, and a black "
+               "image loses most of the confidence.</p>") + "\n".join(lines) + "</table>")
+
+
+def _accuracy_section(result: AuditResult) -> str:
+    if result.accuracy is None:
+        return ""
+    lines = [f"<h2>Accuracy</h2><p>{100 * result.accuracy:.1f}% of the images are predicted as their label "
+             "(the maps explain the predicted class).</p><table><tr><th>class</th><th>images</th>"
+             "<th>accuracy</th></tr>"]
+    lines += [f"<tr><td>{html.escape(name)}</td><td>{count}</td><td>{100 * acc:.1f}%</td></tr>"
+              for name, count, acc in result.per_class]
+    return "\n".join(lines) + "</table>"
+
+
+def _gallery_section(result: AuditResult, methods: list[str]) -> str:
+    esc = html.escape
+    if not result.gallery:
+        return ""
+    parts = ["<h2>The most telling images</h2><table class=gallery><tr><th>image</th><th>original</th>"
+             + "".join(f"<th>{esc(m)}</th>" for m in methods) + "</tr>"]
+    for item in result.gallery:
+        parts.append(f"<tr><td>{esc(item.path)}<br>{esc(item.why)}</td><td>{_jpeg(item.original, item.path)}</td>"
+                     + "".join(f"<td>{_jpeg(item.overlays[m], m)}</td>" for m in methods) + "</tr>")
+    return "\n".join(parts) + "\n</table>"
+
+
+def _skipped_section(result: AuditResult) -> str:
+    esc = html.escape
+    if not result.images.skipped:
+        return ""
+    return ("<h2>Skipped files</h2><table><tr><th>file</th><th>why</th></tr>"
+            + "".join(f"<tr><td>{esc(p)}</td><td>{esc(why)}</td></tr>" for p, why in result.images.skipped)
+            + "</table>")
 
 
 def manifest(result: AuditResult, command: str) -> dict:
+    """The audit's manifest.json: the model, images, settings and versions that reproduce it."""
     loaded = result.model.loaded
     extra = {}
     try:

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
+from torch import nn
+from torch.utils.data import Dataset
 
 from ..engine import CAMEngine
 from ..errors import CamlabError
@@ -84,6 +87,7 @@ class GalleryImage:
 
 @dataclass
 class AuditResult:
+    """Everything one audit measured: the model, images, evaluation, warnings, gallery and timing."""
     model: AuditModel
     images: ImageSet
     config: ReadoutConfig
@@ -103,11 +107,12 @@ class AuditResult:
 
     @property
     def methods(self) -> list[str]:
+        """The audited methods, Random-CAM included."""
         return list(self.config.methods)
 
 
-def _gallery(model, layer, dataset, result_rows: dict, methods: list[str], region, paths: list[str],
-             device) -> list[GalleryImage]:
+def _gallery(model: nn.Module, layer: str | None, dataset: Dataset, result_rows: dict, methods: list[str],
+             region: torch.Tensor | None, paths: list[str], device: str | torch.device) -> list[GalleryImage]:
     """Up to :data:`GALLERY_PICKS` images: largest leakage, largest disagreement between methods
     (spread of insertion AUC), worst and best Average Drop (means over methods)."""
     def per_method_mean(key: str) -> torch.Tensor | None:
@@ -148,10 +153,11 @@ def _gallery(model, layer, dataset, result_rows: dict, methods: list[str], regio
     return gallery
 
 
-def run_audit(model: AuditModel, images: ImageSet, methods: list[str], *, groups=AUDIT_GROUPS,
+def run_audit(model: AuditModel, images: ImageSet, methods: list[str], *, groups: Sequence[str] = AUDIT_GROUPS,
               wall: Wall | None = None, layer: str | None = None, steps: int = 16, seed: int = 0,
               tie_orders: int = TIE_ORDERS, batch_size: int = 16, device: str | torch.device = "cpu",
-              progress: bool = True, on_batch=None, unseen: torch.Tensor | None = None) -> AuditResult:
+              progress: bool = True, on_batch: Callable[[int, int], None] | None = None,
+              unseen: torch.Tensor | None = None) -> AuditResult:
     """Audit ``model`` on ``images`` with ``methods`` (Random-CAM is added to beat). Leakage is
     measured on the ``wall``'s cells (applied as a feature wall at its layer) when one is given,
     else in the model's own unseen region when it has one (``unseen``: that region when the caller
@@ -194,7 +200,7 @@ def run_audit(model: AuditModel, images: ImageSet, methods: list[str], *, groups
             random_cam[method] = found
     warnings = distribution_warnings(evaluation.table.get(MODEL_ROW, {}))
     accuracy, per_class = None, []
-    if images.labelled:
+    if images.labelled and evaluation.labels is not None and evaluation.classes is not None:
         labels, predicted = evaluation.labels, evaluation.classes.cpu()
         accuracy = float((labels == predicted).float().mean())
         for label in labels.unique().tolist():

@@ -19,26 +19,31 @@ import shutil
 import socket
 import statistics
 import subprocess
-import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-ROOT = Path(__file__).resolve().parents[2]
+from ..app.launch import server_command
+
+if TYPE_CHECKING:  # playwright is a dev extra, imported where the browser starts
+    from playwright.sync_api import Page
+
 SETTLED = ("document.querySelector('[data-testid=stApp]')?.getAttribute('data-test-script-state') === 'notRunning'"
            " && document.querySelectorAll('[data-stale=true]').length === 0")
 
 
 def free_port() -> int:
+    """A TCP port nothing listens on now."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
 
 
 def start_server(port: int) -> subprocess.Popen:
-    """``streamlit run app.py`` on 127.0.0.1:port (the project's server config), once it accepts connections."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.address", "127.0.0.1"],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    """The app as ``camlab-app`` serves it, on 127.0.0.1:port, once it accepts connections."""
+    process = subprocess.Popen(server_command("--server.port", str(port), "--server.address", "127.0.0.1"),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 60
     while time.time() < deadline:
         try:
@@ -50,7 +55,7 @@ def start_server(port: int) -> subprocess.Popen:
     raise RuntimeError("streamlit did not start within 60 s")
 
 
-def _settle(page, started: float, timeout_ms: int = 120_000) -> float:
+def _settle(page: Page, started: float, timeout_ms: int = 120_000) -> float:
     """Seconds from ``started`` until the rerun the action caused has finished."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
@@ -63,16 +68,18 @@ def _settle(page, started: float, timeout_ms: int = 120_000) -> float:
     return time.perf_counter() - started
 
 
-def _first_render(page, url: str, ready_text: str) -> float:
+def _first_render(page: Page, url: str, ready_text: str) -> float:
     started = time.perf_counter()
     page.goto(url, timeout=120_000)
     page.get_by_text(ready_text).first.wait_for(timeout=180_000)
     return _settle(page, started)
 
 
-def _strokes(page, count: int) -> list[float]:
+def _strokes(page: Page, count: int) -> list[float]:
     canvas = page.locator("canvas.upper-canvas")
     box = canvas.bounding_box(timeout=60_000)
+    if box is None:
+        raise RuntimeError("the Walls canvas is not on screen")
     samples = []
     for i in range(count):
         x, y = 20 + (i * 37) % 300, 20 + (i * 53) % 300  # walls all over the image, growing the union
@@ -84,7 +91,7 @@ def _strokes(page, count: int) -> list[float]:
     return samples
 
 
-def _changes(page, count: int) -> list[float]:
+def _changes(page: Page, count: int) -> list[float]:
     radio = page.get_by_test_id("stRadio").filter(has=page.get_by_text("Colour scale"))
     samples = []
     for i in range(count):
@@ -94,7 +101,7 @@ def _changes(page, count: int) -> list[float]:
     return samples
 
 
-def _new_images(page, count: int) -> list[float]:
+def _new_images(page: Page, count: int) -> list[float]:
     step_up = page.get_by_test_id("stNumberInput").filter(has_text="Test image").get_by_test_id("stNumberInputStepUp")
     samples = []
     for _ in range(count):
@@ -109,7 +116,8 @@ def _summary(samples: list[float]) -> dict[str, float]:
             "p95": ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))], "max": ordered[-1]}
 
 
-def main(argv=None) -> None:
+def main(argv: Sequence[str] | None = None) -> None:
+    """``camlab-bench-app``: the app's latency in headless Chromium (see the module docstring)."""
     from playwright.sync_api import sync_playwright
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -123,7 +131,7 @@ def main(argv=None) -> None:
     port = free_port()
     server = start_server(port)
     url = f"http://127.0.0.1:{port}"
-    report: dict[str, object] = {}
+    report: dict[str, Any] = {}
     try:
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=args.chromium,

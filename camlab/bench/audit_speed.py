@@ -12,6 +12,7 @@ import os
 import platform
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -22,7 +23,8 @@ from ..study.data import write_png_folder
 METHODS = ["gradcam", "gradcam++", "xgradcam", "hirescam", "layercam"]
 
 
-def main(argv=None) -> None:
+def main(argv: Sequence[str] | None = None) -> None:
+    """``camlab-bench-audit``: one audit's time and its report (see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--images", type=int, default=100)
     parser.add_argument("--model", default="masked_vgg")

@@ -29,9 +29,15 @@ import json
 import shutil
 import statistics
 import time
+from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from .app_latency import _settle, free_port, start_server
+
+if TYPE_CHECKING:  # playwright is a dev extra, imported where the browser starts
+    from playwright.sync_api import Browser, Page
 
 RUNNING = "document.querySelector('[data-testid=stApp]')?.getAttribute('data-test-script-state') === 'running'"
 
@@ -46,7 +52,7 @@ def _memory_mib(pid: int) -> dict[str, float]:
     return fields
 
 
-def _settled_page(browser, url: str):
+def _settled_page(browser: Browser, url: str) -> Page:
     page = browser.new_page(viewport={"width": 1500, "height": 2000})
     page.goto(url, timeout=120_000)
     page.get_by_text("overlay PNG").first.wait_for(timeout=300_000)
@@ -54,7 +60,7 @@ def _settled_page(browser, url: str):
     return page
 
 
-def _resnet18(page) -> None:
+def _resnet18(page: Page) -> None:
     """Switch an Explore page to torchvision's resnet18 with random weights."""
     sidebar = page.get_by_test_id("stSidebar")
     sidebar.get_by_test_id("stRadio").filter(has_text="Model source").get_by_text("torchvision", exact=True).click()
@@ -67,11 +73,11 @@ def _resnet18(page) -> None:
     _settle(page, time.perf_counter(), 300_000)
 
 
-def _table(page) -> str:
+def _table(page: Page) -> str:
     return page.get_by_test_id("stTable").first.inner_text(timeout=300_000)
 
 
-def _set_image(page, index: int) -> float:
+def _set_image(page: Page, index: int) -> float:
     box = page.get_by_test_id("stNumberInput").filter(has_text="Test image").locator("input")
     box.fill(str(index))
     started = time.perf_counter()
@@ -79,7 +85,7 @@ def _set_image(page, index: int) -> float:
     return _settle(page, started, 300_000)
 
 
-def _start_scorecam(page) -> float:
+def _start_scorecam(page: Page) -> float:
     """Add Score-CAM to an Explore page's methods and press its button; returns the time pressed."""
     methods = page.get_by_test_id("stSidebar").get_by_test_id("stMultiSelect").filter(has_text="Methods")
     methods.click()
@@ -92,16 +98,16 @@ def _start_scorecam(page) -> float:
     return started
 
 
-def _scorecam_done(page, started: float) -> float:
+def _scorecam_done(page: Page, started: float) -> float:
     page.get_by_text("scorecam", exact=True).first.wait_for(timeout=600_000)
     return _settle(page, started, 600_000)
 
 
-def _exceptions(page) -> int:
+def _exceptions(page: Page) -> int:
     return page.get_by_test_id("stException").count()
 
 
-def _server(browser_work, report_key: str, report: dict):
+def _server(browser_work: Callable[[str], None], report_key: str, report: dict) -> None:
     port = free_port()
     server = start_server(port)
     try:
@@ -112,82 +118,68 @@ def _server(browser_work, report_key: str, report: dict):
         server.wait(timeout=30)
 
 
-def main(argv=None) -> None:
-    from playwright.sync_api import sync_playwright
+def _alone(browser: Browser, report: dict[str, Any], tables: dict[str, str], images: list[int], sessions: int,
+           url: str) -> None:
+    """Phase 1: one visitor alone: resnet18's new images, a Score-CAM run, the masked VGG's tables."""
+    page = _settled_page(browser, url)
+    _resnet18(page)
+    report["alone_s"] = []
+    for index in images:
+        report["alone_s"].append(_set_image(page, index))
+        tables[f"resnet18-{index}"] = _table(page)
+    _set_image(page, 0)
+    report["scorecam_alone_s"] = _scorecam_done(page, _start_scorecam(page))
+    page.close()
+    page = _settled_page(browser, url)
+    for index in range(sessions):
+        _set_image(page, index)
+        tables[f"masked_vgg-{index}"] = _table(page)
+    page.close()
 
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--images", type=int, default=3, help="new resnet18 images per phase (each ~10 s on 2 cores)")
-    parser.add_argument("--sessions", type=int, default=8)
-    parser.add_argument("--chromium", default=shutil.which("chromium") or "/usr/bin/chromium")
-    parser.add_argument("--out", default=None, help="write every sample as JSON here")
-    args = parser.parse_args(argv)
-    images = list(range(1, args.images + 1))
-    report: dict[str, object] = {"images": images, "sessions": args.sessions}
-    tables: dict[str, str] = {}
+def _beside_scorecam(browser: Browser, report: dict[str, Any], tables: dict[str, str], images: list[int],
+                     url: str) -> None:
+    """Phase 2: a visitor's new images while another visitor's Score-CAM runs."""
+    slow, fast = _settled_page(browser, url), _settled_page(browser, url)
+    _resnet18(slow)
+    _resnet18(fast)
+    started = _start_scorecam(slow)
+    report["beside_scorecam_s"], report["overlapped"], report["tables_equal"] = [], [], []
+    for index in images:
+        running_before = slow.evaluate(RUNNING)
+        report["beside_scorecam_s"].append(_set_image(fast, index))
+        report["overlapped"].append(bool(running_before and slow.evaluate(RUNNING)))
+        report["tables_equal"].append(_table(fast) == tables[f"resnet18-{index}"])
+    report["scorecam_beside_s"] = _scorecam_done(slow, started)
+    report["exceptions_phase2"] = _exceptions(slow) + _exceptions(fast)
+    slow.close()
+    fast.close()
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=args.chromium,
-                                             args=["--no-sandbox", "--disable-gpu", "--no-first-run"])
+def _many_sessions(browser: Browser, report: dict[str, Any], tables: dict[str, str], sessions: int, url: str) -> None:
+    """Phase 3: every session changes its image at once."""
+    _settled_page(browser, url).close()  # the model loaded once, as on a server already in use
+    pages = [browser.new_page(viewport={"width": 1500, "height": 2000}) for _ in range(sessions)]
+    started = time.perf_counter()
+    for page in pages:
+        page.goto(url, timeout=120_000)
+    for page in pages:
+        page.get_by_text("overlay PNG").first.wait_for(timeout=600_000)
+    for page in pages:
+        _settle(page, started, 600_000)
+    for index, page in enumerate(pages):
+        page.get_by_test_id("stNumberInput").filter(has_text="Test image").locator("input").fill(str(index))
+    for page in pages:  # every session changes its image at once
+        page.get_by_test_id("stNumberInput").filter(has_text="Test image").locator("input").press("Enter")
+    for page in pages:
+        _settle(page, started, 600_000)
+    report["sessions_settled_s"] = time.perf_counter() - started
+    report["sessions_tables_equal"] = [_table(page) == tables[f"masked_vgg-{i}"] for i, page in enumerate(pages)]
+    report["exceptions_phase3"] = sum(_exceptions(page) for page in pages)
+    for page in pages:
+        page.close()
 
-        def alone(url: str) -> None:
-            page = _settled_page(browser, url)
-            _resnet18(page)
-            report["alone_s"] = []
-            for index in images:
-                report["alone_s"].append(_set_image(page, index))
-                tables[f"resnet18-{index}"] = _table(page)
-            _set_image(page, 0)
-            report["scorecam_alone_s"] = _scorecam_done(page, _start_scorecam(page))
-            page.close()
-            page = _settled_page(browser, url)
-            for index in range(args.sessions):
-                _set_image(page, index)
-                tables[f"masked_vgg-{index}"] = _table(page)
-            page.close()
 
-        def beside_scorecam(url: str) -> None:
-            slow, fast = _settled_page(browser, url), _settled_page(browser, url)
-            _resnet18(slow)
-            _resnet18(fast)
-            started = _start_scorecam(slow)
-            report["beside_scorecam_s"], report["overlapped"], report["tables_equal"] = [], [], []
-            for index in images:
-                running_before = slow.evaluate(RUNNING)
-                report["beside_scorecam_s"].append(_set_image(fast, index))
-                report["overlapped"].append(bool(running_before and slow.evaluate(RUNNING)))
-                report["tables_equal"].append(_table(fast) == tables[f"resnet18-{index}"])
-            report["scorecam_beside_s"] = _scorecam_done(slow, started)
-            report["exceptions_phase2"] = _exceptions(slow) + _exceptions(fast)
-            slow.close()
-            fast.close()
-
-        def many_sessions(url: str) -> None:
-            _settled_page(browser, url).close()  # the model loaded once, as on a server already in use
-            pages = [browser.new_page(viewport={"width": 1500, "height": 2000}) for _ in range(args.sessions)]
-            started = time.perf_counter()
-            for page in pages:
-                page.goto(url, timeout=120_000)
-            for page in pages:
-                page.get_by_text("overlay PNG").first.wait_for(timeout=600_000)
-            for page in pages:
-                _settle(page, started, 600_000)
-            for index, page in enumerate(pages):
-                page.get_by_test_id("stNumberInput").filter(has_text="Test image").locator("input").fill(str(index))
-            for page in pages:  # every session changes its image at once
-                page.get_by_test_id("stNumberInput").filter(has_text="Test image").locator("input").press("Enter")
-            for page in pages:
-                _settle(page, started, 600_000)
-            report["sessions_settled_s"] = time.perf_counter() - started
-            report["sessions_tables_equal"] = [_table(page) == tables[f"masked_vgg-{i}"] for i, page in enumerate(pages)]
-            report["exceptions_phase3"] = sum(_exceptions(page) for page in pages)
-            for page in pages:
-                page.close()
-
-        _server(alone, "memory_alone_mib", report)
-        _server(beside_scorecam, "memory_beside_scorecam_mib", report)
-        _server(many_sessions, "memory_sessions_mib", report)
-        browser.close()
-
+def _summarise(report: dict[str, Any], sessions: int) -> None:
+    """The ratio of medians into ``report``, and every phase's numbers printed."""
     counted = [b for b, overlapped in zip(report["beside_scorecam_s"], report["overlapped"]) if overlapped]
     alone_p50 = statistics.median(report["alone_s"])
     report["ratio_p50"] = statistics.median(counted) / alone_p50 if counted else None
@@ -197,10 +189,36 @@ def main(argv=None) -> None:
           f"{report['ratio_p50']:.2f}" if counted else "no sample overlapped the Score-CAM run")
     print(f"Score-CAM itself: {report['scorecam_alone_s']:.1f} s alone, {report['scorecam_beside_s']:.1f} s beside the "
           f"other visitor; tables equal to alone: {report['tables_equal']}, exceptions {report['exceptions_phase2']}")
-    print(f"{args.sessions} sessions at once: settled in {report['sessions_settled_s']:.1f} s, tables equal to alone: "
+    print(f"{sessions} sessions at once: settled in {report['sessions_settled_s']:.1f} s, tables equal to alone: "
           f"{report['sessions_tables_equal']}, exceptions {report['exceptions_phase3']}")
     for key in ("memory_alone_mib", "memory_beside_scorecam_mib", "memory_sessions_mib"):
         print(f"server memory, {key[7:-4]}: {report[key]['VmRSS']:.0f} MiB now, {report[key]['VmHWM']:.0f} MiB peak")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """``camlab-bench-concurrency``: several visitors at once (see the module docstring)."""
+    from playwright.sync_api import sync_playwright
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--images", type=int, default=3, help="new resnet18 images per phase (each ~10 s on 2 cores)")
+    parser.add_argument("--sessions", type=int, default=8)
+    parser.add_argument("--chromium", default=shutil.which("chromium") or "/usr/bin/chromium")
+    parser.add_argument("--out", default=None, help="write every sample as JSON here")
+    args = parser.parse_args(argv)
+    images = list(range(1, args.images + 1))
+    report: dict[str, Any] = {"images": images, "sessions": args.sessions}
+    tables: dict[str, str] = {}
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=args.chromium,
+                                             args=["--no-sandbox", "--disable-gpu", "--no-first-run"])
+
+        _server(partial(_alone, browser, report, tables, images, args.sessions), "memory_alone_mib", report)
+        _server(partial(_beside_scorecam, browser, report, tables, images), "memory_beside_scorecam_mib", report)
+        _server(partial(_many_sessions, browser, report, tables, args.sessions), "memory_sessions_mib", report)
+        browser.close()
+
+    _summarise(report, args.sessions)
     if args.out:
         Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
 

@@ -17,12 +17,14 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 import torchvision
 
 from ..engine import explain
+from ..errors import CamlabError
 from ..maps import minmax
 from ..methods import SHARED_PASS_CAMS
 
@@ -57,11 +59,12 @@ def _timed(fn: Callable[[], object], device: torch.device, repeats: int, warm_up
 
 
 def _layer_maps(raw: torch.Tensor) -> torch.Tensor:
-    """camlab's signed layer map as torchcam returns it: ReLU, then min-max per image."""
+    """Camlab's signed layer map as torchcam returns it: ReLU, then min-max per image."""
     return minmax(raw.clamp(min=0))
 
 
-def main(argv=None) -> None:
+def main(argv: Sequence[str] | None = None) -> None:
+    """``camlab-bench``: camlab against grad-cam, torchcam and captum in one run."""
     from pytorch_grad_cam import EigenCAM, GradCAM, GradCAMPlusPlus, HiResCAM, LayerCAM, ScoreCAM, XGradCAM
     from torchcam import methods as torchcam
 
@@ -78,7 +81,8 @@ def main(argv=None) -> None:
     device = torch.device(args.device)
     model = torchvision.models.vgg16(weights=None).eval().to(device)
     images = torch.rand(args.batch, 3, args.size, args.size, device=device)
-    layer_name, layer = "features.29", model.features[29]
+    layer_name = "features.29"
+    layer = model.get_submodule(layer_name)
     grad_cam_classes = {"gradcam": GradCAM, "gradcam++": GradCAMPlusPlus, "xgradcam": XGradCAM,
                         "layercam": LayerCAM, "hirescam": HiResCAM, "eigencam": EigenCAM, "scorecam": ScoreCAM}
     torchcam_classes = {"gradcam": torchcam.GradCAM, "gradcam++": torchcam.GradCAMpp, "xgradcam": torchcam.XGradCAM,
@@ -98,6 +102,8 @@ def main(argv=None) -> None:
             return cam(classes, scores)[0]
 
     ours = explain(model, images, list(SHARED_PASS_CAMS), target_layer=layer_name)
+    if ours.classes is None:
+        raise CamlabError("camlab explained no classes")
     classes = ours.classes.tolist()
     print(f"VGG16 (random weights), {args.size}px, batch {args.batch}, {device}, "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads; median of {args.repeats} after a warm-up")
@@ -115,10 +121,10 @@ def main(argv=None) -> None:
           f"grad-cam {grad_cam_four:.3f} s ({grad_cam_four / camlab_four:.1f}x), "
           f"torchcam {torchcam_four:.3f} s ({torchcam_four / camlab_four:.1f}x)")
 
-    compared = list(COMMON_GRADIENT_CAMS)
+    maps: dict[str, Any] = {}  # Score-CAM's results: camlab's CAMMap and the peers' arrays
+    compared: list[str] = list(COMMON_GRADIENT_CAMS)
     if not args.skip_scorecam:
         # One run each: 512 VGG16 forwards per image are minutes on a small CPU; (a) and (b) warmed up.
-        maps = {}
         score = {
             "camlab": _timed(lambda: maps.update(camlab=explain(model, images, ["scorecam"], target_layer=layer_name,
                                                                 chunk_size=args.chunk_size)["scorecam"]),

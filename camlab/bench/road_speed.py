@@ -14,6 +14,7 @@ import json
 import os
 import platform
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -24,7 +25,8 @@ from ..study.data import StackedDataset
 from ..study.wallvgg import load_checkpoint
 
 
-def main(argv=None) -> None:
+def main(argv: Sequence[str] | None = None) -> None:
+    """``camlab-bench-road``: camlab's ROAD against grad-cam's on the same maps."""
     from pytorch_grad_cam.metrics import road as grad_cam_road
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputSoftmaxTarget
 
@@ -60,7 +62,7 @@ def main(argv=None) -> None:
     grad_cam_seconds = time.perf_counter() - started
 
     quiet = road(model, images, maps, classes, ranks=ranks, chunk=args.chunk)["road_combined"].cpu()
-    original = grad_cam_road.NoisyLinearImputer.__init__.__defaults__
+    original = grad_cam_road.NoisyLinearImputer.__init__.__defaults__ or ()
     grad_cam_road.NoisyLinearImputer.__init__.__defaults__ = (0.0, *original[1:])  # grad-cam without noise
     try:
         quiet_theirs = grad_cam_road.ROADCombined(list(ROAD_REMOVALS))(images, maps.cpu().numpy(), targets, model)

@@ -19,11 +19,13 @@ faithful on our data is measured by ``python -m camlab.evaluate`` (see README).
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
 from ..context import CAMContext
 from ..errors import CamlabError
-from ..registry import Cost, Family, register_method
+from ..registry import Cost, Family, MethodFn, register_method
 from . import gradient
 
 # Chosen on 48 validation images by AD@20 and insertion AUC (scripts/choose_aperture.py; README)
@@ -92,7 +94,7 @@ def evidence_map(activations: torch.Tensor, base: torch.Tensor, aperture: float 
     return (explained / (energy + 1e-8)).clamp(0, 1).view(n, h, w).to(activations.dtype)
 
 
-def conceptor_cam(name: str):
+def conceptor_cam(name: str) -> Callable[[MethodFn], MethodFn]:
     """Register a conceptor method (it reads the shared gradients for its base map)."""
     return register_method(name, family=Family.CONCEPTOR_CAM, cost=Cost.SHARED_BACKWARD, needs_gradients=True)
 
@@ -103,7 +105,7 @@ def conceptorcam(ctx: CAMContext, *, aperture: float = DEFAULT_APERTURE) -> torc
     return evidence_map(ctx.activations, gradient.gradcam(ctx), aperture)
 
 
-def _modulated(base):
+def _modulated(base: MethodFn) -> MethodFn:
     def compute(ctx: CAMContext, *, aperture: float = DEFAULT_APERTURE) -> torch.Tensor:
         raw = base(ctx)
         return evidence_map(ctx.activations, raw, aperture) * raw.clamp(min=0)

@@ -6,10 +6,12 @@ so the tests can check agreement to 1e-4; where we deliberately differ the docst
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
 from ..context import CAMContext
-from ..registry import Cost, Family, register_method
+from ..registry import Cost, Family, MethodFn, register_method
 
 SPATIAL = (2, 3)
 
@@ -19,7 +21,7 @@ def weighted_sum(weights: torch.Tensor, activations: torch.Tensor) -> torch.Tens
     return torch.einsum("nk,nkhw->nhw", weights, activations)
 
 
-def gradient_cam(name: str):
+def gradient_cam(name: str) -> Callable[[MethodFn], MethodFn]:
     """Register a method that reads the shared gradients."""
     return register_method(name, family=Family.GRADIENT_CAM, cost=Cost.SHARED_BACKWARD, needs_gradients=True)
 
@@ -27,13 +29,13 @@ def gradient_cam(name: str):
 @gradient_cam("gradcam")
 def gradcam(ctx: CAMContext) -> torch.Tensor:
     """Grad-CAM (Selvaraju et al. 2017): channel weights are spatial means of the gradients."""
-    return weighted_sum(ctx.gradients.mean(dim=SPATIAL), ctx.activations)
+    return weighted_sum(ctx.layer_gradients.mean(dim=SPATIAL), ctx.activations)
 
 
 @gradient_cam("gradcam++")
 def gradcam_plusplus(ctx: CAMContext) -> torch.Tensor:
     """Grad-CAM++ (Chattopadhay et al. 2018, eq. 19) with exp-score higher derivatives."""
-    grads, acts = ctx.gradients, ctx.activations
+    grads, acts = ctx.layer_gradients, ctx.activations
     grads_2 = grads.pow(2)
     denominator = 2 * grads_2 + acts.sum(dim=SPATIAL, keepdim=True) * grads_2 * grads + 1e-6
     alpha = torch.where(grads != 0, grads_2 / denominator, torch.zeros_like(grads))
@@ -43,7 +45,7 @@ def gradcam_plusplus(ctx: CAMContext) -> torch.Tensor:
 @gradient_cam("xgradcam")
 def xgradcam(ctx: CAMContext) -> torch.Tensor:
     """XGrad-CAM (Fu et al. 2020): gradients weighted by the activation's share of its channel."""
-    grads, acts = ctx.gradients, ctx.activations
+    grads, acts = ctx.layer_gradients, ctx.activations
     share = acts / (acts.sum(dim=SPATIAL, keepdim=True) + 1e-7)
     return weighted_sum((grads * share).sum(dim=SPATIAL), acts)
 
@@ -51,10 +53,10 @@ def xgradcam(ctx: CAMContext) -> torch.Tensor:
 @gradient_cam("layercam")
 def layercam(ctx: CAMContext) -> torch.Tensor:
     """Layer-CAM (Jiang et al. 2021): positive gradients x activations, element-wise."""
-    return (ctx.gradients.clamp(min=0) * ctx.activations).sum(dim=1)
+    return (ctx.layer_gradients.clamp(min=0) * ctx.activations).sum(dim=1)
 
 
 @gradient_cam("hirescam")
 def hirescam(ctx: CAMContext) -> torch.Tensor:
     """HiRes-CAM (Draelos & Carin 2020): element-wise gradient x activation, summed over channels."""
-    return (ctx.gradients * ctx.activations).sum(dim=1)
+    return (ctx.layer_gradients * ctx.activations).sum(dim=1)

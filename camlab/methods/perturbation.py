@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import fx, nn
 
 from ..context import CAMContext
+from ..errors import CamlabError
 from ..registry import Cost, Family, register_method
 from .gradient import weighted_sum
 
@@ -63,12 +64,12 @@ def scorecam(ctx: CAMContext) -> torch.Tensor:
 class _StopAt(fx.Tracer):
     """Traces through everything except the target layer, which stays one call."""
 
-    def __init__(self, target: str):
+    def __init__(self, target: str) -> None:
         super().__init__()
         self.target = target
 
-    def is_leaf_module(self, module: nn.Module, qualified_name: str) -> bool:
-        return qualified_name == self.target or super().is_leaf_module(module, qualified_name)
+    def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:  # torch.fx's own parameter names
+        return module_qualified_name == self.target or super().is_leaf_module(m, module_qualified_name)
 
 
 def build_tail(model: nn.Module, layer_name: str) -> Callable[[torch.Tensor], torch.Tensor] | None:
@@ -126,7 +127,9 @@ def ablationcam(ctx: CAMContext) -> torch.Tensor:
     max-pool follows. Only the layers after the target layer are re-run when torch.fx can split
     the model there; otherwise the whole model runs with the target output replaced.
     """
-    acts = ctx.activations
+    acts, output = ctx.activations, ctx.layer_output
+    if output is None:
+        raise CamlabError("Ablation-CAM re-runs the layer's output: the shared pass did not keep it")
     n, k = acts.shape[:2]
     low = acts.flatten(1).amin(dim=1)
     ablation_value = torch.where(low == 0, torch.zeros_like(low), low - 1e7)
@@ -139,7 +142,7 @@ def ablationcam(ctx: CAMContext) -> torch.Tensor:
         ablated = acts[image].clone()
         ablated[torch.arange(chunk.numel(), device=acts.device), channel] = ablation_value[image, None, None]
         run = tail if tail is not None else _full_model_tail(ctx, image)
-        scores[chunk] = ctx.scorer(run(ctx.layout.to_output(ablated, ctx.layer_output[image])), rows=image)
+        scores[chunk] = ctx.scorer(run(ctx.layout.to_output(ablated, output[image])), rows=image)
         ctx.chunk_done(done, n * k)
     original = ctx.scores[:, None]
     weights = (original - scores.view(n, k)) / original

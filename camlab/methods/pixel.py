@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -11,6 +13,7 @@ from torch.overrides import TorchFunctionMode
 from ..context import CAMContext
 from ..maps import layer_map_to_display
 from ..registry import Cost, Family, register_method
+from ..targets import TargetScorer
 from .gradient import gradcam
 
 
@@ -22,13 +25,14 @@ class _GuidedReLUFunction(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x):
+    def forward(ctx: Any, x: torch.Tensor) -> torch.Tensor:  # ctx: autograd's FunctionCtx
         out = x.clamp(min=0)
         ctx.save_for_backward(out)
         return out
 
     @staticmethod
-    def backward(ctx, grad_output):
+    def backward(ctx: Any, *grad_outputs: torch.Tensor) -> torch.Tensor:
+        (grad_output,) = grad_outputs
         (out,) = ctx.saved_tensors
         return grad_output.clamp(min=0) * (out > 0).to(grad_output.dtype)
 
@@ -42,7 +46,8 @@ class _GuidedReLUMode(TorchFunctionMode):
     Working at the function level leaves the model untouched: no module swap, no hooks.
     """
 
-    def __torch_function__(self, func, types, args=(), kwargs=None):
+    def __torch_function__(self, func: Callable, types: Sequence[type], args: Sequence = (),
+                           kwargs: dict | None = None) -> Any:
         if func in _RELU_CALLS:
             return _GuidedReLUFunction.apply(args[0])
         return func(*args, **(kwargs or {}))
@@ -54,7 +59,7 @@ def guided_relu() -> contextlib.AbstractContextManager:
 
 
 def guided_input_gradients(
-    model: nn.Module, inputs: torch.Tensor, scorer, create_graph: bool = False
+    model: nn.Module, inputs: torch.Tensor, scorer: TargetScorer, create_graph: bool = False
 ) -> torch.Tensor:
     """d(target score)/d(input) with guided-backprop ReLUs, for a whole batch in one pass."""
     with torch.enable_grad():
@@ -69,7 +74,7 @@ def guided_input_gradients(
                  pixel_space=True)
 def gradient(ctx: CAMContext) -> torch.Tensor:
     """Vanilla gradient (Simonyan et al. 2014): signed d(score)/d(input), from the shared backward."""
-    return ctx.input_gradients
+    return ctx.pixel_gradients
 
 
 @register_method("guided_backprop", family=Family.PIXEL, cost=Cost.OWN_BACKWARD, pixel_space=True)

@@ -38,6 +38,7 @@ class Better(StrEnum):
 
     @property
     def arrow(self) -> str:
+        """The arrow README and the pages print beside a readout's name (↓, ↑ or nothing)."""
         return {"lower": " ↓", "higher": " ↑", "neither": ""}[self.value]
 
 
@@ -83,6 +84,7 @@ class ReadoutKey:
 
     @property
     def better(self) -> Better:
+        """Which way is better for this key (none for a spread across tie orders)."""
         return Better.NONE if self.order_sd else self.metric.better
 
     @property
@@ -128,6 +130,7 @@ def is_readout(key: str) -> bool:
 
 
 def better(key: str) -> Better:
+    """Which way is better for a readout key."""
     return readout_key(key).better
 
 

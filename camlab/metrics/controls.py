@@ -22,6 +22,8 @@ constant map then scores as a uniformly random pixel order does.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -34,7 +36,7 @@ COVERAGES = (5, 10, 20, 50)
 TIE_ORDERS = 4
 
 
-def random_smooth(count: int, size: tuple[int, int], cells: int = 7, seed: int = 0,
+def random_smooth(count: int, size: Sequence[int], cells: int = 7, seed: int = 0,
                   device: str | torch.device = "cpu") -> torch.Tensor:
     """Random maps (count, H, W) in [0, 1]: uniform noise on a cells x cells grid, bilinearly upsampled, min-max.
     The noise is drawn on the CPU from ``seed`` so every device gets the same maps."""
@@ -67,6 +69,7 @@ def matched_control(maps: torch.Tensor, seed: int = 0) -> torch.Tensor:
 
 
 def check_coverage(percent: float) -> float:
+    """A coverage as a float percentage in (0, 100], or a clear error."""
     if isinstance(percent, bool) or not isinstance(percent, (int, float)) or not 0 < percent <= 100:
         raise CamlabError(f"a coverage is a percentage in (0, 100], got {percent!r}")
     return float(percent)

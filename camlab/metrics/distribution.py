@@ -9,6 +9,8 @@ probabilities and the share of images given their most common class (``modal_sha
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import nn
 
@@ -44,7 +46,7 @@ register_metric("modal_share_clean", group="distribution", better=Better.NONE,
                 words="share of images given their most common class on the clean images", needs=("model",))
 
 
-def perturbed(images: torch.Tensor, kind: str, seed: int = 0, mean=IMAGENET_MEAN) -> torch.Tensor:
+def perturbed(images: torch.Tensor, kind: str, seed: int = 0, mean: Sequence[float] = IMAGENET_MEAN) -> torch.Tensor:
     """``images`` (N, 3, H, W) in [0, 1] changed as :data:`PERTURBATIONS` says."""
     if kind == "darkened":
         return images * DARKENING

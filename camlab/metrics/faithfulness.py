@@ -41,7 +41,7 @@ from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 from torchvision.transforms.functional import gaussian_blur
 
-from ..checks import check_classes, check_images, check_maps, finite_number, run_model, whole_number
+from ..checks import check_classes, check_images, check_logits, check_maps, finite_number, run_model, whole_number
 from ..errors import CamlabError
 from ..models import IMAGENET_MEAN
 from ..modes import eval_mode
@@ -52,7 +52,8 @@ from .imputation import noisy_linear_imputation
 _EPS = 1e-12
 _SAME_SCORE = 1e-6  # probabilities closer than this are equal (batch composition moves them by ~1e-7)
 MASKING_SPACES = ("pixel", "normalized")
-FILLS = ("black", "mean", "blur")
+# What removed pixels become in deletion, AD@k and insertion's start (fill_image).
+REMOVAL_FILLS = ("black", "mean", "blur")
 CONFIDENCE = ("average_drop", "increase_in_confidence", "average_gain")
 
 register_metric("average_drop", group="confidence", better=Better.LOWER, high=100, words="Average Drop", needs=("model",))
@@ -70,7 +71,7 @@ def _mean_image(images: torch.Tensor, mean: Sequence[float]) -> torch.Tensor:
     return torch.as_tensor(mean, device=images.device, dtype=images.dtype).view(1, -1, 1, 1).expand_as(images)
 
 
-def _masked(images: torch.Tensor, maps: torch.Tensor, space: str, mean) -> torch.Tensor:
+def _masked(images: torch.Tensor, maps: torch.Tensor, space: str, mean: Sequence[float]) -> torch.Tensor:
     """The image multiplied by its map: in [0, 1] pixel space, or blended towards ``mean``."""
     if space == "pixel":
         return images * maps[:, None]
@@ -88,7 +89,7 @@ def fill_image(images: torch.Tensor, fill: str, mean: Sequence[float] = IMAGENET
         return _mean_image(images, mean)
     if fill == "blur":
         return gaussian_blur(images, kernel_size=[11, 11], sigma=[5.0, 5.0])  # RISE's klen=11, ksig=5
-    raise CamlabError(f"unknown fill {fill!r}; choose one of {', '.join(FILLS)}")
+    raise CamlabError(f"unknown fill {fill!r}; choose one of {', '.join(REMOVAL_FILLS)}")
 
 
 def scoring_copy(model: nn.Module, example: torch.Tensor) -> nn.Module:
@@ -113,7 +114,8 @@ def scoring_copy(model: nn.Module, example: torch.Tensor) -> nn.Module:
     if not folded:
         return model
     with torch.inference_mode():
-        same = torch.allclose(run_model(copy_, example).softmax(1), run_model(model, example).softmax(1), atol=1e-5)
+        folded_logits, logits = (check_logits(run_model(m, example), example.shape[0], finite=False) for m in (copy_, model))
+        same = torch.allclose(folded_logits.softmax(1), logits.softmax(1), atol=1e-5)
     return copy_ if same else model
 
 
@@ -128,7 +130,7 @@ def scores(model: nn.Module, images: torch.Tensor, classes: torch.Tensor, chunk:
         for start in range(0, images.shape[0], chunk):
             # Channels-last lets oneDNN/cuDNN use their NHWC kernels (~1.35x on the shipped VGG, 2-core CPU).
             batch = images[start : start + chunk].contiguous(memory_format=torch.channels_last)
-            softmax = run_model(model, batch).softmax(dim=1)
+            softmax = check_logits(run_model(model, batch), batch.shape[0], finite=False).softmax(dim=1)
             if start == 0:  # checked before any gather: on CUDA a bad index poisons the whole context
                 check_classes(classes, images.shape[0], softmax.shape[1])
             probs.append(softmax.gather(1, classes[start : start + chunk, None])[:, 0])
@@ -151,7 +153,7 @@ def _confidence_terms(clean: torch.Tensor, explained: torch.Tensor) -> dict[str,
 
 
 def confidence_metrics(model: nn.Module, images: torch.Tensor, maps: torch.Tensor, classes: torch.Tensor,
-                       space: str = "pixel", mean=IMAGENET_MEAN, clean: torch.Tensor | None = None,
+                       space: str = "pixel", mean: Sequence[float] = IMAGENET_MEAN, clean: torch.Tensor | None = None,
                        ) -> dict[str, torch.Tensor]:
     """Per-image Average Drop, Increase in Confidence and Average Gain terms (times 100), with the
     clean and explanation-masked probabilities and the class predicted on the masked image; means
@@ -172,7 +174,7 @@ register_metric("occlusion_increase", group="occlusion", better=Better.NONE, hig
 
 
 def region_occlusion(model: nn.Module, images: torch.Tensor, region: torch.Tensor, classes: torch.Tensor,
-                     fill: str = "black", mean=IMAGENET_MEAN, clean: torch.Tensor | None = None,
+                     fill: str = "black", mean: Sequence[float] = IMAGENET_MEAN, clean: torch.Tensor | None = None,
                      ) -> dict[str, torch.Tensor]:
     """Per image, Drop and Increase (the Average Drop / Increase in Confidence terms) when the
     pixels of ``region`` ((H, W) or (N, H, W)) are replaced by ``fill``: what the model loses
@@ -188,7 +190,7 @@ def region_occlusion(model: nn.Module, images: torch.Tensor, region: torch.Tenso
 
 
 def fixed_coverage_metrics(model: nn.Module, images: torch.Tensor, maps: torch.Tensor, classes: torch.Tensor,
-                           coverages: Sequence[float] = COVERAGES, space: str = "pixel", mean=IMAGENET_MEAN,
+                           coverages: Sequence[float] = COVERAGES, space: str = "pixel", mean: Sequence[float] = IMAGENET_MEAN,
                            clean: torch.Tensor | None = None, ranks: torch.Tensor | None = None,
                            ) -> dict[str, torch.Tensor]:
     """Average Drop and Increase in Confidence with each map binarised to its top k% pixels,
@@ -244,7 +246,7 @@ def _curve(model: nn.Module, images: torch.Tensor, classes: torch.Tensor, ranks:
 
 
 def curve_ends(model: nn.Module, images: torch.Tensor, classes: torch.Tensor, deletion_fill: str = "black",
-               insertion_start: str = "blur", mean=IMAGENET_MEAN, chunk: int = 64) -> torch.Tensor:
+               insertion_start: str = "blur", mean: Sequence[float] = IMAGENET_MEAN, chunk: int = 64) -> torch.Tensor:
     """(2, N): the probabilities where every insertion curve starts (``insertion_start``) and every
     deletion curve ends (``deletion_fill``): they depend on the images, not on the maps."""
     starts = torch.cat([fill_image(images, insertion_start, mean), fill_image(images, deletion_fill, mean)])
@@ -253,7 +255,7 @@ def curve_ends(model: nn.Module, images: torch.Tensor, classes: torch.Tensor, de
 
 def insertion_deletion(model: nn.Module, images: torch.Tensor, maps: torch.Tensor, classes: torch.Tensor,
                        steps: int = 32, chunk: int = 64, deletion_fill: str = "black", insertion_start: str = "blur",
-                       mean=IMAGENET_MEAN, clean: torch.Tensor | None = None,
+                       mean: Sequence[float] = IMAGENET_MEAN, clean: torch.Tensor | None = None,
                        ends: torch.Tensor | None = None, ranks: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     """RISE insertion and deletion curves (N, steps + 1) and their areas (N,), means over the tie
     orders of ``ranks`` (K, N, H*W) (default :func:`~camlab.metrics.controls.tie_ranks` of the

@@ -61,7 +61,7 @@ class _Level:
     """One grid's operator as 9 coefficient planes ``stencil`` (B, 9, h, w): (A y)(i) = sum over
     offsets o of stencil[o](i) * y(i + o), zero on rows that are not unknowns."""
 
-    def __init__(self, stencil: torch.Tensor):
+    def __init__(self, stencil: torch.Tensor) -> None:
         self.stencil = stencil
         diagonal = stencil[:, CENTRE : CENTRE + 1]
         self.unknown = diagonal > 0
@@ -93,7 +93,7 @@ class _Finest(_Level):
     """The finest grid: the same operator as a masked depthwise convolution, A y = u (d y - K * (u y))
     with u the removed pixels and d the in-image weight sum (two separable passes instead of 8 shifts)."""
 
-    def __init__(self, stencil: torch.Tensor, unknown: torch.Tensor):
+    def __init__(self, stencil: torch.Tensor, unknown: torch.Tensor) -> None:
         super().__init__(stencil)
         self.mask = unknown
         self.diagonal = stencil[:, CENTRE : CENTRE + 1]
@@ -122,7 +122,7 @@ def _prolong(values: torch.Tensor, unknown: torch.Tensor) -> torch.Tensor:
 class _Dense:
     """The coarsest grid's system as batched dense matrices (identity rows off the unknowns)."""
 
-    def __init__(self, level: _Level):
+    def __init__(self, level: _Level) -> None:
         b, _, h, w = level.stencil.shape
         cells = h * w
         index = torch.arange(cells, device=level.stencil.device).view(h, w)
@@ -148,7 +148,7 @@ class _Dense:
 class _Multigrid:
     """A symmetric V-cycle: the preconditioner of the conjugate gradients."""
 
-    def __init__(self, level: _Level):
+    def __init__(self, level: _Level) -> None:
         self.levels = [level]
         while max(self.levels[-1].stencil.shape[-2:]) > _COARSEST:
             self.levels.append(self.levels[-1].coarsened())
@@ -220,10 +220,10 @@ def linear_imputation(images: torch.Tensor, removed: torch.Tensor, tolerance: fl
 
 
 def noisy_linear_imputation(images: torch.Tensor, removed: torch.Tensor, noise: torch.Tensor | float = 0.0,
-                            **solver) -> torch.Tensor:
+                            tolerance: float = 1e-5, iterations: int = 200) -> torch.Tensor:
     """:func:`linear_imputation` plus ``noise`` on the removed pixels: a tensor broadcastable to
     ``images`` (the noise itself, e.g. a seeded standard normal field times its scale) or 0."""
-    filled = linear_imputation(images, removed, **solver)
+    filled = linear_imputation(images, removed, tolerance, iterations)
     if isinstance(noise, torch.Tensor):
         return torch.where(removed.to(images.device)[:, None], filled + noise.to(filled), filled)
     if finite_number("noise", noise) != 0:

@@ -15,7 +15,7 @@ inside a drawn region it is only where the map attends. An all-zero map gives 0,
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -102,11 +102,12 @@ def region_shares(maps: torch.Tensor, region: torch.Tensor) -> dict[str, torch.T
     return {name: fn(maps, region) for name, fn in SHARES.items()}
 
 
-def downsample_region(region: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+def downsample_region(region: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
     """Area-average a pixel region to layer resolution: the share of each cell inside it."""
     region = torch.as_tensor(region).float()
     squeeze = region.dim() == 2
-    pooled = F.adaptive_avg_pool2d(region.view(-1, 1, *region.shape[-2:]), size)[:, 0]
+    height, width = size
+    pooled = F.adaptive_avg_pool2d(region.view(-1, 1, *region.shape[-2:]), (int(height), int(width)))[:, 0]
     return pooled[0] if squeeze else pooled
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Iterator, Sequence
+from typing import overload
 
 import torch
 from torch import nn
@@ -36,7 +37,7 @@ def _randomise(module: nn.Module, init: str, generator: torch.Generator, seed: i
             devices = [p.device for p in module.parameters(recurse=False) if p.device.type == "cuda"][:1]
             with torch.random.fork_rng(devices=devices):
                 torch.manual_seed(seed)
-                module.reset_parameters()
+                getattr(module, "reset_parameters")()
             return
         for param in module.parameters(recurse=False):
             # Noise drawn on the CPU from one seed, so every device randomises alike, at the
@@ -77,7 +78,7 @@ def _top_and_full(model: nn.Module, seed: int, init: str) -> tuple[nn.Module, nn
     for _, twin in randomised_models(model, seed, init=init):
         top = copy.deepcopy(twin) if top is None else top
         full = twin
-    if full is None:
+    if top is None or full is None:
         raise CamlabError("the model has no parametrised layer to randomise")
     return top, full
 
@@ -90,6 +91,17 @@ def _similarities(display: torch.Tensor, other_display: torch.Tensor, raw: torch
             "ssim": float(ssim(display, other_display).mean())}
 
 
+@overload  # a str is a Sequence[str] too: this first overload wins for one method
+def cascading_randomisation(  # pyright: ignore[reportOverlappingOverload]
+                            model: nn.Module, images: torch.Tensor, method: str, target_layer: str,
+                            classes: torch.Tensor, seed: int = 0, reshape: Reshape = None, *,
+                            independent: bool = False, init: str = "noise", reference: Explanation | None = None,
+                            ) -> list[dict[str, float | str]]: ...
+@overload
+def cascading_randomisation(model: nn.Module, images: torch.Tensor, method: Sequence[str], target_layer: str,
+                            classes: torch.Tensor, seed: int = 0, reshape: Reshape = None, *,
+                            independent: bool = False, init: str = "noise", reference: Explanation | None = None,
+                            ) -> dict[str, list[dict[str, float | str]]]: ...
 def cascading_randomisation(model: nn.Module, images: torch.Tensor, method: str | Sequence[str], target_layer: str,
                             classes: torch.Tensor, seed: int = 0, reshape: Reshape = None, *,
                             independent: bool = False, init: str = "noise", reference: Explanation | None = None,
@@ -128,6 +140,15 @@ for _key, _words in (("rank", "Spearman of display maps"), ("rank_raw", "Spearma
                     needs=("model", "explainer"))
 
 
+@overload  # a str is a Sequence[str] too: this first overload wins for one method
+def random_logit(  # pyright: ignore[reportOverlappingOverload]
+                 model: nn.Module, images: torch.Tensor, method: str, target_layer: str,
+                 classes: torch.Tensor, seed: int = 0, reshape: Reshape = None, reference: Explanation | None = None,
+                            ) -> dict[str, float]: ...
+@overload
+def random_logit(model: nn.Module, images: torch.Tensor, method: Sequence[str], target_layer: str,
+                 classes: torch.Tensor, seed: int = 0, reshape: Reshape = None, reference: Explanation | None = None,
+                            ) -> dict[str, dict[str, float]]: ...
 def random_logit(model: nn.Module, images: torch.Tensor, method: str | Sequence[str], target_layer: str,
                  classes: torch.Tensor, seed: int = 0, reshape: Reshape = None, reference: Explanation | None = None,
                  ) -> dict[str, float] | dict[str, dict[str, float]]:
@@ -181,6 +202,15 @@ def _smoothed(model: nn.Module, images: torch.Tensor, methods: list[str], target
     return {m: (display / samples, raw / samples) for m, (display, raw) in sums.items()}
 
 
+@overload  # a str is a Sequence[str] too: this first overload wins for one method
+def smooth_mprt(  # pyright: ignore[reportOverlappingOverload]
+                model: nn.Module, images: torch.Tensor, method: str, target_layer: str,
+                classes: torch.Tensor, seed: int = 0, reshape: Reshape = None, *, init: str = "noise",
+                samples: int = SMOOTH_SAMPLES, noise: float = SMOOTH_NOISE) -> dict[str, float]: ...
+@overload
+def smooth_mprt(model: nn.Module, images: torch.Tensor, method: Sequence[str], target_layer: str,
+                classes: torch.Tensor, seed: int = 0, reshape: Reshape = None, *, init: str = "noise",
+                samples: int = SMOOTH_SAMPLES, noise: float = SMOOTH_NOISE) -> dict[str, dict[str, float]]: ...
 def smooth_mprt(model: nn.Module, images: torch.Tensor, method: str | Sequence[str], target_layer: str,
                 classes: torch.Tensor, seed: int = 0, reshape: Reshape = None, *, init: str = "noise",
                 samples: int = SMOOTH_SAMPLES, noise: float = SMOOTH_NOISE,
@@ -221,6 +251,15 @@ def histogram_entropy(maps: torch.Tensor, bins: int = ENTROPY_BINS) -> torch.Ten
     return -(share * share.clamp(min=1e-300).log()).sum(1)
 
 
+@overload  # a str is a Sequence[str] too: this first overload wins for one method
+def efficient_mprt(  # pyright: ignore[reportOverlappingOverload]
+                   model: nn.Module, images: torch.Tensor, method: str, target_layer: str,
+                   classes: torch.Tensor, seed: int = 0, reshape: Reshape = None, *, init: str = "noise",
+                   reference: Explanation | None = None) -> float: ...
+@overload
+def efficient_mprt(model: nn.Module, images: torch.Tensor, method: Sequence[str], target_layer: str,
+                   classes: torch.Tensor, seed: int = 0, reshape: Reshape = None, *, init: str = "noise",
+                   reference: Explanation | None = None) -> dict[str, float]: ...
 def efficient_mprt(model: nn.Module, images: torch.Tensor, method: str | Sequence[str], target_layer: str,
                    classes: torch.Tensor, seed: int = 0, reshape: Reshape = None, *, init: str = "noise",
                    reference: Explanation | None = None) -> float | dict[str, float]:

@@ -9,6 +9,6 @@ data and models camlab makes itself.
 - :mod:`~camlab.study.evaluate`: the evaluation command.
 The study uses the library; the library never imports the study.
 """
-from .wallvgg import WallVGG, WallVGGConfig, load_checkpoint, save_checkpoint, shipped_models_dir
+from .wallvgg import WallVGG, WallVGGConfig, load_checkpoint, save_checkpoint
 
-__all__ = ["WallVGG", "WallVGGConfig", "load_checkpoint", "save_checkpoint", "shipped_models_dir"]
+__all__ = ["WallVGG", "WallVGGConfig", "load_checkpoint", "save_checkpoint"]

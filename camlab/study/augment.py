@@ -50,6 +50,7 @@ class AugmentConfig:
     noise: float = 0.2
 
     def as_dict(self) -> dict:
+        """The settings as a plain dict (for the model card)."""
         return asdict(self)
 
     def scaled(self, factor: float) -> AugmentConfig:
@@ -60,15 +61,15 @@ class AugmentConfig:
 NO_AUGMENTATION = AugmentConfig(**{k: 0.0 for k in AugmentConfig.__dataclass_fields__})
 
 
-def _uniform(n: int, low: float, high: float, generator: torch.Generator, device) -> torch.Tensor:
+def _uniform(n: int, low: float, high: float, generator: torch.Generator, device: torch.device | str) -> torch.Tensor:
     return (torch.rand(n, generator=generator) * (high - low) + low).to(device)
 
 
-def _chosen(n: int, p: float, generator: torch.Generator, device) -> torch.Tensor:
+def _chosen(n: int, p: float, generator: torch.Generator, device: torch.device | str) -> torch.Tensor:
     return (torch.rand(n, generator=generator) < p).to(device)
 
 
-def smooth_maps(n: int, size: int, generator: torch.Generator, device) -> torch.Tensor:
+def smooth_maps(n: int, size: int, generator: torch.Generator, device: torch.device | str) -> torch.Tensor:
     """Random smooth maps (n, size, size) in [0, 1], max 1: noise on a 2..10 grid, upsampled, to a power."""
     maps = []
     for _ in range(n):
@@ -102,7 +103,7 @@ def outline_bands(objects: torch.Tensor, width: int = OUTLINE) -> torch.Tensor:
 
 
 def evidence_weight(kept: torch.Tensor, objects: torch.Tensor, seen: torch.Tensor, tile_rows: int) -> torch.Tensor:
-    """w in [0, 1] per image (see the module docstring) from ``kept`` (N, H, W) in [0, 1], the
+    """W in [0, 1] per image (see the module docstring) from ``kept`` (N, H, W) in [0, 1], the
     object masks (N, H, W) and the pixels the model can see (H, W)."""
     bands = outline_bands(objects)
     evidence = []
@@ -190,16 +191,19 @@ def augment(images: torch.Tensor, labels: torch.Tensor, objects: torch.Tensor, f
     return x.clamp(0, 1), targets
 
 
-def featureless_inputs(images: torch.Tensor, pool: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """One featureless input per row: a uniform colour, a background with no object (from ``pool``),
-    uniform noise, or the row's image under a heavy blur."""
+def featureless_inputs(images: torch.Tensor, pool: torch.Tensor | None, generator: torch.Generator) -> torch.Tensor:
+    """One featureless input per row: a uniform colour, a background with no object (from ``pool``,
+    when there is one), uniform noise, or the row's image under a heavy blur."""
     n = images.shape[0]
     out = torch.empty_like(images)
-    kind = torch.randint(0, 4, (n,), generator=generator)
+    if pool is None or not len(pool):
+        kind = torch.tensor([0, 2, 3])[torch.randint(0, 3, (n,), generator=generator)]
+    else:
+        kind = torch.randint(0, 4, (n,), generator=generator)
     for i in range(n):
         if kind[i] == 0:
             out[i] = torch.rand(3, 1, 1, generator=generator).to(images).expand_as(images[i])
-        elif kind[i] == 1:
+        elif kind[i] == 1 and pool is not None:
             out[i] = pool[int(torch.randint(0, len(pool), (1,), generator=generator))].to(images)
         elif kind[i] == 2:
             out[i] = torch.rand(images[i].shape, generator=generator).to(images)

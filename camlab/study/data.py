@@ -8,6 +8,7 @@ alone, in any order, on any machine.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
@@ -48,7 +49,8 @@ def _polygon(kind: str, radius: float) -> np.ndarray:
     raise ValueError(kind)
 
 
-def _draw_object(canvas: np.ndarray, kind: str, centre, radius: float, angle: float, colour,
+def _draw_object(canvas: np.ndarray, kind: str, centre: Sequence[float] | np.ndarray, radius: float, angle: float,
+                 colour: Sequence[float] | float,
                  line: int = cv2.LINE_AA) -> None:
     if kind == "circle":
         cv2.circle(canvas, (int(centre[0]), int(centre[1])), int(radius), colour, -1, line)
@@ -71,7 +73,7 @@ def _background(rng: np.random.Generator, height: int, width: int) -> np.ndarray
     return np.clip(smooth * 0.6 + 50 + noise, 0, 255)
 
 
-def _contrasting_colour(rng: np.random.Generator, background: np.ndarray, centre) -> tuple:
+def _contrasting_colour(rng: np.random.Generator, background: np.ndarray, centre: Sequence[float] | np.ndarray) -> tuple:
     local = background[int(centre[1]), int(centre[0])]
     while True:
         colour = rng.uniform(0, 255, size=3)
@@ -137,7 +139,7 @@ class StackedDataset(Dataset):
     with ``masks=True`` each item also carries the (size, size) boolean mask of its objects."""
 
     def __init__(self, variant: str = "stack-shapes", split: str = "train", size: int = 224,
-                 length: int | None = None, seed: int = 0, masks: bool = False):
+                 length: int | None = None, seed: int = 0, masks: bool = False) -> None:
         generate_image(variant, split, 0, 8, seed)  # validates the names early
         self.variant, self.split, self.size, self.seed, self.masks = variant, split, size, seed, masks
         self.length = DEFAULT_LENGTHS[split] if length is None else int(length)
@@ -145,12 +147,16 @@ class StackedDataset(Dataset):
     def __len__(self) -> int:
         return self.length
 
-    def __getitem__(self, index: int):
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int, torch.Tensor] | tuple[torch.Tensor, int]:
+        sample = self.with_mask(index)
+        return sample if self.masks else sample[:2]
+
+    def with_mask(self, index: int) -> tuple[torch.Tensor, int, torch.Tensor]:
+        """Image (3, H, W) in [0, 1], label and object mask (H, W) of sample ``index``, whatever ``masks`` says."""
         if not 0 <= index < self.length:
             raise IndexError(index)
         image, label, mask = generate_sample(self.variant, self.split, index, self.size, self.seed)
-        tensor = torch.from_numpy(image).permute(2, 0, 1).float().div_(255)
-        return (tensor, label, torch.from_numpy(mask)) if self.masks else (tensor, label)
+        return torch.from_numpy(image).permute(2, 0, 1).float().div_(255), label, torch.from_numpy(mask)
 
 
 def write_png_folder(folder: str | Path, variant: str = "stack-shapes", split: str = "test",

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -23,7 +24,7 @@ from ..device import launched_processes
 from ..errors import CamlabError
 from ..evaluation import comparison_rows, comparisons_markdown, evaluate, to_markdown, to_rows
 from ..metrics.controls import COVERAGES, TIE_ORDERS
-from ..metrics.faithfulness import FILLS, MASKING_SPACES
+from ..metrics.faithfulness import MASKING_SPACES, REMOVAL_FILLS
 from ..metrics.sanity import RANDOMISATION_INITS, SMOOTH_SAMPLES
 from ..readouts import DEFAULT_GROUPS, METRIC_GROUPS, ReadoutConfig
 from ..registry import REGISTRY
@@ -33,7 +34,8 @@ from .data import CLASSES, SPLITS, VARIANTS, StackedDataset
 from .wallvgg import load_checkpoint
 
 
-def main(argv=None) -> None:
+def main(argv: Sequence[str] | None = None) -> None:
+    """``camlab-evaluate``: every readout and control over a dataset, as CSV and Markdown."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="models/masked_vgg.pt")
     parser.add_argument("--data", default="stack-shapes", choices=VARIANTS)
@@ -48,8 +50,8 @@ def main(argv=None) -> None:
     parser.add_argument("--steps", type=int, default=16, help="insertion/deletion steps")
     parser.add_argument("--coverages", type=float, nargs="+", default=list(COVERAGES),
                         help="top-k%% coverages for Average Drop at equal area")
-    parser.add_argument("--deletion-fill", default="black", choices=FILLS)
-    parser.add_argument("--insertion-start", default="blur", choices=FILLS)
+    parser.add_argument("--deletion-fill", default="black", choices=REMOVAL_FILLS)
+    parser.add_argument("--insertion-start", default="blur", choices=REMOVAL_FILLS)
     parser.add_argument("--tie-orders", type=int, default=TIE_ORDERS,
                         help="random orders of tied pixels that AD@k, insertion and deletion average over")
     parser.add_argument("--randomisation", default="cascading", choices=("cascading", "independent"),
@@ -82,7 +84,7 @@ def check_classes_match(class_names: list[str], model_name: str) -> None:
                           "measured against the wrong labels")
 
 
-def _evaluate(args, device: torch.device) -> None:
+def _evaluate(args: argparse.Namespace, device: torch.device) -> None:
     loaded = load_checkpoint(args.model, device)
     check_classes_match(loaded.class_names, loaded.name)
     methods = list(REGISTRY) if args.methods == ["all"] else args.methods

@@ -1,4 +1,4 @@
-"""How interpretable is a model's plain input gradient? Measured on held-out images, per model:
+r"""How interpretable is a model's plain input gradient? Measured on held-out images, per model:
 
 - ``distance``: 1 - cosine similarity between d(true-class logit)/d(input) and the guided-backprop
   gradient, per image (mean and standard deviation) — what the interpretable-gradients regulariser lowers;
@@ -8,7 +8,7 @@
   gradient spread evenly would score, the control;
 - ``accuracy`` on the whole test split.
 
-    python -m camlab.study.gradients models/baseline_vgg.pt models/guided_vgg.pt results/sweep/*.pt \\
+    python -m camlab.study.gradients models/baseline_vgg.pt models/guided_vgg.pt results/sweep/*.pt \
         --out docs/results/guided_sweep.csv
 """
 from __future__ import annotations
@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -63,7 +64,8 @@ def gradient_report(model: nn.Module, variant: str = "stack-shapes", images: int
         }
 
 
-def main(argv=None) -> None:
+def main(argv: Sequence[str] | None = None) -> None:
+    """The interpretable-gradients sweep: accuracy and gradient distance per checkpoint."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("checkpoints", nargs="+")
     parser.add_argument("--images", type=int, default=200)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -90,7 +91,8 @@ def robustness_report(model: nn.Module, variant: str = "stack-shapes", split: st
         return report
 
 
-def main(argv=None) -> None:
+def main(argv: Sequence[str] | None = None) -> None:
+    """A model's robustness report (the model card's numbers) from the command line."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("models", nargs="+")
     parser.add_argument("--data", default="stack-shapes")

@@ -10,6 +10,7 @@ is measured on the same band for comparison.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -25,7 +26,8 @@ from .wallvgg import load_checkpoint
 TABLE_METHODS = ("gradcam", "hirescam", "scorecam", "gradcam++", "ablationcam", "xgradcam", "eigencam", "layercam")
 
 
-def leakage_table(model_paths, datasets, images: int, batch_size: int = 16, methods=TABLE_METHODS,
+def leakage_table(model_paths: Sequence[str], datasets: Sequence[str], images: int, batch_size: int = 16,
+                  methods: Sequence[str] = TABLE_METHODS,
                     progress: bool = True) -> dict:
     """{(model, dataset): {method: (mean, std)}}, in the unseen region of the first (walled) model."""
     loaded = [load_checkpoint(p) for p in model_paths]
@@ -50,7 +52,8 @@ def leakage_table(model_paths, datasets, images: int, batch_size: int = 16, meth
     return table
 
 
-def to_markdown(table: dict, methods=TABLE_METHODS) -> str:
+def to_markdown(table: dict, methods: Sequence[str] = TABLE_METHODS) -> str:
+    """The leakage table as README's Markdown."""
     columns = list(table)
     header = "| method | " + " | ".join(f"{model} / {data}" for model, data in columns) + " |"
     lines = [header, "|---" * (len(columns) + 1) + "|"]
@@ -60,7 +63,8 @@ def to_markdown(table: dict, methods=TABLE_METHODS) -> str:
     return "\n".join(lines)
 
 
-def main(argv=None) -> None:
+def main(argv: Sequence[str] | None = None) -> None:
+    """``camlab-table1``: the paper's Table 1 on the shipped models and data."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", nargs="+", default=["models/masked_vgg.pt", "models/baseline_vgg.pt"])
     parser.add_argument("--data", nargs="+", default=["stack-shapes", "stack-clutter"])

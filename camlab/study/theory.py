@@ -22,7 +22,8 @@ class OneConvWalledNet(nn.Module):
     """conv (K 2x2 filters) -> ReLU -> 2x2 max-pool -> linear, the linear weights of the bottom
     ``masked_rows`` rows of the 14x14 map zero; Gaussian initialisation."""
 
-    def __init__(self, filters: int = 8, masked_rows: int = 7, classes: int = 8, generator=None):
+    def __init__(self, filters: int = 8, masked_rows: int = 7, classes: int = 8,
+                 generator: torch.Generator | None = None) -> None:
         super().__init__()
         self.conv = nn.Conv2d(1, filters, 2)
         self.relu = nn.ReLU()
@@ -35,7 +36,8 @@ class OneConvWalledNet(nn.Module):
             mask[:, SIDE - masked_rows :] = 0
             self.fc.weight.mul_(mask.flatten())
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The logits of the theory model."""
         return self.fc(torch.flatten(self.pool(self.relu(self.conv(x))), 1))
 
 

@@ -18,14 +18,17 @@ import json
 import platform
 import sys
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from ..device import model_device
 from ..errors import CamlabError
+from ..evaluation import dataset_length
 from ..methods.pixel import guided_input_gradients
 from ..metrics.similarity import DISTANCES, gradient_distance
 from ..modes import eval_mode
@@ -36,10 +39,12 @@ from .data import CLASSES, StackedDataset, generate_sample
 from .robustness import robustness_report
 from .wallvgg import ARCHITECTURES, WallVGG, load_checkpoint, save_checkpoint
 
+StepReport = Callable[[int, int, dict], None]  # on_step(done, total, that step's numbers)
 ROBUSTNESS_IMAGES = 200  # the first test images every model card's robustness numbers are measured on
 
 
-def input_gradients(model: torch.nn.Module, x: torch.Tensor, labels: torch.Tensor, create_graph: bool):
+def input_gradients(model: torch.nn.Module, x: torch.Tensor, labels: torch.Tensor,
+                    create_graph: bool) -> tuple[torch.Tensor, torch.Tensor]:
     """Logits and d(true-class logit)/d(input)."""
     x = x.detach().requires_grad_(True)
     logits = model(x)
@@ -48,6 +53,7 @@ def input_gradients(model: torch.nn.Module, x: torch.Tensor, labels: torch.Tenso
 
 
 def guided_targets(model: torch.nn.Module, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """The guided-backprop input gradients of the true classes: the regulariser's fixed target."""
     with eval_mode(model):
         return guided_input_gradients(model, x, TargetScorer(classes=labels)).detach()
 
@@ -57,7 +63,8 @@ def soft_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Ten
     return -(targets * logits.log_softmax(dim=1)).sum(dim=1).mean()
 
 
-def guided_gradient_distance(model, x: torch.Tensor, labels: torch.Tensor, distance: str = "cosine") -> torch.Tensor:
+def guided_gradient_distance(model: torch.nn.Module, x: torch.Tensor, labels: torch.Tensor,
+                             distance: str = "cosine") -> torch.Tensor:
     """The interpretable-gradients term: distance between d(true-class logit)/d(input), kept
     differentiable (double backprop), and the guided-backprop gradient, a fixed target. Both are
     taken in eval mode (batch-norm running statistics, no dropout): the gradients it penalises are
@@ -68,8 +75,9 @@ def guided_gradient_distance(model, x: torch.Tensor, labels: torch.Tensor, dista
     return gradient_distance(grad, target, distance)
 
 
-def training_loss(model, images: torch.Tensor, targets: torch.Tensor, labels: torch.Tensor,
-                  guided_grad_reg: float = 0.0, distance: str = "cosine"):
+def training_loss(model: torch.nn.Module, images: torch.Tensor, targets: torch.Tensor, labels: torch.Tensor,
+                  guided_grad_reg: float = 0.0, distance: str = "cosine",
+                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """(total, cross-entropy, gradient distance, logits): soft-target cross-entropy in train mode,
     plus ``guided_grad_reg`` times :func:`guided_gradient_distance` when it is positive."""
     model.train()
@@ -88,17 +96,17 @@ def featureless_pool(variant: str, size: int, count: int = 256, seed: int = 0) -
 
 
 @torch.no_grad()
-def accuracy(model: torch.nn.Module, dataset, batch_size: int = 64) -> float:
+def accuracy(model: torch.nn.Module, dataset: Dataset, batch_size: int = 64) -> float:
     """Top-1 accuracy on a dataset of (image, label), in eval mode."""
     with eval_mode(model):  # every module gets back its own mode afterwards
         correct = 0
         device = model_device(model)
         for images, labels in DataLoader(dataset, batch_size=batch_size):
             correct += (model(images.to(device)).argmax(1) == labels.to(device)).sum()
-        return float(correct) / len(dataset)
+        return float(correct) / dataset_length(dataset)
 
 
-def mean_gradient_distance(model, dataset, distance: str = "cosine", batch_size: int = 32) -> float:
+def mean_gradient_distance(model: torch.nn.Module, dataset: Dataset, distance: str = "cosine", batch_size: int = 32) -> float:
     """Mean over the dataset of the distance between the input gradient and the guided one."""
     with eval_mode(model):  # every module gets back its own mode afterwards
         total, count = 0.0, 0
@@ -113,7 +121,8 @@ def mean_gradient_distance(model, dataset, distance: str = "cosine", batch_size:
 
 def train(model: WallVGG, dataset: StackedDataset, epochs: int, batch_size: int, lr: float, seed: int,
           guided_grad_reg: float = 0.0, distance: str = "cosine", augmentation: AugmentConfig = NO_AUGMENTATION,
-          progress: bool = True, on_step=None, clean_share: float = 0.075, ramp_share: float = 0.3) -> list[dict]:
+          progress: bool = True, on_step: StepReport | None = None, clean_share: float = 0.075,
+          ramp_share: float = 0.3) -> list[dict]:
     """Adam with cosine decay; the wall is re-applied after every step. Returns per-epoch stats.
 
     ``dataset`` must yield object masks (``StackedDataset(..., masks=True)``): the augmentation
@@ -167,7 +176,8 @@ def train(model: WallVGG, dataset: StackedDataset, epochs: int, batch_size: int,
 
 
 def short_run(model: WallVGG, steps: int, guided_grad_reg: float, batch_size: int = 8, lr: float = 1e-4,
-              data: str = "stack-shapes", seed: int = 0, check_images: int = 32, on_step=None) -> dict:
+              data: str = "stack-shapes", seed: int = 0, check_images: int = 32,
+              on_step: StepReport | None = None) -> dict:
     """Fine-tune a copy of ``model`` for ``steps`` optimiser steps (the app's "train it yourself"
     button) and measure it before and after on ``check_images`` test images. ``model`` is untouched."""
     tuned = copy.deepcopy(model)
@@ -180,8 +190,9 @@ def short_run(model: WallVGG, steps: int, guided_grad_reg: float, batch_size: in
     return {"model": tuned, "history": history, "before": before, "after": after}
 
 
-def model_card(path: Path, args: argparse.Namespace, model: WallVGG, history, test_accuracy: float,
+def model_card(path: Path, args: argparse.Namespace, model: WallVGG, history: list[dict], test_accuracy: float,
                grad_distance: float, seconds: float, augmentation: AugmentConfig, robustness: dict) -> dict:
+    """The model card (JSON) of a trained checkpoint: data, settings, accuracy, robustness, time."""
     unseen = unseen_region(model, (3, model.config.input_size, model.config.input_size))
     rows = unseen.all(dim=1).nonzero().flatten().tolist()
     return {
@@ -208,6 +219,7 @@ def model_card(path: Path, args: argparse.Namespace, model: WallVGG, history, te
 
 
 def write_card_markdown(card: dict, path: Path) -> None:
+    """The model card as Markdown beside the checkpoint."""
     training, robust = card["training"], card["robustness"]
     accuracy_rows = [f"  - {kind}: {100 * value:.1f}%" for kind, value in robust["accuracy"].items()]
     featureless_rows = [f"  - {kind}: mean {v['mean']:.3f}, max {v['max']:.3f}"
@@ -236,7 +248,8 @@ def write_card_markdown(card: dict, path: Path) -> None:
     path.write_text("\n".join(lines))
 
 
-def parse_args(argv=None) -> argparse.Namespace:
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """``camlab-train``'s options."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", choices=sorted(ARCHITECTURES), default="masked_vgg")
     parser.add_argument("--data", choices=("stack-shapes", "stack-clutter"), default="stack-shapes")
@@ -269,13 +282,16 @@ def initial_model(args: argparse.Namespace) -> WallVGG:
         if loaded.architecture != args.model:
             raise CamlabError(f"--init {args.init} is a {loaded.architecture} checkpoint, not {args.model}; "
                               f"pass --model {loaded.architecture} or another --init")
+        if not isinstance(loaded.model, WallVGG):
+            raise CamlabError(f"--init {args.init} is not one of camlab's walled VGGs")
         return loaded.model
     wall = {"masked_rows": args.masked_rows} if args.model == "masked_vgg" else {}
     return ARCHITECTURES[args.model](num_classes=len(CLASSES), width=args.width, batch_norm=not args.no_batch_norm,
                                      **wall)
 
 
-def main(argv=None) -> None:
+def main(argv: Sequence[str] | None = None) -> None:
+    """``camlab-train``: train a walled VGG (or its twin) and write its checkpoint and card."""
     args = parse_args(argv)
     torch.manual_seed(args.seed)
     try:
@@ -288,7 +304,7 @@ def main(argv=None) -> None:
     test_set = StackedDataset(args.data, "test", length=args.test_size, seed=args.seed)
     start = time.perf_counter()
     # A fine-tune starts from a model that already learned: no clean warm-up, no ramp.
-    warm_up = {"clean_share": 0.0, "ramp_share": 0.0} if args.init else {}
+    warm_up: dict[str, Any] = {"clean_share": 0.0, "ramp_share": 0.0} if args.init else {}
     history = train(model, train_set, args.epochs, args.batch_size, args.lr, args.seed, args.guided_grad_reg,
                     args.grad_distance, augmentation, progress=not args.no_progress, **warm_up)
     seconds = time.perf_counter() - start

@@ -1,9 +1,10 @@
 """The paper's walled VGG and its unwalled twin, and camlab's checkpoint format for them."""
 from __future__ import annotations
 
-import os
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -11,16 +12,9 @@ from torch import nn
 from ..checks import finite_number, whole_number
 from ..errors import CamlabError
 from ..models import LoadedModel, Normalize, check_class_names, fitted_model, load_model_file, model_card
+from ..resources import models_dir
 
 CHECKPOINT_FORMAT = "camlab-checkpoint-v1"
-# The models camlab ships and trains itself (masked_vgg, baseline_vgg, guided_vgg): the repository's
-# models/ folder, or the folder the CAMLAB_MODELS environment variable names.
-MODELS_ENV = "CAMLAB_MODELS"
-
-
-def shipped_models_dir() -> Path:
-    """Where the shipped checkpoints are: ``$CAMLAB_MODELS``, else the repository's ``models/``."""
-    return Path(os.environ.get(MODELS_ENV) or Path(__file__).resolve().parents[2] / "models")
 # VGG16 configuration "D" without its last max-pool; the last conv is the paper's 512 -> 256.
 _VGG16_NO_LAST_POOL = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 256)
 
@@ -40,7 +34,7 @@ class WallVGGConfig:
     # wall is unaffected (``unseen_region`` proves it for every shipped model).
     batch_norm: bool = False
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         whole_number("num_classes", self.num_classes, 1, 100_000)
         finite_number("width", self.width, 1 / 64, 4)
         whole_number("hidden", self.hidden, 1, 65_536)
@@ -54,9 +48,11 @@ class WallVGGConfig:
 
     @property
     def feature_size(self) -> int:
+        """The side of the last feature map (14 at 224x224)."""
         return self.input_size // 16
 
     def channels(self, base: int) -> int:
+        """``base`` channels times the width multiplier (at least 1)."""
         return max(1, round(base * self.width))
 
 
@@ -71,7 +67,9 @@ class WallVGG(nn.Module):
     VGG16 up to ``features.29`` (the last ReLU); :attr:`default_layer` names the last ReLU either way.
     """
 
-    def __init__(self, config: WallVGGConfig = WallVGGConfig()):
+    wall_mask: torch.Tensor
+
+    def __init__(self, config: WallVGGConfig = WallVGGConfig()) -> None:
         super().__init__()
         self.config = config
         self.normalize = Normalize()
@@ -106,28 +104,39 @@ class WallVGG(nn.Module):
         # Dense layers keep PyTorch's default init: torchvision's N(0, 0.01) stalls a small VGG
         # trained from scratch without batch norm.
         for module in self.modules():
-            if isinstance(module, nn.Conv2d):
+            if isinstance(module, nn.Conv2d) and module.bias is not None:
                 nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
                 nn.init.zeros_(module.bias)
 
     @property
     def default_layer(self) -> str:
+        """The last feature map's ReLU, the layer CAMs read by default."""
         return f"features.{len(self.features) - 1}"
 
     @torch.no_grad()
     def apply_wall(self) -> None:
-        self.classifier[0].weight.mul_(self.wall_mask)
+        """Zero the first dense layer's weights for the walled feature rows (after every optimiser step)."""
+        self.first_dense.weight.mul_(self.wall_mask)
+
+    @property
+    def first_dense(self) -> nn.Linear:
+        """The head's first dense layer, whose weights the wall zeroes."""
+        layer = self.classifier[0]
+        if not isinstance(layer, nn.Linear):
+            raise CamlabError(f"the head starts with a {type(layer).__name__}, not the walled dense layer")
+        return layer
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The logits of [0, 1] images."""
         return self.classifier(torch.flatten(self.features(self.normalize(x)), 1))
 
 
-def masked_vgg(num_classes: int = 8, width: float = 1.0, masked_rows: int = 9, **kwargs) -> WallVGG:
+def masked_vgg(num_classes: int = 8, width: float = 1.0, masked_rows: int = 9, **kwargs: Any) -> WallVGG:
     """The paper's walled VGG: the bottom ``masked_rows`` feature rows unread by the head."""
     return WallVGG(WallVGGConfig(num_classes=num_classes, width=width, masked_rows=masked_rows, **kwargs))
 
 
-def baseline_vgg(num_classes: int = 8, width: float = 1.0, **kwargs) -> WallVGG:
+def baseline_vgg(num_classes: int = 8, width: float = 1.0, **kwargs: Any) -> WallVGG:
     """The unwalled twin: same architecture, every feature row read."""
     return WallVGG(WallVGGConfig(num_classes=num_classes, width=width, masked_rows=0, **kwargs))
 
@@ -135,7 +144,8 @@ def baseline_vgg(num_classes: int = 8, width: float = 1.0, **kwargs) -> WallVGG:
 ARCHITECTURES = {"masked_vgg": masked_vgg, "baseline_vgg": baseline_vgg}
 
 
-def save_checkpoint(path: str | Path, model: WallVGG, architecture: str, class_names, extra: dict | None = None) -> Path:
+def save_checkpoint(path: str | Path, model: WallVGG, architecture: str, class_names: Sequence[str],
+                    extra: dict | None = None) -> Path:
     """Write a camlab checkpoint: format tag, architecture, config, class names and weights."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -146,7 +156,7 @@ def save_checkpoint(path: str | Path, model: WallVGG, architecture: str, class_n
     return path
 
 
-def _load_camlab(path: Path, payload: dict, device) -> LoadedModel:
+def _load_camlab(path: Path, payload: dict, device: str | torch.device) -> LoadedModel:
     missing = [key for key in ("architecture", "config", "class_names", "state_dict") if key not in payload]
     if missing:
         raise CamlabError(f"{path.name} is a camlab checkpoint without {', '.join(missing)}; re-save it with "
@@ -178,8 +188,8 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu", truste
     """A camlab checkpoint, or any model file :func:`camlab.models.load_model_file` reads
     (``trusted`` and ``architecture`` as there: only for files you would run as code; the
     torchvision architecture of a bare state_dict). A bare name such as
-    ``"masked_vgg"`` is a shipped model (:func:`shipped_models_dir`), from any working directory."""
+    ``"masked_vgg"`` is a shipped model (:func:`models_dir`), from any working directory."""
     path = Path(path)
     if not path.suffix and not path.exists() and path.name == str(path):
-        path = shipped_models_dir() / f"{path.name}.pt"
+        path = models_dir() / f"{path.name}.pt"
     return load_model_file(path, device, {CHECKPOINT_FORMAT: _load_camlab}, trusted=trusted, architecture=architecture)

@@ -8,10 +8,10 @@
 - :class:`BlindModel`: a model whose input pixels behind a wall are replaced (occlusion).
 """
 from .feature import FeatureWall, cell_footprint, snap_to_cells
-from .occlusion import FILLS, BlindModel
+from .occlusion import OCCLUSION_FILLS, BlindModel
 from .regions import PAPER_WALL_FRACTION, check_wall, paper_wall, wall_mask
 from .unseen import FeatureWallAnalyser, UnseenRegion, analyse_unseen_region, unseen_region
 
-__all__ = ["FILLS", "PAPER_WALL_FRACTION", "BlindModel", "FeatureWall", "FeatureWallAnalyser", "UnseenRegion",
+__all__ = ["OCCLUSION_FILLS", "PAPER_WALL_FRACTION", "BlindModel", "FeatureWall", "FeatureWallAnalyser", "UnseenRegion",
            "analyse_unseen_region", "cell_footprint", "check_wall", "paper_wall", "snap_to_cells", "unseen_region",
            "wall_mask"]

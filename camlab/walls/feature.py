@@ -17,6 +17,7 @@ mix positions, so a walled cell can still move the output through them.
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -31,21 +32,22 @@ from ..metrics.leakage import downsample_region
 class CellMask(nn.Module):
     """Runs ``layer`` and zeroes the walled cells of its output, so later layers cannot read them."""
 
-    def __init__(self, layer: nn.Module, cells: torch.Tensor):
+    def __init__(self, layer: nn.Module, cells: torch.Tensor) -> None:
         super().__init__()
         self.layer = layer
         self.register_buffer("keep", (~cells).float()[None, None], persistent=False)
 
-    def forward(self, *args, **kwargs):
+    def forward(self, *args: object, **kwargs: object) -> torch.Tensor:
+        """The layer's output with the walled cells zeroed."""
         return self.layer(*args, **kwargs) * self.keep
 
 
-def snap_to_cells(wall: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
+def snap_to_cells(wall: torch.Tensor, grid: Sequence[int]) -> torch.Tensor:
     """(h, w) bool: the cells at least half covered by the (H, W) pixel wall."""
     return downsample_region(torch.as_tensor(wall).bool(), grid) >= 0.5
 
 
-def cell_footprint(cells: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+def cell_footprint(cells: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
     """(H, W) bool: the pixels the (h, w) walled cells stand for (nearest-neighbour upsampling, so
     area-averaging it back to the grid gives the cells again when H, W are multiples of h, w)."""
     return F.interpolate(cells[None, None].float(), size=size, mode="nearest")[0, 0] > 0
@@ -57,7 +59,7 @@ def _with_module(root: nn.Module, name: str, replacement: nn.Module) -> nn.Modul
     head, _, rest = name.partition(".")
     clone = copy.copy(root)
     clone._modules = dict(root._modules)
-    clone._modules[head] = _with_module(root._modules[head], rest, replacement) if rest else replacement
+    clone._modules[head] = _with_module(root.get_submodule(head), rest, replacement) if rest else replacement
     return clone
 
 
@@ -70,7 +72,7 @@ class FeatureWall(nn.Module):
     model at its wall. ``model`` itself is not modified.
     """
 
-    def __init__(self, model: nn.Module, layer: str | nn.Module, wall: torch.Tensor):
+    def __init__(self, model: nn.Module, layer: str | nn.Module, wall: torch.Tensor) -> None:
         super().__init__()
         name, module = resolve_layer(model, layer)
         wall = torch.as_tensor(wall)
@@ -91,6 +93,7 @@ class FeatureWall(nn.Module):
         self.training = model.training  # a wrapper of an eval model is in eval mode (nn.Module starts in train)
         self.cells = cells
         self.layer_name = f"model.{name}.layer"
+        self._walled: nn.Module
         object.__setattr__(self, "_walled", module)  # a reference, not a second registration
 
     @property
@@ -99,4 +102,5 @@ class FeatureWall(nn.Module):
         return self._walled
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The walled model's logits."""
         return self.model(x)

@@ -7,7 +7,8 @@ from torch import nn
 
 from ..errors import CamlabError
 
-FILLS = ("zero", "mean", "blur", "noise")
+# What a BlindModel puts where the wall is (the model sees the fill; never a removal metric's fill).
+OCCLUSION_FILLS = ("zero", "mean", "blur", "noise")
 
 
 def box_sum(t: torch.Tensor, radius: int) -> torch.Tensor:
@@ -31,25 +32,29 @@ class BlindModel(nn.Module):
     the output is a function of the visible pixels alone. ``wall`` is (H, W): images must be that size.
     """
 
+    wall: torch.Tensor
+    mean: torch.Tensor
+    noise: torch.Tensor
+
     def __init__(self, model: nn.Module, wall: torch.Tensor, fill: str = "zero",
-                 mean: tuple[float, float, float] = (0.5, 0.5, 0.5), seed: int = 0, blur_kernel: int = 31):
+                 mean: tuple[float, float, float] = (0.5, 0.5, 0.5), seed: int = 0, blur_kernel: int = 31) -> None:
         super().__init__()
         if not isinstance(model, nn.Module):
             raise CamlabError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-        if fill not in FILLS:
-            raise CamlabError(f"unknown fill {fill!r}; choose one of {', '.join(FILLS)}")
+        if fill not in OCCLUSION_FILLS:
+            raise CamlabError(f"unknown fill {fill!r}; choose one of {', '.join(OCCLUSION_FILLS)}")
         wall = torch.as_tensor(wall)
         if wall.dim() != 2 or min(wall.shape) < 1:
             raise CamlabError(f"the wall must be an (H, W) mask, got shape {tuple(wall.shape)}")
-        mean = torch.as_tensor(mean, dtype=torch.float32).flatten()
-        if mean.numel() != 3 or not torch.isfinite(mean).all():
-            raise CamlabError(f"the mean fill needs 3 finite channel values, got {mean.tolist()}")
+        colour = torch.as_tensor(mean, dtype=torch.float32).flatten()
+        if colour.numel() != 3 or not torch.isfinite(colour).all():
+            raise CamlabError(f"the mean fill needs 3 finite channel values, got {colour.tolist()}")
         longest = max(wall.shape)
         if isinstance(blur_kernel, bool) or not isinstance(blur_kernel, int) or not 1 <= blur_kernel <= 2 * longest + 1:
             raise CamlabError(f"blur_kernel must be a whole number in [1, {2 * longest + 1}] pixels, got {blur_kernel!r}")
         self.model, self.fill, self.blur_radius = model, fill, blur_kernel // 2
         self.register_buffer("wall", wall.bool()[None, None].float())
-        self.register_buffer("mean", mean.view(1, 3, 1, 1))
+        self.register_buffer("mean", colour.view(1, 3, 1, 1))
         noise = torch.rand(3, *wall.shape, generator=torch.Generator().manual_seed(int(seed)))
         self.register_buffer("noise", noise[None] if fill == "noise" else torch.zeros(1, 3, 1, 1))
 
@@ -76,4 +81,5 @@ class BlindModel(nn.Module):
         return torch.where(wall > 0, self._fill(x), x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The model's logits on the images with the walled pixels filled."""
         return self.model(self.blind(x))

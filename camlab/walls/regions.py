@@ -1,6 +1,8 @@
 """Drawn walls: rectangles, polygons and strokes in image pixels, turned into one boolean mask."""
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import cv2
 import numpy as np
 import torch
@@ -11,7 +13,7 @@ MAX_SIDE = 8192
 MAX_POINTS = 100_000
 
 
-def _points(value, kind: str, at_least: int, height: int, width: int) -> np.ndarray:
+def _points(value: object, kind: str, at_least: int, height: int, width: int) -> np.ndarray:
     """(P, 2) int32 pixel coordinates, finite, clipped to a margin around the image (so OpenCV's
     integer arithmetic cannot overflow and far-away points still draw the right edge)."""
     points = np.asarray(value, dtype=np.float64)
@@ -85,7 +87,7 @@ def paper_wall(size: int) -> torch.Tensor:
     return wall
 
 
-def check_wall(wall: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
+def check_wall(wall: torch.Tensor, shape: Sequence[int]) -> torch.Tensor:
     """A boolean wall of the image's size that covers some but not all pixels, else a clear error."""
     if not isinstance(wall, torch.Tensor):
         raise CamlabError(f"a wall is a boolean (H, W) tensor, got {type(wall).__name__}")

@@ -18,7 +18,9 @@ A wall holds in eval mode only: in train mode batch norm's batch statistics mix 
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -30,6 +32,7 @@ from ..device import model_device
 from ..errors import CamlabError
 from ..layers import resolve_layer
 from ..modes import eval_mode
+from .feature import FeatureWall
 
 _IDENTITIES = {
     F.relu, F.relu_, torch.relu, torch.relu_, torch.Tensor.relu, torch.Tensor.relu_, F.relu6, F.leaky_relu,
@@ -44,7 +47,8 @@ _POOL_KEYWORDS = ("kernel_size", "stride", "padding", "ceil_mode")
 class _PositivePaths(TorchFunctionMode):
     """Routes the functions that would break the positive-path argument to positive stand-ins."""
 
-    def __torch_function__(self, func, types, args=(), kwargs=None):
+    def __torch_function__(self, func: Callable, types: Sequence[type], args: Sequence = (),
+                           kwargs: dict | None = None) -> Any:
         kwargs = kwargs or {}
         if func in _IDENTITIES:
             return args[0]
@@ -149,7 +153,7 @@ class FeatureWallAnalyser:
     """
 
     def __init__(self, model: nn.Module, layer: str | nn.Module, input_shape: tuple[int, int, int] = (3, 224, 224),
-                 trials: int = 3, seed: int = 0):
+                 trials: int = 3, seed: int = 0) -> None:
         self.name, self._module = resolve_layer(model, layer)
         self.input_shape, self.trials, self.seed = input_shape, trials, seed
         self.reason = ""
@@ -162,8 +166,12 @@ class FeatureWallAnalyser:
     def _trace(self, model: nn.Module) -> None:
         twin = _positive_copy(model)
         _, twin_layer = resolve_layer(twin, self.name)
-        outputs: list[torch.Tensor] = []
-        handle = twin_layer.register_forward_hook(lambda _module, _inputs, output: outputs.append(output))
+        outputs: list[object] = []
+
+        def record(_module: nn.Module, _inputs: tuple, output: object) -> None:
+            outputs.append(output)
+
+        handle = twin_layer.register_forward_hook(record)
         self._input = torch.ones((1, *self.input_shape), dtype=torch.float64, requires_grad=True)
         try:
             with _PositivePaths():
@@ -194,14 +202,16 @@ class FeatureWallAnalyser:
     def structural(self, cells: torch.Tensor) -> torch.Tensor:
         """(H, W) bool: the pixels no positive path reaches the output through once ``cells`` ((h, w)
         bool) of the layer are walled; only when :attr:`is_cut`."""
+        if self._activation is None:
+            raise CamlabError(f"the pixels behind a wall on {self.name!r} are found by trials here: {self.reason}")
         keep = (~cells.cpu().bool()).to(torch.float64)
         (grad,) = torch.autograd.grad(self._activation, self._input, self._suffix * keep, retain_graph=True)
         return grad[0].abs().sum(dim=0) == 0
 
-    def analyse(self, walled: nn.Module) -> UnseenRegion:
+    def analyse(self, walled: FeatureWall) -> UnseenRegion:
         """The unseen region of ``walled``, a :class:`~camlab.walls.FeatureWall` on this analyser's
         model and layer, as :func:`analyse_unseen_region` finds it."""
-        if getattr(walled, "layer", None) is not self._module:
+        if not isinstance(walled, FeatureWall) or walled.layer is not self._module:
             raise CamlabError(f"this analyser is for feature walls on {self.name!r} of its own model")
         if not self.is_cut:
             return analyse_unseen_region(walled, self.input_shape, self.trials, self.seed)

@@ -9,13 +9,14 @@ import torch
 
 from camlab import CamlabError
 from camlab.app.sources import open_shipped, open_uploaded, safe_filename
-from camlab.study.wallvgg import masked_vgg, save_checkpoint, shipped_models_dir
+from camlab.resources import models_dir
+from camlab.study.wallvgg import masked_vgg, save_checkpoint
 from tests.hostile import file_writing_archive
 
 
 def test_uploaded_checkpoints_load_or_fail_clearly(tmp_path):
     shipped = open_shipped("masked_vgg", "cpu")
-    data = (shipped_models_dir() / "masked_vgg.pt").read_bytes()
+    data = (models_dir() / "masked_vgg.pt").read_bytes()
     entry = open_uploaded(data, "masked_vgg.pt", "cpu")
     assert torch.equal(entry.unseen, shipped.unseen) and entry.key.startswith("upload:")
     with pytest.raises(CamlabError, match="not a checkpoint"):

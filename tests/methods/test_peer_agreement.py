@@ -108,7 +108,7 @@ TORCHCAM = {"gradcam": torchcam.GradCAM, "gradcam++": torchcam.GradCAMpp, "xgrad
 @pytest.mark.parametrize("arch", CASES)
 @pytest.mark.parametrize("method", [m for m in TORCHCAM if m not in TORCHCAM_DIFFERS])
 def test_layer_maps_match_torchcam(arch, method, ours, vgg16, resnet18, images64):
-    """torchcam returns ReLU'd, min-max maps at layer resolution for the classes it is given."""
+    """Torchcam returns ReLU'd, min-max maps at layer resolution for the classes it is given."""
     model = {"vgg16": vgg16, "resnet18": resnet18}[arch]
     result = ours[arch][method]
     with TORCHCAM[method](model, CASES[arch], input_shape=tuple(images64.shape[1:])) as cam:

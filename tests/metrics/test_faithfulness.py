@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from camlab.errors import CamlabError
-from camlab.metrics.faithfulness import FILLS, confidence_metrics, fill_image, fixed_coverage_metrics, insertion_deletion
+from camlab.metrics.faithfulness import REMOVAL_FILLS, confidence_metrics, fill_image, fixed_coverage_metrics, insertion_deletion
 from tests.nets import QuadrantModel, TinyNet
 
 
@@ -52,7 +52,7 @@ def test_fixed_coverage_rewards_the_map_on_the_evidence_at_equal_area():
     assert (good["average_drop@25"] < 1e-3).all() and (bad["average_drop@25"] > 49).all()
 
 
-@pytest.mark.parametrize("fill", FILLS)
+@pytest.mark.parametrize("fill", REMOVAL_FILLS)
 def test_deletion_fills_and_insertion_starts(fill):
     checkerboard = ((torch.arange(16)[:, None] + torch.arange(16)[None]) % 2).float()
     images = checkerboard.expand(1, 3, 16, 16).clone()

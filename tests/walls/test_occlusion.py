@@ -3,11 +3,11 @@ import pytest
 import torch
 
 import camlab
-from camlab.walls import FILLS, BlindModel, wall_mask
+from camlab.walls import OCCLUSION_FILLS, BlindModel, wall_mask
 from tests.nets import TinyNet
 
 
-@pytest.mark.parametrize("fill", FILLS)
+@pytest.mark.parametrize("fill", OCCLUSION_FILLS)
 def test_blinded_model_output_is_bit_identical_when_walled_pixels_change(fill):
     wall = wall_mask([{"type": "rect", "x0": 2, "y0": 2, "x1": 9, "y1": 12}], 16, 16)
     blind = BlindModel(TinyNet().eval(), wall, fill=fill)
