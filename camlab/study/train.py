@@ -79,7 +79,8 @@ def training_loss(model: torch.nn.Module, images: torch.Tensor, targets: torch.T
                   guided_grad_reg: float = 0.0, distance: str = "cosine",
                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """(total, cross-entropy, gradient distance, logits): soft-target cross-entropy in train mode,
-    plus ``guided_grad_reg`` times :func:`guided_gradient_distance` when it is positive."""
+    plus ``guided_grad_reg`` times :func:`guided_gradient_distance` when it is positive. A training
+    step: it puts ``model`` in train mode and leaves it there for the optimiser step."""
     model.train()
     logits = model(images)
     ce = soft_cross_entropy(logits, targets)
@@ -123,7 +124,8 @@ def train(model: WallVGG, dataset: StackedDataset, epochs: int, batch_size: int,
           guided_grad_reg: float = 0.0, distance: str = "cosine", augmentation: AugmentConfig = NO_AUGMENTATION,
           progress: bool = True, on_step: StepReport | None = None, clean_share: float = 0.075,
           ramp_share: float = 0.3) -> list[dict]:
-    """Adam with cosine decay; the wall is re-applied after every step. Returns per-epoch stats.
+    """Adam with cosine decay; the wall is re-applied after every step. Returns per-epoch stats, and
+    leaves the trained ``model`` in eval mode (contiguous memory), ready to explain and save.
 
     ``dataset`` must yield object masks (``StackedDataset(..., masks=True)``): the augmentation
     softens targets by the object evidence left (:mod:`camlab.study.augment`), judged only on the
