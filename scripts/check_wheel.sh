@@ -17,3 +17,4 @@ cd "$WORK"
 env/bin/python wheel_smoke.py library
 env/bin/pip install -q --disable-pip-version-check -c "$OLDPWD/requirements.txt" "$WHEEL[app]"
 env/bin/python wheel_smoke.py app
+env/bin/python wheel_smoke.py serve

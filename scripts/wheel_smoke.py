@@ -1,6 +1,7 @@
 """Run by scripts/check_wheel.sh in a fresh environment, outside the checkout, against the installed wheel.
 
 ``library``: camlab imports and explains with a shipped model while Streamlit is not installed.
+``serve``: ``camlab-app`` (the installed launcher) serves the app until Streamlit's health check answers.
 ``app``: with the [app] extra, the installed app's Explore, Walls and Audit pages render without an exception,
 Explore showing the shipped walled model's leakage (HiRes-CAM 0, Grad-CAM above it).
 """
@@ -44,5 +45,35 @@ def app() -> None:
         print(f"app: {page} rendered ({len(run.markdown)} markdown elements)")
 
 
+def serve() -> None:
+    """``camlab-app`` from the environment's scripts, on a free port, until /_stcore/health says ok."""
+    import socket
+    import subprocess
+    import time
+    import urllib.request
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    launcher = Path(sys.executable).with_name("camlab-app")
+    server = subprocess.Popen([str(launcher), "--server.port", str(port), "--server.address", "127.0.0.1"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as answer:
+                    assert answer.read() == b"ok"
+                    print(f"serve: {launcher.name} answered on port {port}")
+                    return
+            except OSError:
+                assert server.poll() is None, f"{launcher.name} exited with {server.returncode}"
+                time.sleep(0.5)
+        raise AssertionError(f"{launcher.name} did not answer within 120 s")
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
 if __name__ == "__main__":
-    {"library": library, "app": app}[sys.argv[1]]()
+    {"library": library, "app": app, "serve": serve}[sys.argv[1]]()
