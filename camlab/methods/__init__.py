@@ -1,8 +1,9 @@
 """Every CAM and attribution method; importing this package registers them all.
 
-One module per family: ``gradient`` (Grad-CAM and friends), ``activation`` (Eigen-CAM, the random
-baseline), ``perturbation`` (Score-CAM, Ablation-CAM), ``pixel`` (gradient, guided backprop),
-``conceptor`` (Conceptor-CAM). Import order is registration order, which is the order the app and
+One module per family: ``gradient`` (Grad-CAM and friends), ``activation`` (Eigen-CAM, KPCA-CAM,
+FEM, the random baseline), ``perturbation`` (Score-CAM, Ablation-CAM), ``pixel`` (gradient, guided
+backprop), ``conceptor`` (Conceptor-CAM); ``combine`` holds the weighted sums and principal
+projections they share. Import order is registration order, which is the order the app and
 the tables list methods in.
 """
 from . import gradient  # noqa: F401, I001  (registration, in listing order)

@@ -1,31 +1,82 @@
-"""CAMs that read only the activations of the shared forward: Eigen-CAM and the random baseline."""
+"""CAMs that read only the activations of the shared forward: Eigen-CAM, KPCA-CAM, FEM and the
+random baseline."""
 from __future__ import annotations
 
 import torch
 
 from ..context import CAMContext
+from ..errors import CamlabError
 from ..registry import Cost, Family, register_method
-from .gradient import weighted_sum
+from .combine import oriented, principal_projection, weighted_sum
 
 
 @register_method("eigencam", family=Family.GRADIENT_FREE_CAM, cost=Cost.FORWARD_ONLY)
 def eigencam(ctx: CAMContext) -> torch.Tensor:
     """Eigen-CAM (Muhammad & Yeasin 2020): projection on the first principal component.
 
-    The sign of a principal component is arbitrary (pytorch-grad-cam takes whatever LAPACK
-    returns). We fix it: the projection is oriented to correlate positively with the total
-    activation at each position, so the map lights up where the features are strong.
+    Oriented to correlate positively with the total activation at each position, so the map lights
+    up where the features are strong (see :func:`principal_projection`).
     """
+    return principal_projection(ctx.activations, ctx.activations.sum(dim=1))
+
+
+KPCA_KERNELS = ("sigmoid", "rbf", "poly", "linear", "cosine")
+KPCA_MAX_POSITIONS = 4096  # a (positions x positions) kernel per image: 64 MiB at this size
+
+
+@register_method("kpcacam", family=Family.GRADIENT_FREE_CAM, cost=Cost.FORWARD_ONLY)
+def kpcacam(ctx: CAMContext, *, kernel: str = "sigmoid", gamma: float = 0.0, coef0: float = 1.0,
+            degree: int = 3) -> torch.Tensor:
+    """KPCA-CAM (Karmani et al. 2024): the first kernel-PCA component of the positions' activations.
+
+    The kernels and defaults of scikit-learn's ``KernelPCA`` as pytorch-grad-cam's ``KPCA_CAM`` calls
+    it (``gamma`` 0 means 1 / channels); the component times the square root of its eigenvalue, as
+    ``fit_transform`` returns it. Its sign is oriented as Eigen-CAM's (scikit-learn makes the
+    largest entry positive instead). Positions are limited to 4096 per image (a 64x64 layer).
+    """
+    if kernel not in KPCA_KERNELS:
+        raise CamlabError(f"kpcacam kernel must be one of {', '.join(KPCA_KERNELS)}, got {kernel!r}")
+    if degree < 1 or gamma < 0:
+        raise CamlabError(f"kpcacam needs degree >= 1 and gamma >= 0, got degree {degree}, gamma {gamma}")
     acts = ctx.activations
     n, k, h, w = acts.shape
-    states = acts.flatten(2).transpose(1, 2)  # (N, HW, K)
+    if h * w > KPCA_MAX_POSITIONS:
+        raise CamlabError(f"kpcacam needs a kernel over every pair of the layer's {h * w} positions; at most "
+                          f"{KPCA_MAX_POSITIONS} are allowed: choose a coarser target layer")
+    states = acts.flatten(2).transpose(1, 2).double()
     centred = states - states.mean(dim=1, keepdim=True)
-    _, _, vh = torch.linalg.svd(centred, full_matrices=False)
-    projection = torch.einsum("npk,nk->np", centred, vh[:, 0, :])
-    energy = states.sum(dim=2)
-    sign = torch.sign((projection * (energy - energy.mean(dim=1, keepdim=True))).sum(dim=1))
-    sign = torch.where(sign == 0, torch.ones_like(sign), sign)
-    return (projection * sign[:, None]).view(n, h, w)
+    gram = centred @ centred.transpose(1, 2)
+    scale = gamma if gamma > 0 else 1.0 / k
+    if kernel == "sigmoid":
+        matrix = torch.tanh(scale * gram + coef0)
+    elif kernel == "poly":
+        matrix = (scale * gram + coef0).pow(degree)
+    elif kernel == "rbf":
+        norms = gram.diagonal(dim1=1, dim2=2)
+        matrix = torch.exp(-scale * (norms[:, :, None] + norms[:, None, :] - 2 * gram).clamp(min=0))
+    elif kernel == "cosine":
+        norms = gram.diagonal(dim1=1, dim2=2).sqrt().clamp(min=1e-12)
+        matrix = gram / (norms[:, :, None] * norms[:, None, :])
+    else:
+        matrix = gram
+    # the kernel centred in feature space, as KernelPCA does before its eigendecomposition
+    matrix = (matrix - matrix.mean(dim=1, keepdim=True) - matrix.mean(dim=2, keepdim=True)
+              + matrix.mean(dim=(1, 2), keepdim=True))
+    values, vectors = torch.linalg.eigh(matrix)
+    projection = vectors[..., -1] * values[:, -1:].clamp(min=0).sqrt()
+    return oriented(projection, states.sum(dim=2)).to(acts.dtype).view(n, h, w)
+
+
+@register_method("fem", family=Family.GRADIENT_FREE_CAM, cost=Cost.FORWARD_ONLY)
+def fem(ctx: CAMContext, *, k: float = 2.0) -> torch.Tensor:
+    """FEM (Fuad et al. 2020): channel weights are the share of positions above mean + k std.
+
+    Mean and (population) standard deviation are each channel's over the positions, as in
+    pytorch-grad-cam's ``FEM``.
+    """
+    acts = ctx.activations
+    threshold = acts.mean(dim=(2, 3), keepdim=True) + k * acts.std(dim=(2, 3), correction=0, keepdim=True)
+    return weighted_sum((acts > threshold).to(acts.dtype).mean(dim=(2, 3)), acts)
 
 
 @register_method("randomcam", family=Family.BASELINE, cost=Cost.FORWARD_ONLY)

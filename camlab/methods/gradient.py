@@ -12,13 +12,9 @@ import torch
 
 from ..context import CAMContext
 from ..registry import Cost, Family, MethodFn, register_method
+from .combine import principal_projection, weighted_sum
 
 SPATIAL = (2, 3)
-
-
-def weighted_sum(weights: torch.Tensor, activations: torch.Tensor) -> torch.Tensor:
-    """sum_k weights[n, k] * activations[n, k] -> (N, h, w)."""
-    return torch.einsum("nk,nkhw->nhw", weights, activations)
 
 
 def gradient_cam(name: str) -> Callable[[MethodFn], MethodFn]:
@@ -60,3 +56,21 @@ def layercam(ctx: CAMContext) -> torch.Tensor:
 def hirescam(ctx: CAMContext) -> torch.Tensor:
     """HiRes-CAM (Draelos & Carin 2020): element-wise gradient x activation, summed over channels."""
     return (ctx.layer_gradients * ctx.activations).sum(dim=1)
+
+
+@gradient_cam("gradcamelementwise")
+def gradcam_elementwise(ctx: CAMContext) -> torch.Tensor:
+    """Element-wise Grad-CAM (pytorch-grad-cam's ``GradCAMElementWise``): sum over channels of ReLU(grad x act)."""
+    return (ctx.layer_gradients * ctx.activations).clamp(min=0).sum(dim=1)
+
+
+@gradient_cam("eigengradcam")
+def eigengradcam(ctx: CAMContext) -> torch.Tensor:
+    """Eigen-Grad-CAM (pytorch-grad-cam): the first principal component of grad x act per position.
+
+    Oriented to correlate positively with HiRes-CAM's map (the same products summed over channels);
+    pytorch-grad-cam keeps LAPACK's sign. The centring before the decomposition gives positions with
+    zero gradient a non-zero value, so unlike HiRes-CAM it is not zero on a wall.
+    """
+    products = ctx.layer_gradients * ctx.activations
+    return principal_projection(products, products.sum(dim=1))

@@ -15,7 +15,7 @@ from torch import fx, nn
 from ..context import CAMContext
 from ..errors import CamlabError
 from ..registry import Cost, Family, register_method
-from .gradient import weighted_sum
+from .combine import weighted_sum
 
 
 def _pair_chunks(rows: torch.Tensor, chunk_size: int) -> Iterator[tuple[torch.Tensor, int]]:

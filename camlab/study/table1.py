@@ -23,7 +23,8 @@ from ..walls import unseen_region
 from .data import StackedDataset
 from .wallvgg import load_checkpoint
 
-TABLE_METHODS = ("gradcam", "hirescam", "scorecam", "gradcam++", "ablationcam", "xgradcam", "eigencam", "layercam")
+TABLE_METHODS = ("gradcam", "hirescam", "scorecam", "gradcam++", "ablationcam", "xgradcam", "eigencam", "layercam",
+                 "gradcamelementwise", "eigengradcam", "fem", "kpcacam")
 
 
 def leakage_table(model_paths: Sequence[str], datasets: Sequence[str], images: int, batch_size: int = 16,
@@ -69,9 +70,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--models", nargs="+", default=["models/masked_vgg.pt", "models/baseline_vgg.pt"])
     parser.add_argument("--data", nargs="+", default=["stack-shapes", "stack-clutter"])
     parser.add_argument("--images", type=int, default=100)
+    parser.add_argument("--methods", nargs="+", default=list(TABLE_METHODS), help="default: every CAM of the table")
     parser.add_argument("--out", default=None, help="also write the Markdown table here")
     args = parser.parse_args(argv)
-    markdown = to_markdown(leakage_table(args.models, args.data, args.images))
+    markdown = to_markdown(leakage_table(args.models, args.data, args.images, methods=args.methods), args.methods)
     print(markdown)
     if args.out:
         Path(args.out).write_text(markdown + "\n")

@@ -2,7 +2,20 @@
 import pytest
 import torch
 from captum.attr import GuidedBackprop
-from pytorch_grad_cam import AblationCAM, EigenCAM, GradCAM, GradCAMPlusPlus, HiResCAM, LayerCAM, ScoreCAM, XGradCAM
+from pytorch_grad_cam import (
+    FEM,
+    KPCA_CAM,
+    AblationCAM,
+    EigenCAM,
+    EigenGradCAM,
+    GradCAM,
+    GradCAMElementWise,
+    GradCAMPlusPlus,
+    HiResCAM,
+    LayerCAM,
+    ScoreCAM,
+    XGradCAM,
+)
 from torchcam import methods as torchcam
 
 import camlab
@@ -12,7 +25,10 @@ from camlab.maps import layer_map_to_display, minmax
 REFERENCES = {
     "gradcam": GradCAM, "gradcam++": GradCAMPlusPlus, "xgradcam": XGradCAM, "layercam": LayerCAM,
     "hirescam": HiResCAM, "eigencam": EigenCAM, "scorecam": ScoreCAM, "ablationcam": AblationCAM,
+    "gradcamelementwise": GradCAMElementWise, "fem": FEM, "eigengradcam": EigenGradCAM, "kpcacam": KPCA_CAM,
 }
+# principal components: pytorch-grad-cam keeps LAPACK's (or scikit-learn's) sign, camlab orients them
+SIGN_FREE = {"eigencam", "eigengradcam", "kpcacam"}
 CASES = {"vgg16": "features.29", "resnet18": "layer4"}
 
 
@@ -48,7 +64,7 @@ def _reference(cls, model, layer, images):
 
 
 @pytest.mark.parametrize("arch", CASES)
-@pytest.mark.parametrize("method", [m for m in REFERENCES if m != "eigencam"])
+@pytest.mark.parametrize("method", [m for m in REFERENCES if m not in SIGN_FREE])
 def test_display_maps_match_grad_cam(arch, method, ours, vgg16, resnet18, images64):
     model = {"vgg16": vgg16, "resnet18": resnet18}[arch]
     images = _images(arch, method, images64)
@@ -59,18 +75,32 @@ def test_display_maps_match_grad_cam(arch, method, ours, vgg16, resnet18, images
 
 
 @pytest.mark.parametrize("arch", CASES)
-def test_eigencam_matches_grad_cam_up_to_the_arbitrary_svd_sign(arch, ours, vgg16, resnet18, images64):
-    """pytorch-grad-cam keeps LAPACK's sign; ours is oriented along the activation energy."""
+@pytest.mark.parametrize("method", sorted(SIGN_FREE))
+def test_principal_components_match_grad_cam_up_to_the_arbitrary_sign(arch, method, ours, vgg16, resnet18, images64):
+    """pytorch-grad-cam keeps the decomposition's sign; camlab orients Eigen-CAM and KPCA-CAM along
+    the activation energy and Eigen-Grad-CAM along HiRes-CAM's map (the same products summed)."""
     model = {"vgg16": vgg16, "resnet18": resnet18}[arch]
-    reference = _reference(EigenCAM, model, CASES[arch], images64)
-    raw = ours[arch]["eigencam"].raw
+    reference = _reference(REFERENCES[method], model, CASES[arch], images64)
+    raw = ours[arch][method].raw
     for i in range(len(images64)):
         candidates = [layer_map_to_display(sign * raw[i : i + 1], (64, 64))[0] for sign in (1, -1)]
         assert min(float((c - reference[i]).abs().max()) for c in candidates) < 1e-4
-    energy = model_activations_energy(model, CASES[arch], images64)
+    along = (ours[arch]["hirescam"].raw.flatten(1) if method == "eigengradcam"
+             else model_activations_energy(model, CASES[arch], images64))
     correlation = ((raw.flatten(1) - raw.flatten(1).mean(1, keepdim=True))
-                   * (energy - energy.mean(1, keepdim=True))).sum(1)
+                   * (along - along.mean(1, keepdim=True))).sum(1)
     assert (correlation >= 0).all()
+
+
+def test_element_wise_grad_cam_is_layer_cam_after_a_relu_and_differs_before_one(vgg16, resnet18, images64):
+    """ReLU(grad x act) = ReLU(grad) x act when act >= 0 (VGG16's features.29 is a ReLU); a
+    convolution's output (ResNet18's layer4.1.conv2, read by a batch norm, not an in-place ReLU) has
+    negative activations, where the two differ."""
+    both = ["gradcamelementwise", "layercam"]
+    after = camlab.explain(vgg16, images64, both, target_layer="features.29")
+    assert torch.equal(after["gradcamelementwise"].raw, after["layercam"].raw)
+    before = camlab.explain(resnet18, images64, both, target_layer="layer4.1.conv2")
+    assert (before["gradcamelementwise"].raw - before["layercam"].raw).abs().max() > 1e-3
 
 
 def model_activations_energy(model, layer, images):

@@ -14,13 +14,14 @@ def table():
 
 def test_element_wise_methods_stay_dark_behind_the_wall(table):
     masked = table[("masked_vgg", "stack-shapes")]
-    for method in ("hirescam", "layercam"):
+    for method in ("hirescam", "layercam", "gradcamelementwise"):
         assert masked[method][0] < 0.01, (method, masked[method])
 
 
 def test_channel_weighted_methods_see_through_the_wall(table):
     masked = table[("masked_vgg", "stack-shapes")]
-    assert masked["gradcam"][0] > 0.1
+    for method in ("gradcam", "fem", "kpcacam"):  # channel weights, with or without a gradient
+        assert masked[method][0] > 0.1, (method, masked[method])
     assert masked["gradcam"][0] > 10 * max(masked["hirescam"][0], masked["layercam"][0], 1e-3)
 
 

@@ -51,12 +51,15 @@ def test_output_ignores_the_walled_cells_of_a_global_pooling_model(layer):
 def test_element_wise_cams_are_zero_on_walled_cells_and_grad_cam_is_not(resnet):
     walled = FeatureWall(resnet, "layer3", _bottom(40))
     x = torch.rand(3, 3, 64, 64)
-    result = camlab.explain(walled, x, ["gradcam", "hirescam", "layercam"], target_layer=walled.layer)
+    result = camlab.explain(walled, x, ["gradcam", "hirescam", "layercam", "gradcamelementwise", "eigengradcam"],
+                            target_layer=walled.layer)
     cells = walled.cells
     assert result.layer == "model.layer3.layer"
-    for method in ("hirescam", "layercam"):
+    for method in ("hirescam", "layercam", "gradcamelementwise"):
         assert (result[method].raw[:, cells] == 0).all(), method
     assert (result["gradcam"].raw[:, cells] != 0).any()  # channel weights still paint the activations
+    # grad x act is zero there too, but centring before the principal component moves it off zero
+    assert (result["eigengradcam"].raw[:, cells] != 0).any()
 
 
 def test_the_model_itself_is_untouched(resnet):
