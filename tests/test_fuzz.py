@@ -34,7 +34,7 @@ OUTCOMES: dict[str, Counter] = defaultdict(Counter)
 SECONDS_PER_CASE = 20
 EXTRA_MEMORY = 1.5 * 2**30  # no case may raise resident memory by more than this above where it started
 FAST = ["gradcam", "gradcam++", "xgradcam", "layercam", "hirescam", "gradcamelementwise", "eigengradcam", "eigencam",
-        "kpcacam", "fem", "randomcam", "gradient",
+        "kpcacam", "fem", "cam", "randomcam", "gradient",
         "guided_backprop", "guided_gradcam", "conceptorcam"]
 QUICK = settings(suppress_health_check=list(HealthCheck), deadline=None)
 # Every random value comes from a seed hypothesis draws (never torch's global generator), so a

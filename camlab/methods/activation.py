@@ -3,6 +3,7 @@ random baseline."""
 from __future__ import annotations
 
 import torch
+from torch import nn
 
 from ..context import CAMContext
 from ..errors import CamlabError
@@ -77,6 +78,36 @@ def fem(ctx: CAMContext, *, k: float = 2.0) -> torch.Tensor:
     acts = ctx.activations
     threshold = acts.mean(dim=(2, 3), keepdim=True) + k * acts.std(dim=(2, 3), correction=0, keepdim=True)
     return weighted_sum((acts > threshold).to(acts.dtype).mean(dim=(2, 3)), acts)
+
+
+@register_method("cam", family=Family.GRADIENT_FREE_CAM, cost=Cost.FORWARD_ONLY)
+def cam(ctx: CAMContext) -> torch.Tensor:
+    """CAM (Zhou et al. 2016): the layer's channels weighted by the class's row of the linear head.
+
+    Defined only where the class score is that head over the layer's global average (ResNets,
+    DenseNets, ... at their last feature map). camlab checks the identity itself, score = mean of
+    the map + the head's bias, on every image, and refuses with the size of the gap where it does
+    not hold (an MLP head, pooling that is not an average, a layer other than the one pooled).
+    """
+    classes = ctx.scorer.classes
+    if classes is None:
+        raise CamlabError("CAM weights channels by a class's row of the linear head: give class targets, not a function")
+    linears = [m for m in ctx.model.modules() if isinstance(m, nn.Linear)]
+    channels = ctx.activations.shape[1]
+    if len(linears) != 1 or linears[0].in_features != channels:
+        found = ", ".join(f"{m.in_features}->{m.out_features}" for m in linears) or "none"
+        raise CamlabError(f"CAM needs a head of global average pooling and one linear layer reading the target "
+                          f"layer's {channels} channels; the model's linear layers: {found}")
+    head = linears[0]
+    weights = head.weight[classes].to(ctx.activations.dtype)
+    maps = weighted_sum(weights, ctx.activations)
+    bias = head.bias[classes] if head.bias is not None else torch.zeros_like(ctx.scores)
+    gap = (maps.mean(dim=(1, 2)) + bias - ctx.scores).abs()
+    if bool((gap > 1e-3 * (1 + ctx.scores.abs())).any()):
+        raise CamlabError(f"CAM does not apply at {ctx.layer_name}: the class score is not the linear head over "
+                          f"this layer's global average (they differ by up to {float(gap.max()):.3g}); "
+                          f"choose the feature map the head pools")
+    return maps.detach()
 
 
 @register_method("randomcam", family=Family.BASELINE, cost=Cost.FORWARD_ONLY)
