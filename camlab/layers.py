@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import difflib
+import weakref
 from collections.abc import Callable
 
 import torch
@@ -109,9 +110,34 @@ def layer_output_shape(model: nn.Module, layer: nn.Module, input_shape: tuple[in
     return shapes[0]
 
 
+# model -> (its modules as (name, weak reference), image shape, reshape, the layer's name): the dry run's
+# answer for the next call on the same model (the dry run is a whole hooked forward, 2.4x a ResNet18
+# explanation). Weak references, so a module replaced and garbage-collected can never match by a reused id.
+_FOUND: weakref.WeakKeyDictionary[nn.Module, tuple[tuple[tuple[str, weakref.ref], ...], tuple[int, ...], Reshape, str]]
+_FOUND = weakref.WeakKeyDictionary()
+
+
+def _structure(model: nn.Module) -> tuple[tuple[str, weakref.ref], ...]:
+    return tuple((name, weakref.ref(module)) for name, module in model.named_modules())
+
+
+def _same_structure(model: nn.Module, known: tuple[tuple[str, weakref.ref], ...]) -> bool:
+    current = list(model.named_modules())
+    return len(current) == len(known) and all(
+        name == known_name and ref() is module for (name, module), (known_name, ref) in zip(current, known))
+
+
 def find_target_layer(model: nn.Module, example: torch.Tensor, reshape: Reshape = None) -> tuple[str, nn.Module]:
-    """The last spatial feature layer, found by a dry run on ``example`` (one image is enough)."""
+    """The last spatial feature layer, found by a dry run on ``example`` (one image is enough). The
+    answer is kept for the next call on the same model with images of the same shape and the same
+    ``reshape``, as long as the model's modules are the same objects under the same names."""
+    shape = tuple(example.shape[1:])
+    known = _FOUND.get(model)
+    if known is not None and known[1] == shape and known[2] == reshape and _same_structure(model, known[0]):
+        return resolve_layer(model, known[3])
     candidates = spatial_layers(model, example[:1], reshape)
     if not candidates:
         raise CamlabError("no layer of this model outputs a spatial (N, C, H, W) map; pass target_layer")
-    return resolve_layer(model, candidates[-1][0])
+    found = resolve_layer(model, candidates[-1][0])
+    _FOUND[model] = (_structure(model), shape, reshape, found[0])
+    return found

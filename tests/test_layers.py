@@ -24,3 +24,24 @@ def images():
 def test_missing_layer_name_suggests_close_ones(images):
     with pytest.raises(CamlabError, match=r"no layer named 'relu3'.*'relu2'"):
         camlab.explain(TinyNet(), images, ["gradcam"], target_layer="relu3")
+
+
+def test_the_dry_run_is_kept_for_the_same_model_shape_and_modules():
+    """The second explain() without a layer skips the dry run; a new image size, or a module replaced,
+    runs it again."""
+    model = TinyNet()
+    forwards = []
+    model.register_forward_hook(lambda *_: forwards.append(1))
+    x = torch.randn(2, 3, 16, 16)
+    assert camlab.explain(model, x, ["gradcam"]).layer == "relu2"
+    first = len(forwards)
+    assert camlab.explain(model, x, ["gradcam"]).layer == "relu2"
+    assert len(forwards) == first + 1  # the explanation's own forward only
+    camlab.explain(model, torch.randn(2, 3, 20, 20), ["gradcam"])
+    assert len(forwards) == 2 * first + 1  # another size: a dry run again
+    camlab.explain(model, torch.randn(2, 3, 20, 20), ["gradcam"])
+    assert len(forwards) == 2 * first + 2  # that size again: kept
+    model.relu2 = torch.nn.Sequential(torch.nn.ReLU(), torch.nn.Conv2d(16, 16, 1))  # a 1x1 conv after the ReLU
+    result = camlab.explain(model, torch.randn(2, 3, 20, 20), ["gradcam"])
+    assert len(forwards) == 3 * first + 2  # another module: a dry run again
+    assert result.layer == "relu2"

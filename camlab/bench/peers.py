@@ -7,7 +7,9 @@
 (a) the six shared-pass CAMs in one camlab call vs six grad-cam calls;
 (b) the four gradient CAMs all three libraries have (Grad-CAM, Grad-CAM++, XGrad-CAM, Layer-CAM):
     one camlab call vs four grad-cam calls vs four torchcam calls;
-(c) Score-CAM in each library.
+(c) Score-CAM in each library;
+(d) each method camlab took from grad-cam (Element-wise Grad-CAM, Eigen-Grad-CAM, FEM, KPCA-CAM), one
+    method per call in each library, with its agreement (principal components up to their sign).
 Then the agreement of every compared map: the largest absolute difference between camlab's and the
 peer's map for the same image and class (display maps for grad-cam; layer-resolution maps after
 ReLU and min-max for torchcam, which returns those). Needs the test extras (grad-cam, torchcam).
@@ -25,10 +27,12 @@ import torchvision
 
 from ..engine import explain
 from ..errors import CamlabError
-from ..maps import minmax
+from ..maps import layer_map_to_display, minmax
 from ..methods import SHARED_PASS_CAMS
 
 COMMON_GRADIENT_CAMS = ("gradcam", "gradcam++", "xgradcam", "layercam")
+FROM_GRAD_CAM = ("gradcamelementwise", "eigengradcam", "fem", "kpcacam")
+SIGN_FREE = {"eigengradcam", "kpcacam"}  # camlab orients the component, grad-cam keeps the solver's sign
 
 # Where torchcam 0.5.0 defines a method differently, so its maps cannot agree with camlab's or grad-cam's:
 TORCHCAM_DIFFERS = {
@@ -58,6 +62,11 @@ def _timed(fn: Callable[[], object], device: torch.device, repeats: int, warm_up
     return statistics.median(times)
 
 
+def _display(raw: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
+    """A signed layer map as grad-cam displays it (ReLU, upsampled, min-max), on the CPU."""
+    return layer_map_to_display(raw, (int(size[0]), int(size[1]))).cpu()
+
+
 def _layer_maps(raw: torch.Tensor) -> torch.Tensor:
     """Camlab's signed layer map as torchcam returns it: ReLU, then min-max per image."""
     return minmax(raw.clamp(min=0))
@@ -65,7 +74,19 @@ def _layer_maps(raw: torch.Tensor) -> torch.Tensor:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """``camlab-bench``: camlab against grad-cam, torchcam and captum in one run."""
-    from pytorch_grad_cam import EigenCAM, GradCAM, GradCAMPlusPlus, HiResCAM, LayerCAM, ScoreCAM, XGradCAM
+    from pytorch_grad_cam import (
+        FEM,
+        KPCA_CAM,
+        EigenCAM,
+        EigenGradCAM,
+        GradCAM,
+        GradCAMElementWise,
+        GradCAMPlusPlus,
+        HiResCAM,
+        LayerCAM,
+        ScoreCAM,
+        XGradCAM,
+    )
     from torchcam import methods as torchcam
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -84,7 +105,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     layer_name = "features.29"
     layer = model.get_submodule(layer_name)
     grad_cam_classes = {"gradcam": GradCAM, "gradcam++": GradCAMPlusPlus, "xgradcam": XGradCAM,
-                        "layercam": LayerCAM, "hirescam": HiResCAM, "eigencam": EigenCAM, "scorecam": ScoreCAM}
+                        "layercam": LayerCAM, "hirescam": HiResCAM, "eigencam": EigenCAM, "scorecam": ScoreCAM,
+                        "gradcamelementwise": GradCAMElementWise, "eigengradcam": EigenGradCAM, "fem": FEM,
+                        "kpcacam": KPCA_CAM}
     torchcam_classes = {"gradcam": torchcam.GradCAM, "gradcam++": torchcam.GradCAMpp, "xgradcam": torchcam.XGradCAM,
                         "layercam": torchcam.LayerCAM, "scorecam": torchcam.ScoreCAM}
     shape = (3, args.size, args.size)
@@ -139,6 +162,16 @@ def main(argv: Sequence[str] | None = None) -> None:
         ours.maps["scorecam"] = maps["camlab"]
         compared.append("scorecam")
     peer_maps = {"scorecam": (maps["grad_cam"], maps["torchcam"])} if not args.skip_scorecam else {}
+
+    for method in FROM_GRAD_CAM:
+        alone = _timed(lambda m=method: explain(model, images, [m], target_layer=layer_name), device, args.repeats)
+        peer = _timed(lambda m=method: grad_cam(m), device, args.repeats)
+        mine = explain(model, images, [method], target_layer=layer_name)[method]
+        theirs = grad_cam(method)
+        candidates = [mine.display.cpu()] + ([_display(-mine.raw, images.shape[-2:])] if method in SIGN_FREE else [])
+        gap = min((candidate - theirs).abs().max().item() for candidate in candidates)
+        print(f"(d) {method}: camlab {alone:.3f} s, grad-cam {peer:.3f} s ({peer / alone:.1f}x), "
+              f"agreement {gap:.1e}{' (up to the sign)' if method in SIGN_FREE else ''}")
 
     print("agreement, largest |camlab − peer| over the batch:")
     for method in compared:
