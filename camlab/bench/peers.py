@@ -32,7 +32,15 @@ from ..methods import SHARED_PASS_CAMS
 
 COMMON_GRADIENT_CAMS = ("gradcam", "gradcam++", "xgradcam", "layercam")
 FROM_GRAD_CAM = ("gradcamelementwise", "eigengradcam", "fem", "kpcacam")
-SIGN_FREE = {"eigengradcam", "kpcacam"}  # camlab orients the component, grad-cam keeps the solver's sign
+# camlab's method -> the pytorch-grad-cam class that implements it (by name: grad-cam is a bench and test
+# dependency, not camlab's); the bench and tests/methods/test_peer_agreement.py compare against these
+GRAD_CAM_CLASSES = {
+    "gradcam": "GradCAM", "gradcam++": "GradCAMPlusPlus", "xgradcam": "XGradCAM", "layercam": "LayerCAM",
+    "hirescam": "HiResCAM", "eigencam": "EigenCAM", "scorecam": "ScoreCAM", "ablationcam": "AblationCAM",
+    "gradcamelementwise": "GradCAMElementWise", "eigengradcam": "EigenGradCAM", "fem": "FEM", "kpcacam": "KPCA_CAM",
+}
+# principal components: grad-cam keeps LAPACK's (or scikit-learn's) sign, camlab orients them
+SIGN_FREE = {"eigencam", "eigengradcam", "kpcacam"}
 
 # Where torchcam 0.5.0 defines a method differently, so its maps cannot agree with camlab's or grad-cam's:
 TORCHCAM_DIFFERS = {
@@ -74,19 +82,7 @@ def _layer_maps(raw: torch.Tensor) -> torch.Tensor:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """``camlab-bench``: camlab against grad-cam, torchcam and captum in one run."""
-    from pytorch_grad_cam import (
-        FEM,
-        KPCA_CAM,
-        EigenCAM,
-        EigenGradCAM,
-        GradCAM,
-        GradCAMElementWise,
-        GradCAMPlusPlus,
-        HiResCAM,
-        LayerCAM,
-        ScoreCAM,
-        XGradCAM,
-    )
+    import pytorch_grad_cam
     from torchcam import methods as torchcam
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -104,10 +100,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     images = torch.rand(args.batch, 3, args.size, args.size, device=device)
     layer_name = "features.29"
     layer = model.get_submodule(layer_name)
-    grad_cam_classes = {"gradcam": GradCAM, "gradcam++": GradCAMPlusPlus, "xgradcam": XGradCAM,
-                        "layercam": LayerCAM, "hirescam": HiResCAM, "eigencam": EigenCAM, "scorecam": ScoreCAM,
-                        "gradcamelementwise": GradCAMElementWise, "eigengradcam": EigenGradCAM, "fem": FEM,
-                        "kpcacam": KPCA_CAM}
+    grad_cam_classes = {method: getattr(pytorch_grad_cam, name) for method, name in GRAD_CAM_CLASSES.items()}
     torchcam_classes = {"gradcam": torchcam.GradCAM, "gradcam++": torchcam.GradCAMpp, "xgradcam": torchcam.XGradCAM,
                         "layercam": torchcam.LayerCAM, "scorecam": torchcam.ScoreCAM}
     shape = (3, args.size, args.size)

@@ -62,11 +62,16 @@ def _neighbour_sum(values: torch.Tensor) -> torch.Tensor:
     return _separable_sum(values).sub_(values, alpha=4)
 
 
+def _window(padded: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
+    """Of a grid padded by one on every side, the original grid shifted by (dy, dx): ``values[..., i + dy,
+    j + dx]`` at (i, j), 0 where that falls outside."""
+    h, w = padded.shape[-2] - 2, padded.shape[-1] - 2
+    return padded[..., 1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w]
+
+
 def _shift(values: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
     """``values[..., i + dy, j + dx]`` at (i, j), 0 where that falls outside the grid."""
-    padded = F.pad(values, (1, 1, 1, 1))
-    h, w = values.shape[-2:]
-    return padded[..., 1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w]
+    return _window(F.pad(values, (1, 1, 1, 1)), dy, dx)
 
 
 def _coarse_side(fine: int) -> int:
@@ -249,7 +254,7 @@ def neighbour_system(images: torch.Tensor, removed: torch.Tensor) -> tuple[_Leve
     padded = F.pad(unknown, (1, 1, 1, 1))
     stencil = unknown.new_empty(b, 9, h, w)
     for o, (dy, dx) in enumerate(OFFSETS):
-        torch.mul(unknown, padded[..., 1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w], out=stencil[:, o : o + 1])
+        torch.mul(unknown, _window(padded, dy, dx), out=stencil[:, o : o + 1])  # one pad for all nine
         stencil[:, o].mul_(-weights[o])
     in_image = _neighbour_sum(torch.ones_like(unknown[:1]))  # each pixel's weight sum over neighbours inside the image
     torch.mul(unknown, in_image, out=stencil[:, CENTRE : CENTRE + 1])

@@ -1,34 +1,15 @@
 """camlab's methods against the reference implementations pytorch-grad-cam, torchcam and captum."""
 import pytest
+import pytorch_grad_cam
 import torch
 from captum.attr import GuidedBackprop
-from pytorch_grad_cam import (
-    FEM,
-    KPCA_CAM,
-    AblationCAM,
-    EigenCAM,
-    EigenGradCAM,
-    GradCAM,
-    GradCAMElementWise,
-    GradCAMPlusPlus,
-    HiResCAM,
-    LayerCAM,
-    ScoreCAM,
-    XGradCAM,
-)
 from torchcam import methods as torchcam
 
 import camlab
-from camlab.bench.peers import TORCHCAM_DIFFERS
+from camlab.bench.peers import GRAD_CAM_CLASSES, SIGN_FREE, TORCHCAM_DIFFERS
 from camlab.maps import layer_map_to_display, minmax
 
-REFERENCES = {
-    "gradcam": GradCAM, "gradcam++": GradCAMPlusPlus, "xgradcam": XGradCAM, "layercam": LayerCAM,
-    "hirescam": HiResCAM, "eigencam": EigenCAM, "scorecam": ScoreCAM, "ablationcam": AblationCAM,
-    "gradcamelementwise": GradCAMElementWise, "fem": FEM, "eigengradcam": EigenGradCAM, "kpcacam": KPCA_CAM,
-}
-# principal components: pytorch-grad-cam keeps LAPACK's (or scikit-learn's) sign, camlab orients them
-SIGN_FREE = {"eigencam", "eigengradcam", "kpcacam"}
+REFERENCES = {method: getattr(pytorch_grad_cam, name) for method, name in GRAD_CAM_CLASSES.items()}
 CASES = {"vgg16": "features.29", "resnet18": "layer4"}
 
 
