@@ -28,6 +28,7 @@ from camlab.app.widgets import (
     FAST_CAMS,
     PIXEL_METHODS,
     SLOW_CAMS,
+    SLOW_METHODS,
     image_picker,
     method_label,
     model_picker,
@@ -59,7 +60,7 @@ image = image.to(device)
 
 methods = st.sidebar.multiselect("Methods", FAST_CAMS + SLOW_CAMS + PIXEL_METHODS, format_func=method_label,
                                  default=["gradcam", "gradcam++", "hirescam", "layercam"],
-                                 help="(slow) methods run one forward per channel and are computed on request")
+                                 help="(slow) methods run one pass per channel or per noisy sample and are computed on request")
 layer_names = [name for name, _ in entry.layers]
 layer = st.sidebar.selectbox("Target layer", layer_names, index=layer_names.index(default_layer(entry)),
                              format_func=lambda n: f"{n} {dict(entry.layers)[n]}")
@@ -89,7 +90,7 @@ st.caption(f"Model **{escape_markdown(loaded.name)}** ({escape_markdown(loaded.a
            f"layer `{layer}`.")
 
 ready = cached_methods(entry, image, layer, target)
-pending_slow = [m for m in methods if m in SLOW_CAMS and m not in ready]
+pending_slow = [m for m in methods if m in SLOW_METHODS and m not in ready]
 if pending_slow:
     costs = ", ".join(f"{m}: {get_method(m).cost.value}" for m in pending_slow)
     request = st.empty()  # the button, then the progress, then nothing once the maps are shown
@@ -102,7 +103,7 @@ if pending_slow:
             bar = st.progress(0.0, text=f"Running {', '.join(pending_slow)} ({costs})…")
         try:
             explain_cached(entry, image, pending_slow, layer, target, on_progress=lambda done, total: bar.progress(
-                done / total, text=f"{', '.join(pending_slow)}: {done} of {total} channels scored"))
+                done / total, text=f"{', '.join(pending_slow)}: {done} of {total} passes done"))
         except CamlabError as exc:
             show_error(exc)
             st.stop()

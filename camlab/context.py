@@ -8,7 +8,9 @@ from typing import TypeVar, cast
 import torch
 from torch import nn
 
+from .checks import check_logits
 from .errors import CamlabError
+from .layers import hooked_forward
 from .reshape import LayerLayout
 from .targets import TargetScorer
 
@@ -66,6 +68,20 @@ class CAMContext:
         if self.input_gradients is None:
             raise CamlabError("this method reads the input gradients: register it with needs_input_gradients=True")
         return self.input_gradients
+
+    def layer_pass(self, score: Callable[[torch.Tensor], torch.Tensor], inputs: torch.Tensor | None = None,
+                   create_graph: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """A forward and backward of their own for ``score(logits)`` (one value per image), on ``inputs``
+        (default: the batch's): the layer's output and d(score)/d(output), in the layer's own layout;
+        with ``create_graph`` the gradient stays differentiable (Hessian-vector products)."""
+        images = self.inputs if inputs is None else inputs
+        with torch.enable_grad():
+            logits, output = hooked_forward(self.model, self.layer, images, need_grads=True)
+            total = score(check_logits(logits, images.shape[0])).sum()
+            if not total.requires_grad:
+                raise CamlabError("the model's output does not depend on the target layer")
+            (grad,) = torch.autograd.grad(total, output, create_graph=create_graph)
+        return output, grad
 
     def cached(self, key: str, compute: Callable[[], T]) -> T:
         """Compute an extra pass once per batch, whichever method asks first (one key, one type)."""

@@ -8,11 +8,11 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .checks import check_images, check_logits, run_model, whole_number
+from .checks import check_images, check_logits, whole_number
 from .context import CAMContext
 from .device import Stopwatch
 from .errors import CamlabError
-from .layers import check_hookable, find_target_layer, resolve_layer
+from .layers import check_hookable, find_target_layer, hooked_forward, resolve_layer
 from .maps import layer_map_to_display, pixel_map_to_display
 from .modes import eval_mode
 from .registry import MethodInfo, get_method
@@ -113,29 +113,13 @@ class CAMEngine:
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None, TargetScorer, LayerLayout]:
         need_input_grads = any(info.needs_input_gradients for info in infos)
         need_grads = need_input_grads or any(info.needs_gradients for info in infos)
-        captured: list[torch.Tensor] = []
         layouts: list[LayerLayout] = []
-
-        def capture(_module: nn.Module, _inputs: tuple, output: torch.Tensor) -> torch.Tensor | None:
-            layouts.append(layout_for(output, self.reshape))  # unreadable outputs fail here, before any backward
-            if captured:
-                raise CamlabError("the target layer runs more than once per forward; pick a layer that runs once")
-            activation = output if output.requires_grad or not need_grads else output.detach().requires_grad_()
-            captured.append(activation)
-            # A clone goes downstream so an in-place op after the layer (ReLU(inplace=True))
-            # cannot overwrite the activation we differentiate with respect to.
-            return activation.clone() if need_grads else None
-
         x = images.detach().requires_grad_(need_input_grads)
-        handle = layer.register_forward_hook(capture)
-        try:
-            with torch.set_grad_enabled(need_grads):
-                logits = check_logits(run_model(self.model, x), images.shape[0])
-        finally:
-            handle.remove()
-        if not captured:
-            raise CamlabError("the target layer did not run during the forward pass")
-        activation, layout = captured[0], layouts[0]
+        # unreadable outputs fail in the hook, before any backward
+        output, activation = hooked_forward(self.model, layer, x, need_grads,
+                                            lambda out: layouts.append(layout_for(out, self.reshape)))
+        logits = check_logits(output, images.shape[0])
+        layout = layouts[0]
         scorer = resolve_targets(targets, logits.detach())
         gradients = input_gradients = None
         if need_grads:

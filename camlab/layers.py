@@ -141,3 +141,33 @@ def find_target_layer(model: nn.Module, example: torch.Tensor, reshape: Reshape 
     found = resolve_layer(model, candidates[-1][0])
     _FOUND[model] = (_structure(model), shape, reshape, found[0])
     return found
+
+
+def hooked_forward(model: nn.Module, layer: nn.Module, inputs: torch.Tensor, need_grads: bool,
+                   on_output: Callable[[torch.Tensor], object] | None = None) -> tuple[object, torch.Tensor]:
+    """``model(inputs)`` and the target layer's output, made differentiable when ``need_grads``.
+
+    ``on_output`` sees the output inside the hook (a layout check that must fail before any backward).
+    A clone goes downstream so an in-place op after the layer (ReLU(inplace=True)) cannot overwrite
+    the activation the caller differentiates with respect to.
+    """
+    captured: list[torch.Tensor] = []
+
+    def capture(_module: nn.Module, _inputs: tuple, output: torch.Tensor) -> torch.Tensor | None:
+        if on_output is not None:
+            on_output(output)
+        if captured:
+            raise CamlabError("the target layer runs more than once per forward; pick a layer that runs once")
+        activation = output if output.requires_grad or not need_grads else output.detach().requires_grad_()
+        captured.append(activation)
+        return activation.clone() if need_grads else None
+
+    handle = layer.register_forward_hook(capture)
+    try:
+        with torch.set_grad_enabled(need_grads):
+            logits = run_model(model, inputs)
+    finally:
+        handle.remove()
+    if not captured:
+        raise CamlabError("the target layer did not run during the forward pass")
+    return logits, captured[0]

@@ -32,6 +32,7 @@ class Cost(StrEnum):
     FORWARD_ONLY = "forward only"
     OWN_BACKWARD = "one extra forward + backward"
     PER_CHANNEL = "one forward per channel (slow)"
+    PER_SAMPLE = "one forward + backward per sample (slow)"
 
 
 class Family(StrEnum):
@@ -69,8 +70,8 @@ class MethodInfo:
 
     @property
     def slow(self) -> bool:
-        """Whether the method runs extra forwards per channel (computed on request in the app)."""
-        return self.cost is Cost.PER_CHANNEL
+        """Whether the method runs extra passes per channel or sample (computed on request in the app)."""
+        return self.cost in (Cost.PER_CHANNEL, Cost.PER_SAMPLE)
 
     def resolve_options(self, given: Mapping[str, object] | None) -> dict[str, object]:
         """The method's options with ``given`` applied; unknown names and non-finite numbers are refused."""

@@ -24,7 +24,8 @@ from .state import MAX_CLASS_LIST_CHARS, ModelEntry, with_class_names
 from .text import escape_markdown
 
 FAST_CAMS = [m.name for m in list_methods() if not m.slow and not m.pixel_space]
-SLOW_CAMS = [m.name for m in list_methods() if m.slow]
+SLOW_CAMS = [m.name for m in list_methods() if m.slow and not m.pixel_space]
+SLOW_METHODS = [m.name for m in list_methods() if m.slow]
 PIXEL_METHODS = [m.name for m in list_methods() if m.pixel_space]
 
 # The app's pages in navigation order: (script, title, icon).
@@ -176,4 +177,4 @@ def show_error(exc: Exception, prefix: str = "") -> None:
 
 def method_label(name: str) -> str:
     """A method's name for a picker: its key, with (slow) for methods computed on request."""
-    return f"{name} (slow)" if name in SLOW_CAMS else name
+    return f"{name} (slow)" if name in SLOW_METHODS else name

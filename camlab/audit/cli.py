@@ -28,13 +28,13 @@ from ..device import launched_processes
 from ..errors import CamlabError
 from ..metrics.controls import TIE_ORDERS
 from ..readouts import METRIC_GROUPS
-from ..registry import REGISTRY, Cost
+from ..registry import REGISTRY
 from .images import attach_masks, open_images
 from .model import load_audit_model
 from .report import write_audit
 from .run import AUDIT_GROUPS, parse_wall, run_audit
 
-FAST_METHODS = [name for name, info in REGISTRY.items() if info.cost is not Cost.PER_CHANNEL]
+FAST_METHODS = [name for name, info in REGISTRY.items() if not info.slow]
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -38,6 +38,7 @@ GRAD_CAM_CLASSES = {
     "gradcam": "GradCAM", "gradcam++": "GradCAMPlusPlus", "xgradcam": "XGradCAM", "layercam": "LayerCAM",
     "hirescam": "HiResCAM", "eigencam": "EigenCAM", "scorecam": "ScoreCAM", "ablationcam": "AblationCAM",
     "gradcamelementwise": "GradCAMElementWise", "eigengradcam": "EigenGradCAM", "fem": "FEM", "kpcacam": "KPCA_CAM",
+    "shapleycam": "ShapleyCAM", "finercam": "FinerCAM",
 }
 # principal components: grad-cam keeps LAPACK's (or scikit-learn's) sign, camlab orients them
 SIGN_FREE = {"eigencam", "eigengradcam", "kpcacam"}

@@ -1,8 +1,16 @@
-"""How the methods combine a layer's features into one map: channel-weighted sums and principal
-projections, shared by the gradient, activation and perturbation CAMs."""
+"""How the methods combine a layer's features into one map (channel-weighted sums, principal
+projections) and walk their extra passes in chunks, shared by every family."""
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import torch
+
+
+def pair_chunks(rows: torch.Tensor, chunk_size: int) -> Iterator[tuple[torch.Tensor, int]]:
+    """Chunks of ``rows`` with how many rows are done after each (a host int: no device sync)."""
+    for start in range(0, rows.numel(), chunk_size):
+        yield rows[start : start + chunk_size], min(start + chunk_size, rows.numel())
 
 
 def weighted_sum(weights: torch.Tensor, activations: torch.Tensor) -> torch.Tensor:

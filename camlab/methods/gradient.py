@@ -6,12 +6,14 @@ so the tests can check agreement to 1e-4; where we deliberately differ the docst
 """
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 import torch
 
 from ..context import CAMContext
-from ..registry import Cost, Family, MethodFn, register_method
+from ..errors import CamlabError
+from ..registry import Cost, Family, MethodFn, get_method, register_method
 from .combine import principal_projection, weighted_sum
 
 SPATIAL = (2, 3)
@@ -74,3 +76,61 @@ def eigengradcam(ctx: CAMContext) -> torch.Tensor:
     """
     products = ctx.layer_gradients * ctx.activations
     return principal_projection(products, products.sum(dim=1))
+
+
+@register_method("shapleycam", family=Family.GRADIENT_CAM, cost=Cost.OWN_BACKWARD)
+def shapleycam(ctx: CAMContext) -> torch.Tensor:
+    """ShapleyCAM (Cai et al. 2025): channel weights are spatial means of grad - 1/2 Hessian x activation.
+
+    The second-order term of the score's expansion around the activations, a Hessian-vector product
+    from a backward of its own through a differentiable gradient, as in pytorch-grad-cam. Where
+    everything after the layer is piecewise linear in it (ReLU heads, a logit target) the Hessian is
+    zero almost everywhere and ShapleyCAM is Grad-CAM; it differs for smooth heads and targets
+    (GELU, softmax, log-probabilities).
+    """
+    output, grads = ctx.layer_pass(ctx.scorer, create_graph=True)
+    if grads.requires_grad:
+        (hvp,) = torch.autograd.grad(grads, output, grad_outputs=output.detach(), allow_unused=True)
+    else:  # nothing after the layer is curved: the gradient does not depend on the activations
+        hvp = None
+    second_order = torch.zeros_like(grads) if hvp is None else hvp
+    weights = ctx.layout.to_map((grads - 0.5 * second_order).detach()).mean(dim=SPATIAL)
+    return weighted_sum(weights, ctx.activations)
+
+
+FINER_BASES = ("gradcam", "gradcam++", "xgradcam", "layercam", "hirescam")
+
+
+@register_method("finercam", family=Family.GRADIENT_CAM, cost=Cost.OWN_BACKWARD)
+def finercam(ctx: CAMContext, *, alpha: float = 1.0, comparisons: int = 3, base: str = "gradcam") -> torch.Tensor:
+    """Finer-CAM (Zhang et al. 2025): the base CAM of y_c - alpha y_j, averaged over the most similar classes.
+
+    The classes j are the ``comparisons`` whose logits are closest to the target's, weighted by
+    their (differentiable) softmax probabilities, as pytorch-grad-cam's ``FinerWeightedTarget``:
+    sum_j p_j (y_c - alpha y_j) / sum_j p_j. It shows what tells class c apart from its nearest
+    confusions rather than what supports it; alpha 0 is the base CAM.
+    """
+    if base not in FINER_BASES:
+        raise CamlabError(f"finercam base must be one of {', '.join(FINER_BASES)}, got {base!r}")
+    classes = ctx.scorer.classes
+    if classes is None:
+        raise CamlabError("Finer-CAM compares the target class with its nearest classes: give class targets, "
+                          "not a function")
+    n, num_classes = ctx.logits.shape
+    count = min(comparisons, num_classes - 1)
+    if count < 1:
+        raise CamlabError(f"Finer-CAM needs comparisons >= 1 and a model with more than one class, got "
+                          f"comparisons {comparisons} and {num_classes} class(es)")
+    rows = torch.arange(n, device=ctx.logits.device)
+    distance = (ctx.logits - ctx.logits[rows, classes][:, None]).abs()
+    distance[rows, classes] = torch.inf
+    nearest = distance.topk(count, dim=1, largest=False).indices
+
+    def finer_score(logits: torch.Tensor) -> torch.Tensor:
+        weights = torch.softmax(logits, dim=1).gather(1, nearest)
+        differences = logits[rows, classes][:, None] - alpha * logits.gather(1, nearest)
+        return (weights * differences).sum(dim=1) / (weights.sum(dim=1) + 1e-9)
+
+    _, grads = ctx.layer_pass(finer_score)
+    finer = dataclasses.replace(ctx, gradients=ctx.layout.to_map(grads), _cache={})
+    return get_method(base).compute(finer)

@@ -6,7 +6,7 @@ the host per sample.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -15,13 +15,7 @@ from torch import fx, nn
 from ..context import CAMContext
 from ..errors import CamlabError
 from ..registry import Cost, Family, register_method
-from .combine import weighted_sum
-
-
-def _pair_chunks(rows: torch.Tensor, chunk_size: int) -> Iterator[tuple[torch.Tensor, int]]:
-    """Chunks of ``rows`` with how many rows are done after each (a host int: no device sync)."""
-    for start in range(0, rows.numel(), chunk_size):
-        yield rows[start : start + chunk_size], min(start + chunk_size, rows.numel())
+from .combine import pair_chunks, weighted_sum
 
 
 @register_method("scorecam", family=Family.PERTURBATION_CAM, cost=Cost.PER_CHANNEL)
@@ -47,7 +41,7 @@ def scorecam(ctx: CAMContext) -> torch.Tensor:
         zero_logits = ctx.model(torch.zeros_like(inputs[:1])).expand(n, -1)
         zero_scores = ctx.scorer(zero_logits)
         scores[flat] = zero_scores[pairs[flat] // k]
-    for chunk, done in _pair_chunks(pairs[~flat], ctx.chunk_size):
+    for chunk, done in pair_chunks(pairs[~flat], ctx.chunk_size):
         image, channel = chunk // k, chunk % k
         masks = F.interpolate(acts[image, channel][:, None], size=size, mode="bilinear", align_corners=True)
         m_low = masks.flatten(1).amin(dim=1)[:, None, None, None]
@@ -137,7 +131,7 @@ def ablationcam(ctx: CAMContext) -> torch.Tensor:
         ablation_value = torch.zeros_like(low)
     tail = ctx.cached("tail", lambda: build_tail(ctx.model, ctx.layer_name))
     scores = torch.empty(n * k, device=acts.device, dtype=acts.dtype)
-    for chunk, done in _pair_chunks(torch.arange(n * k, device=acts.device), ctx.chunk_size):
+    for chunk, done in pair_chunks(torch.arange(n * k, device=acts.device), ctx.chunk_size):
         image, channel = chunk // k, chunk % k
         ablated = acts[image].clone()
         ablated[torch.arange(chunk.numel(), device=acts.device), channel] = ablation_value[image, None, None]
