@@ -1,12 +1,14 @@
 """What a method receives: the shared pass's tensors plus lazy access to extra passes."""
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar, cast
 
 import torch
 from torch import nn
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from .checks import check_logits
 from .errors import CamlabError
@@ -75,7 +77,9 @@ class CAMContext:
         (default: the batch's): the layer's output and d(score)/d(output), in the layer's own layout;
         with ``create_graph`` the gradient stays differentiable (Hessian-vector products)."""
         images = self.inputs if inputs is None else inputs
-        with torch.enable_grad():
+        # Fused attention kernels have no second derivative; the math kernel computes the same attention.
+        kernels = sdpa_kernel(SDPBackend.MATH) if create_graph else contextlib.nullcontext()
+        with torch.enable_grad(), kernels:
             logits, output = hooked_forward(self.model, self.layer, images, need_grads=True)
             total = score(check_logits(logits, images.shape[0])).sum()
             if not total.requires_grad:

@@ -259,7 +259,7 @@ def test_a_slow_method_shows_a_progress_bar_while_it_runs(server, browser):
     page.get_by_role("button", name="Compute scorecam").click(timeout=120_000)
     bar = page.get_by_test_id("stProgress")
     bar.first.wait_for(timeout=60_000)  # at once: "Running scorecam (…)", then the count after each chunk
-    bar.filter(has_text="channels scored").first.wait_for(timeout=120_000)
+    bar.filter(has_text="passes done").first.wait_for(timeout=120_000)
     page.get_by_role("button", name="Compute scorecam").wait_for(state="detached", timeout=300_000)
     bar.first.wait_for(state="detached", timeout=300_000)  # the bar goes once the maps are shown
     assert page.get_by_test_id("stException").count() == 0
