@@ -89,12 +89,12 @@ def shapleycam(ctx: CAMContext) -> torch.Tensor:
     (GELU, softmax, log-probabilities).
     """
     output, grads = ctx.layer_pass(ctx.scorer, create_graph=True)
+    expansion = grads  # stays so where nothing after the layer is curved: no Hessian term
     if grads.requires_grad:
         (hvp,) = torch.autograd.grad(grads, output, grad_outputs=output.detach(), allow_unused=True)
-    else:  # nothing after the layer is curved: the gradient does not depend on the activations
-        hvp = None
-    second_order = torch.zeros_like(grads) if hvp is None else hvp
-    weights = ctx.layout.to_map((grads - 0.5 * second_order).detach()).mean(dim=SPATIAL)
+        if hvp is not None:
+            expansion = grads - 0.5 * hvp
+    weights = ctx.layout.to_map(expansion.detach()).mean(dim=SPATIAL)
     return weighted_sum(weights, ctx.activations)
 
 

@@ -62,16 +62,21 @@ def guided_relu() -> contextlib.AbstractContextManager:
     return _GuidedReLUMode()
 
 
+def input_gradients(model: nn.Module, inputs: torch.Tensor, scorer: TargetScorer, rows: torch.Tensor | None = None,
+                    create_graph: bool = False) -> torch.Tensor:
+    """d(target score)/d(input) for a whole batch in one pass (``rows``: which image's target each row takes)."""
+    with torch.enable_grad():
+        x = inputs if inputs.requires_grad else inputs.detach().requires_grad_(True)
+        (grad,) = torch.autograd.grad(scorer(model(x), rows=rows).sum(), x, create_graph=create_graph)
+    return grad
+
+
 def guided_input_gradients(
     model: nn.Module, inputs: torch.Tensor, scorer: TargetScorer, create_graph: bool = False
 ) -> torch.Tensor:
     """d(target score)/d(input) with guided-backprop ReLUs, for a whole batch in one pass."""
-    with torch.enable_grad():
-        x = inputs if inputs.requires_grad else inputs.detach().requires_grad_(True)
-        with guided_relu():
-            logits = model(x)
-        (grad,) = torch.autograd.grad(scorer(logits).sum(), x, create_graph=create_graph)
-    return grad
+    with guided_relu():
+        return input_gradients(model, inputs, scorer, create_graph=create_graph)
 
 
 @register_method("gradient", family=Family.PIXEL, cost=Cost.SHARED_BACKWARD, needs_input_gradients=True,
@@ -95,14 +100,7 @@ def guided_gradcam(ctx: CAMContext) -> torch.Tensor:
     return guided_backprop(ctx) * cam[:, None]
 
 
-def _input_gradients(ctx: CAMContext, points: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
-    """d(target score of image ``rows[j]``)/d(input) at ``points[j]``, one forward and backward for all."""
-    with torch.enable_grad():
-        x = points.detach().requires_grad_(True)
-        (grad,) = torch.autograd.grad(ctx.scorer(ctx.model(x), rows=rows).sum(), x)
-    return grad
-
-
+MAX_SAMPLES = 1024  # forwards and backwards per image
 INTEGRATION_RULES = ("gausslegendre", "riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid")
 
 
@@ -145,12 +143,9 @@ def integrated_gradients(ctx: CAMContext, *, steps: int = 50, baseline: float = 
     for chunk, done in pair_chunks(pairs, ctx.chunk_size):
         image, step = chunk // steps, chunk % steps
         points = start + alphas[step].view(-1, 1, 1, 1) * (inputs[image] - start)
-        total.index_add_(0, image, _input_gradients(ctx, points, image) * weights[step].view(-1, 1, 1, 1))
+        total.index_add_(0, image, input_gradients(ctx.model, points, ctx.scorer, rows=image) * weights[step].view(-1, 1, 1, 1))
         ctx.chunk_done(done, pairs.numel())
     return (inputs - start) * total
-
-
-MAX_SAMPLES = 1024  # forwards and backwards per image
 
 
 @register_method("smoothgrad", family=Family.PIXEL, cost=Cost.PER_SAMPLE, pixel_space=True)
@@ -176,6 +171,6 @@ def smoothgrad(ctx: CAMContext, *, samples: int = 25, noise: float = 0.15, seed:
         for chunk, done in pair_chunks(torch.arange(samples, device=inputs.device), ctx.chunk_size):
             rows = torch.full_like(chunk, image)
             points = inputs[image] + spread[image] * draws[chunk]
-            total[image] += _input_gradients(ctx, points, rows).sum(dim=0)
+            total[image] += input_gradients(ctx.model, points, ctx.scorer, rows=rows).sum(dim=0)
             ctx.chunk_done(image * samples + done, inputs.shape[0] * samples)
     return total / samples
