@@ -12,7 +12,7 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from .checks import check_logits
 from .errors import CamlabError
-from .layers import hooked_forward
+from .layers import differentiate, hooked_forward
 from .reshape import LayerLayout
 from .targets import TargetScorer
 
@@ -82,9 +82,7 @@ class CAMContext:
         with torch.enable_grad(), kernels:
             logits, output = hooked_forward(self.model, self.layer, images, need_grads=True)
             total = score(check_logits(logits, images.shape[0])).sum()
-            if not total.requires_grad:
-                raise CamlabError("the model's output does not depend on the target layer")
-            (grad,) = torch.autograd.grad(total, output, create_graph=create_graph)
+            (grad,) = differentiate(total, [output], "the target layer", create_graph)
         return output, grad
 
     def cached(self, key: str, compute: Callable[[], T]) -> T:

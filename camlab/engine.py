@@ -12,7 +12,7 @@ from .checks import check_images, check_logits, whole_number
 from .context import CAMContext
 from .device import Stopwatch
 from .errors import CamlabError
-from .layers import check_hookable, find_target_layer, hooked_forward, resolve_layer
+from .layers import check_hookable, differentiate, find_target_layer, hooked_forward, resolve_layer
 from .maps import layer_map_to_display, pixel_map_to_display
 from .modes import eval_mode
 from .registry import MethodInfo, get_method
@@ -126,11 +126,7 @@ class CAMEngine:
             wrt = [activation, x] if need_input_grads else [activation]
             with torch.enable_grad():
                 score = scorer(logits).sum()
-            if not score.requires_grad:
-                raise CamlabError("the model's output does not depend on the target layer")
-            grads = torch.autograd.grad(score, wrt, allow_unused=True)
-            if grads[0] is None:
-                raise CamlabError("the model's output does not depend on the target layer")
+            grads = differentiate(score, wrt, "the target layer")
             gradients = layout.to_map(grads[0])
             input_gradients = grads[1] if need_input_grads else None
         return logits.detach(), activation.detach(), gradients, input_gradients, scorer, layout

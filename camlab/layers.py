@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import difflib
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
@@ -171,3 +171,15 @@ def hooked_forward(model: nn.Module, layer: nn.Module, inputs: torch.Tensor, nee
     if not captured:
         raise CamlabError("the target layer did not run during the forward pass")
     return logits, captured[0]
+
+
+def differentiate(score: torch.Tensor, wrt: Sequence[torch.Tensor], what: str,
+                  create_graph: bool = False) -> tuple[torch.Tensor, ...]:
+    """d(score)/d(each of ``wrt``), the first of which ``score`` must depend on (``what`` names it in
+    the error); the others may be off the path, and their gradient is then zeros."""
+    if not score.requires_grad:
+        raise CamlabError(f"the model's output does not depend on {what}")
+    grads = torch.autograd.grad(score, list(wrt), allow_unused=True, create_graph=create_graph)
+    if grads[0] is None:
+        raise CamlabError(f"the model's output does not depend on {what}")
+    return tuple(torch.zeros_like(t) if g is None else g for g, t in zip(grads, wrt))

@@ -19,7 +19,8 @@ def test_registry_lists_family_and_cost_for_every_method():
     assert {i.name for i in infos} >= {"gradcam", "gradcam++", "xgradcam", "layercam", "hirescam", "eigencam",
                                        "scorecam", "ablationcam", "randomcam", "gradient", "guided_backprop",
                                        "guided_gradcam"}
-    assert {i.name for i in infos if i.slow} == {"scorecam", "ablationcam", "integrated_gradients", "smoothgrad"}
+    assert {i.name for i in infos if i.slow} == {"scorecam", "sscam", "iscam", "ablationcam", "smoothgradcam++",
+                                                  "integrated_gradients", "smoothgrad"}
     assert camlab.get_method("gradcam").cost is Cost.SHARED_BACKWARD
     assert all(i.summary for i in infos)
 

@@ -38,7 +38,7 @@ GRAD_CAM_CLASSES = {
     "gradcam": "GradCAM", "gradcam++": "GradCAMPlusPlus", "xgradcam": "XGradCAM", "layercam": "LayerCAM",
     "hirescam": "HiResCAM", "eigencam": "EigenCAM", "scorecam": "ScoreCAM", "ablationcam": "AblationCAM",
     "gradcamelementwise": "GradCAMElementWise", "eigengradcam": "EigenGradCAM", "fem": "FEM", "kpcacam": "KPCA_CAM",
-    "shapleycam": "ShapleyCAM", "finercam": "FinerCAM",
+    "shapleycam": "ShapleyCAM", "finercam": "FinerCAM", "fullgrad": "FullGrad",
 }
 # principal components: grad-cam keeps LAPACK's (or scikit-learn's) sign, camlab orients them
 SIGN_FREE = {"eigencam", "eigengradcam", "kpcacam"}
@@ -47,8 +47,9 @@ SIGN_FREE = {"eigencam", "eigengradcam", "kpcacam"}
 TORCHCAM_DIFFERS = {
     "gradcam++": "its alpha divides a boolean-indexed copy in place, so alpha stays grad² "
                  "(weights Σ grad²·ReLU(grad)); the paper's denominator is never applied",
-    "scorecam": "weights are softmax over channels of (masked logit − unmasked logit), "
-                "not of the masked images' class probabilities",
+    "scorecam": "its masks are normalised at the layer's resolution and upsampled with half-pixel centres; "
+                "grad-cam's (and camlab's scorecam) are upsampled with aligned corners, then normalised — "
+                "camlab's sscam with samples=1, noise=0 is torchcam's Score-CAM",
 }
 
 

@@ -6,6 +6,10 @@ from collections.abc import Iterator
 
 import torch
 
+from ..errors import CamlabError
+
+MAX_SAMPLES = 1024  # noisy or integrated copies per image: each costs a forward (and backward)
+
 
 def pair_chunks(rows: torch.Tensor, chunk_size: int) -> Iterator[tuple[torch.Tensor, int]]:
     """Chunks of ``rows`` with how many rows are done after each (a host int: no device sync)."""
@@ -33,3 +37,42 @@ def oriented(projection: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
     """``projection`` (N, P) times the sign that makes it correlate positively with ``reference``."""
     sign = torch.sign((projection * (reference - reference.mean(dim=1, keepdim=True))).sum(dim=1))
     return projection * torch.where(sign == 0, torch.ones_like(sign), sign)[:, None]
+
+
+def sample_count(method: str, samples: int) -> int:
+    """``samples`` if it is a count a request may ask for, else a clear error."""
+    if not 1 <= samples <= MAX_SAMPLES:
+        raise CamlabError(f"{method} samples must be between 1 and {MAX_SAMPLES}, got {samples}")
+    return samples
+
+
+def seeded_generator(method: str, seed: int) -> torch.Generator:
+    """A CPU generator seeded with ``seed``: the stream of ``torch.manual_seed(seed)``, whatever device
+    the model is on, so a seeded map is the same on a GPU as on the CPU."""
+    if not 0 <= seed < 2**63:
+        raise CamlabError(f"{method} seed must be between 0 and 2**63 - 1, got {seed}")
+    return torch.Generator().manual_seed(seed)
+
+
+def gaussian_draws(generator: torch.Generator, shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
+    """Standard normal draws of ``shape`` from the CPU ``generator``, on ``like``'s device and dtype."""
+    return torch.randn(shape, generator=generator, dtype=like.dtype).to(like.device)
+
+
+def noisy_copies(method: str, inputs: torch.Tensor, samples: int, noise: float, seed: int, chunk_size: int
+                 ) -> Iterator[tuple[torch.Tensor, torch.Tensor, int, int]]:
+    """SmoothGrad's noisy copies of each image, in chunks: (copies, their image's row, copies done, copies in all).
+
+    Gaussian noise of standard deviation ``noise`` times the image's value range (max - min), as the
+    SmoothGrad paper scales it, drawn image after image in batch order from ``seed``.
+    """
+    sample_count(method, samples)
+    if noise < 0:
+        raise CamlabError(f"{method} noise must be >= 0, got {noise}")
+    generator = seeded_generator(method, seed)
+    spread = (inputs.flatten(1).amax(dim=1) - inputs.flatten(1).amin(dim=1)) * noise
+    for image in range(inputs.shape[0]):
+        draws = gaussian_draws(generator, (samples, *inputs.shape[1:]), inputs)
+        for chunk, done in pair_chunks(torch.arange(samples, device=inputs.device), chunk_size):
+            rows = torch.full_like(chunk, image)
+            yield inputs[image] + spread[image] * draws[chunk], rows, image * samples + done, inputs.shape[0] * samples

@@ -14,7 +14,7 @@ import torch
 from ..context import CAMContext
 from ..errors import CamlabError
 from ..registry import Cost, Family, MethodFn, get_method, register_method
-from .combine import principal_projection, weighted_sum
+from .combine import noisy_copies, principal_projection, weighted_sum
 
 SPATIAL = (2, 3)
 
@@ -30,14 +30,43 @@ def gradcam(ctx: CAMContext) -> torch.Tensor:
     return weighted_sum(ctx.layer_gradients.mean(dim=SPATIAL), ctx.activations)
 
 
+def plusplus_map(grads: torch.Tensor, grads_2: torch.Tensor, grads_3: torch.Tensor,
+                 acts: torch.Tensor) -> torch.Tensor:
+    """Grad-CAM++'s map from the gradient and its second and third powers (eq. 19, exp-score derivatives)."""
+    denominator = 2 * grads_2 + acts.sum(dim=SPATIAL, keepdim=True) * grads_3 + 1e-6
+    alpha = torch.where(grads_2 != 0, grads_2 / denominator, torch.zeros_like(grads_2))
+    return weighted_sum((alpha * grads.clamp(min=0)).sum(dim=SPATIAL), acts)
+
+
 @gradient_cam("gradcam++")
 def gradcam_plusplus(ctx: CAMContext) -> torch.Tensor:
     """Grad-CAM++ (Chattopadhay et al. 2018, eq. 19) with exp-score higher derivatives."""
-    grads, acts = ctx.layer_gradients, ctx.activations
+    grads = ctx.layer_gradients
     grads_2 = grads.pow(2)
-    denominator = 2 * grads_2 + acts.sum(dim=SPATIAL, keepdim=True) * grads_2 * grads + 1e-6
-    alpha = torch.where(grads != 0, grads_2 / denominator, torch.zeros_like(grads))
-    return weighted_sum((alpha * grads.clamp(min=0)).sum(dim=SPATIAL), acts)
+    return plusplus_map(grads, grads_2, grads_2 * grads, ctx.activations)
+
+
+@register_method("smoothgradcam++", family=Family.GRADIENT_CAM, cost=Cost.PER_SAMPLE)
+def smoothgradcam_plusplus(ctx: CAMContext, *, samples: int = 25, noise: float = 0.15, seed: int = 0
+                           ) -> torch.Tensor:
+    """Smooth Grad-CAM++ (Omeiza et al. 2019): Grad-CAM++ with the gradient and its powers averaged over noisy inputs.
+
+    The noisy copies are SmoothGrad's (``noise`` times each image's value range, seeded); the
+    gradient, its square and its cube at the layer are each averaged over them and combined by
+    Grad-CAM++'s formula over the clean image's activations, so ``noise`` 0 is Grad-CAM++.
+    torchcam's ``SmoothGradCAMpp`` differs by definition: its denominator sums g³ x act over positions,
+    its ReLU'd gradient and the activations it weights are the last noisy copy's.
+    """
+    acts = ctx.activations
+    powers = torch.zeros((3, *acts.shape), device=acts.device, dtype=acts.dtype)
+    for points, rows, done, count in noisy_copies("smoothgradcam++", ctx.inputs, samples, noise, seed,
+                                                  ctx.chunk_size):
+        _, grads = ctx.layer_pass(lambda logits, rows=rows: ctx.scorer(logits, rows=rows), inputs=points)
+        grads = ctx.layout.to_map(grads)
+        powers[:, rows[0]] += torch.stack([grads, grads.pow(2), grads.pow(3)]).sum(dim=1)
+        ctx.chunk_done(done, count)
+    mean, mean_2, mean_3 = powers / samples
+    return plusplus_map(mean, mean_2, mean_3, acts)
 
 
 @gradient_cam("xgradcam")

@@ -1,5 +1,5 @@
-"""Pixel-space attributions: vanilla gradient, guided backprop, guided Grad-CAM, Integrated Gradients,
-SmoothGrad."""
+"""Pixel-space attributions: vanilla gradient, guided backprop, guided Grad-CAM, FullGrad, Integrated
+Gradients, SmoothGrad."""
 from __future__ import annotations
 
 import contextlib
@@ -12,12 +12,14 @@ import torch.nn.functional as F
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
+from ..checks import check_logits, run_model
 from ..context import CAMContext
 from ..errors import CamlabError
-from ..maps import layer_map_to_display
+from ..layers import differentiate
+from ..maps import layer_map_to_display, minmax, upsample
 from ..registry import Cost, Family, register_method
 from ..targets import TargetScorer
-from .combine import pair_chunks
+from .combine import MAX_SAMPLES, noisy_copies, pair_chunks
 from .gradient import gradcam
 
 
@@ -100,7 +102,61 @@ def guided_gradcam(ctx: CAMContext) -> torch.Tensor:
     return guided_backprop(ctx) * cam[:, None]
 
 
-MAX_SAMPLES = 1024  # forwards and backwards per image
+BIAS_LAYERS = (nn.Conv2d, nn.BatchNorm2d)
+
+
+def effective_bias(layer: nn.Module) -> torch.Tensor | None:
+    """What a Conv2d or eval-mode BatchNorm2d adds to each output channel whatever its input, or None
+    (no bias; batch norm without running statistics, whose shift depends on the batch)."""
+    if isinstance(layer, nn.BatchNorm2d):
+        if layer.bias is None or layer.weight is None or layer.running_mean is None or layer.running_var is None:
+            return None
+        return layer.bias - layer.running_mean * layer.weight / torch.sqrt(layer.running_var + layer.eps)
+    bias = getattr(layer, "bias", None)
+    return bias if isinstance(bias, torch.Tensor) else None
+
+
+def channel_minmax(maps: torch.Tensor) -> torch.Tensor:
+    """Each (image, channel) slice of (N, C, H, W) scaled to [0, 1] on its own."""
+    return minmax(maps.flatten(0, 1)).view_as(maps)
+
+
+@register_method("fullgrad", family=Family.PIXEL, cost=Cost.OWN_BACKWARD, pixel_space=True)
+def fullgrad(ctx: CAMContext) -> torch.Tensor:
+    """FullGrad (Srinivas & Fleuret 2019) as pytorch-grad-cam computes it: |input gradient x input| plus, for
+    every Conv2d and BatchNorm2d with a bias, |bias x the gradient of its output|, summed.
+
+    Every channel of every term is min-max normalised on its own, then upsampled to the input
+    (grad-cam's ``scale_accross_batch_and_channels``; the paper's code normalises each layer's
+    channels together instead). Needs no target layer; one forward and backward of its own, with the
+    gradient of every bias layer's output (batch norm's bias is its eval-mode shift).
+    """
+    biases: dict[nn.Module, torch.Tensor] = {module: bias.detach() for module in ctx.model.modules()
+              if isinstance(module, BIAS_LAYERS) and (bias := effective_bias(module)) is not None}
+    outputs: list[tuple[torch.Tensor, torch.Tensor]] = []
+
+    def keep(module: nn.Module, _inputs: tuple, output: torch.Tensor) -> torch.Tensor:
+        outputs.append((biases[module], output))
+        return output.clone()  # in-place ops downstream must not overwrite what is differentiated
+
+    with torch.enable_grad():
+        x = ctx.inputs.detach().requires_grad_()
+        handles = [module.register_forward_hook(keep) for module in biases]
+        try:
+            logits = check_logits(run_model(ctx.model, x), x.shape[0])
+        finally:
+            for handle in handles:
+                handle.remove()
+        wrt = [x] + [output for _, output in outputs]
+        input_grad, *layer_grads = differentiate(ctx.scorer(logits).sum(), wrt, "its input")
+    size = (x.shape[-2], x.shape[-1])
+    total = channel_minmax((input_grad * x.detach()).abs()).sum(dim=1)
+    for (bias, _), grad in zip(outputs, layer_grads):
+        # sum over channels first: upsampling is linear, so one upsample per layer gives the same sum
+        total += upsample(channel_minmax((bias.view(1, -1, 1, 1) * grad).abs()).sum(dim=1), size)
+    return total[:, None]
+
+
 INTEGRATION_RULES = ("gausslegendre", "riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid")
 
 
@@ -153,24 +209,12 @@ def smoothgrad(ctx: CAMContext, *, samples: int = 25, noise: float = 0.15, seed:
     """SmoothGrad (Smilkov et al. 2017): the signed input gradient averaged over noisy copies of the image.
 
     Gaussian noise with standard deviation ``noise`` times each image's value range (max - min),
-    as the paper scales it; seeded, drawn image after image in batch order, so it equals captum's
-    ``NoiseTunnel(Saliency, nt_type="smoothgrad", stdevs=noise x range)`` with ``abs=False`` after
-    ``torch.manual_seed(seed)`` on the CPU.
+    as the paper scales it; seeded (a CPU generator on every device), drawn image after image in batch
+    order, so it equals captum's ``NoiseTunnel(Saliency, nt_type="smoothgrad", stdevs=noise x range)``
+    with ``abs=False`` after ``torch.manual_seed(seed)``.
     """
-    if not 1 <= samples <= MAX_SAMPLES:
-        raise CamlabError(f"smoothgrad samples must be between 1 and {MAX_SAMPLES}, got {samples}")
-    if noise < 0:
-        raise CamlabError(f"smoothgrad noise must be >= 0, got {noise}")
-    inputs = ctx.inputs
-    generator = torch.Generator(device=inputs.device).manual_seed(int(seed))
-    spread = (inputs.flatten(1).amax(dim=1) - inputs.flatten(1).amin(dim=1)) * noise
-    total = torch.zeros_like(inputs)
-    for image in range(inputs.shape[0]):
-        draws = torch.randn((samples, *inputs.shape[1:]), generator=generator, device=inputs.device,
-                            dtype=inputs.dtype)
-        for chunk, done in pair_chunks(torch.arange(samples, device=inputs.device), ctx.chunk_size):
-            rows = torch.full_like(chunk, image)
-            points = inputs[image] + spread[image] * draws[chunk]
-            total[image] += input_gradients(ctx.model, points, ctx.scorer, rows=rows).sum(dim=0)
-            ctx.chunk_done(image * samples + done, inputs.shape[0] * samples)
+    total = torch.zeros_like(ctx.inputs)
+    for points, rows, done, count in noisy_copies("smoothgrad", ctx.inputs, samples, noise, seed, ctx.chunk_size):
+        total[rows[0]] += input_gradients(ctx.model, points, ctx.scorer, rows=rows).sum(dim=0)
+        ctx.chunk_done(done, count)
     return total / samples

@@ -1,4 +1,4 @@
-"""Score-CAM and Ablation-CAM: chunking, the flat-channel shortcut, the model's tail."""
+"""Score-CAM, SS-CAM, IS-CAM and Ablation-CAM: chunking, the flat-channel shortcut, the model's tail."""
 import pytest
 import torch
 
@@ -13,7 +13,7 @@ def images():
     return torch.randn(3, 3, 16, 16)
 
 
-@pytest.mark.parametrize("method", ["scorecam", "ablationcam"])
+@pytest.mark.parametrize("method", ["scorecam", "ablationcam", "sscam", "iscam"])
 def test_perturbation_methods_do_not_depend_on_chunk_size(images, method):
     model = TinyNet(dead_channels=5)
     maps = [camlab.explain(model, images, [method], target_layer="relu2", chunk_size=c)[method].raw for c in (1, 7, 500)]

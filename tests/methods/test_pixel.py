@@ -1,4 +1,5 @@
-"""Pixel-space methods: guided backprop through any ReLU, guided Grad-CAM, Integrated Gradients, SmoothGrad."""
+"""Pixel-space and sampled methods: guided backprop through any ReLU, guided Grad-CAM, FullGrad, Integrated
+Gradients, SmoothGrad (and the seeded options of SS-CAM, Smooth Grad-CAM++)."""
 import pytest
 import torch
 
@@ -49,10 +50,32 @@ def test_quadrature_weights_integrate_polynomials():
             assert abs((weights * alphas**power).sum() - 1 / (power + 1)) < 1e-12, (rule, power)
 
 
-@pytest.mark.parametrize("method", ["integrated_gradients", "smoothgrad"])
-def test_sampled_pixel_methods_do_not_depend_on_chunk_size(method, images):
+@pytest.mark.parametrize("method", ["integrated_gradients", "smoothgrad", "smoothgradcam++"])
+def test_sampled_methods_do_not_depend_on_chunk_size(method, images):
     maps = [camlab.explain(TinyNet(), images, [method], targets=2, chunk_size=size)[method].raw for size in (3, 64)]
     assert torch.allclose(*maps, atol=1e-6)
+
+
+def test_sscam_is_seeded_and_noise_changes_it(images):
+    model = TinyNet()
+    runs = [camlab.explain(model, images, ["sscam"], target_layer="relu2",
+                           options={"sscam": {"seed": seed, "samples": 2}})["sscam"].raw for seed in (1, 1, 2)]
+    assert torch.equal(runs[0], runs[1]) and not torch.allclose(runs[0], runs[2])
+
+
+def test_fullgrad_refuses_a_model_blind_to_its_input(images):
+    class Constant(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 4, 1)
+            self.fc = torch.nn.Linear(4, 2)
+
+        def forward(self, x):
+            features = self.conv(x).mean(dim=(2, 3))
+            return self.fc(features.detach())
+
+    with pytest.raises(CamlabError, match="does not depend"):
+        camlab.explain(Constant(), images, ["fullgrad"], target_layer="conv")
 
 
 def test_smoothgrad_is_the_gradient_without_noise_and_seeded_with_it(images):
@@ -69,7 +92,13 @@ def test_smoothgrad_is_the_gradient_without_noise_and_seeded_with_it(images):
     ("integrated_gradients", {"rule": "simpson"}, "rule must be one of"),
     ("smoothgrad", {"samples": 5000}, "samples must be between"),
     ("smoothgrad", {"noise": -1.0}, "noise must be >= 0"),
+    ("smoothgrad", {"seed": -1}, "seed must be between 0 and"),
+    ("smoothgradcam++", {"samples": 0}, "samples must be between"),
+    ("sscam", {"samples": 1025}, "samples must be between"),
+    ("sscam", {"noise": -0.5}, "noise must be >= 0"),
+    ("sscam", {"seed": 2**64}, "seed must be between 0 and"),
+    ("iscam", {"samples": 0}, "samples must be between"),
 ])
-def test_sampled_pixel_methods_refuse_unbounded_or_unknown_options(method, options, words, images):
+def test_sampled_methods_refuse_unbounded_or_unknown_options(method, options, words, images):
     with pytest.raises(CamlabError, match=words):
         camlab.explain(TinyNet(), images, [method], options={method: options})
