@@ -50,7 +50,8 @@ def test_controls_run_through_the_same_metrics_and_every_method_is_compared_with
     config = ReadoutConfig(("gradcam", "hirescam"), ("confidence", "coverage", "insdel"), coverages=(10, 50), steps=4)
     outcome = evaluate(model, None, data, config, batch_size=3, progress=False)
     assert list(outcome.table) == ["gradcam", "hirescam", "control: all-zero", "control: all-ones", "control: random"]
-    assert outcome.table["control: all-ones"]["average_drop"] == 0  # the image unchanged
+    # the image unchanged, though forwarded in another batch: some CPUs' kernels round by batch (1.8e-6 seen)
+    assert outcome.table["control: all-ones"]["average_drop"] == pytest.approx(0, abs=1e-5)
     assert "average_drop@10" not in outcome.table["control: all-zero"]  # a constant map has no top 10%
     assert {"average_drop_matched", "average_drop@50", "insertion_auc"} <= set(outcome.table["gradcam"])
     assert set(outcome.curves) == {"gradcam", "hirescam", "control: random"}

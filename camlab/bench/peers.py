@@ -1,4 +1,4 @@
-"""Benchmark camlab against pytorch-grad-cam and torchcam on the same model and images, in one run.
+"""Benchmark camlab against pytorch-grad-cam, torchcam and captum on the same model and images, in one run.
 
     camlab-bench                      # VGG16 (random weights), 224x224, batch 1, CPU
     camlab-bench --skip-scorecam      # only the gradient CAMs
@@ -8,8 +8,11 @@
 (b) the four gradient CAMs all three libraries have (Grad-CAM, Grad-CAM++, XGrad-CAM, Layer-CAM):
     one camlab call vs four grad-cam calls vs four torchcam calls;
 (c) Score-CAM in each library;
-(d) each method camlab took from grad-cam (Element-wise Grad-CAM, Eigen-Grad-CAM, FEM, KPCA-CAM), one
-    method per call in each library, with its agreement (principal components up to their sign).
+(d) each method camlab took from grad-cam (Element-wise Grad-CAM, Eigen-Grad-CAM, FEM, KPCA-CAM,
+    ShapleyCAM, Finer-CAM, FullGrad), one method per call in each library, with its agreement
+    (principal components up to their sign);
+(e) SS-CAM and IS-CAM against torchcam (``--samples`` noisy or integrated copies, torchcam's noise
+    seeded as camlab's), Integrated Gradients and SmoothGrad against captum, with their agreement.
 Then the agreement of every compared map: the largest absolute difference between camlab's and the
 peer's map for the same image and class (display maps for grad-cam; layer-resolution maps after
 ReLU and min-max for torchcam, which returns those). Needs the test extras (grad-cam, torchcam).
@@ -31,7 +34,7 @@ from ..maps import layer_map_to_display, minmax
 from ..methods import SHARED_PASS_CAMS
 
 COMMON_GRADIENT_CAMS = ("gradcam", "gradcam++", "xgradcam", "layercam")
-FROM_GRAD_CAM = ("gradcamelementwise", "eigengradcam", "fem", "kpcacam")
+FROM_GRAD_CAM = ("gradcamelementwise", "eigengradcam", "fem", "kpcacam", "shapleycam", "finercam", "fullgrad")
 # camlab's method -> the pytorch-grad-cam class that implements it (by name: grad-cam is a bench and test
 # dependency, not camlab's); the bench and tests/methods/test_peer_agreement.py compare against these
 GRAD_CAM_CLASSES = {
@@ -72,6 +75,15 @@ def _timed(fn: Callable[[], object], device: torch.device, repeats: int, warm_up
     return statistics.median(times)
 
 
+def _once(fn: Callable[[], torch.Tensor], device: torch.device) -> tuple[float, torch.Tensor]:
+    """One run of ``fn`` (minutes-long methods): its wall time, the device drained before and after, and result."""
+    _synchronise(device)
+    start = time.perf_counter()
+    result = fn()
+    _synchronise(device)
+    return time.perf_counter() - start, result
+
+
 def _display(raw: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
     """A signed layer map as grad-cam displays it (ReLU, upsampled, min-max), on the CPU."""
     return layer_map_to_display(raw, (int(size[0]), int(size[1]))).cpu()
@@ -94,6 +106,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--skip-scorecam", action="store_true")
     parser.add_argument("--chunk-size", type=int, default=64)
+    parser.add_argument("--samples", type=int, default=2, help="copies per image for SS-CAM, IS-CAM, IG, SmoothGrad")
     args = parser.parse_args(argv)
 
     torch.manual_seed(0)
@@ -168,6 +181,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"(d) {method}: camlab {alone:.3f} s, grad-cam {peer:.3f} s ({peer / alone:.1f}x), "
               f"agreement {gap:.1e}{' (up to the sign)' if method in SIGN_FREE else ''}")
 
+    _sampled_methods(model, images, layer_name, classes, args, device)
+
     print("agreement, largest |camlab − peer| over the batch:")
     for method in compared:
         display, layer_maps = peer_maps.get(method) or (grad_cam(method), torchcam_map(method, classes))
@@ -175,6 +190,54 @@ def main(argv: Sequence[str] | None = None) -> None:
         vs_torchcam = (_layer_maps(ours[method].raw) - layer_maps).abs().max().item()
         note = f"  (torchcam differs by definition: {TORCHCAM_DIFFERS[method]})" if method in TORCHCAM_DIFFERS else ""
         print(f"    {method:10s} grad-cam {vs_grad_cam:.1e}   torchcam {vs_torchcam:.1e}{note}")
+
+
+def _sampled_methods(model: torch.nn.Module, images: torch.Tensor, layer_name: str, classes: list[int],
+                     args: argparse.Namespace, device: torch.device) -> None:
+    """(e): the methods whose peer is torchcam or captum, ``args.samples`` copies per image, one run each
+    for the per-channel ones (1 + samples x channels forwards per image)."""
+    from captum.attr import IntegratedGradients, NoiseTunnel, Saliency
+    from torchcam import methods as torchcam
+
+    samples, shape = args.samples, tuple(images.shape[1:])
+    seeded = {"sscam": {"samples": samples, "seed": 0}, "iscam": {"samples": samples}}
+    peers = {"sscam": (torchcam.SSCAM, {"num_samples": samples}), "iscam": (torchcam.ISCAM, {"num_samples": samples})}
+    for method, (cls, peer_options) in peers.items():
+        mine, ours = _once(lambda m=method: explain(model, images, [m], target_layer=layer_name,
+                                                    chunk_size=args.chunk_size, options={m: seeded[m]})[m].raw,
+                           device)
+
+        def torchcam_map(c: Any = cls, o: dict = peer_options) -> torch.Tensor:
+            with c(model, layer_name, input_shape=shape, batch_size=args.chunk_size, **o) as cam, torch.no_grad():
+                scores = model(images)
+                torch.manual_seed(0)  # torchcam draws SS-CAM's noise from the global generator
+                return cam(classes, scores)[0]
+
+        peer, theirs = _once(torchcam_map, device)
+        gap = (_layer_maps(ours).cpu() - theirs.cpu()).abs().max().item()
+        print(f"(e) {method}, {samples} samples: camlab {mine:.2f} s, torchcam {peer:.2f} s ({peer / mine:.1f}x), "
+              f"agreement {gap:.1e}")
+    target = torch.tensor(classes, device=device)
+    spread = float((images.flatten(1).amax(1) - images.flatten(1).amin(1))[0])
+    captum_runs = {
+        "integrated_gradients": (
+            {"steps": samples},
+            lambda: IntegratedGradients(model).attribute(images, target=target, n_steps=samples)),
+        "smoothgrad": (
+            {"samples": samples, "noise": 0.15},
+            lambda: NoiseTunnel(Saliency(model)).attribute(images, nt_type="smoothgrad", nt_samples=samples,
+                                                           stdevs=0.15 * spread, target=target, abs=False)),
+    }
+    for method, (options, peer_run) in captum_runs.items():
+        mine = _timed(lambda m=method, o=options: explain(model, images, [m], target_layer=layer_name,
+                                                          options={m: o}), device, args.repeats)
+        peer = _timed(peer_run, device, args.repeats)
+        raw = explain(model, images, [method], target_layer=layer_name, options={method: options})[method].raw
+        torch.manual_seed(0)
+        reference = peer_run()
+        gap = ((raw - reference).abs().max() / reference.abs().max()).item()
+        print(f"(e) {method}, {samples} samples: camlab {mine:.3f} s, captum {peer:.3f} s ({peer / mine:.1f}x), "
+              f"agreement {gap:.1e} of the largest value")
 
 
 if __name__ == "__main__":
