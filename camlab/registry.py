@@ -84,6 +84,8 @@ class MethodInfo:
             raise CamlabError(f"{self.name} has no option {', '.join(map(repr, unknown))}; its options: {known}")
         for key, value in given.items():
             default = self.options[key]
+            if isinstance(default, bool) and not isinstance(value, bool):
+                raise CamlabError(f"{self.name} option {key!r} is true or false, got {value!r}")
             if isinstance(default, (int, float)) and not isinstance(default, bool):
                 if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
                     raise CamlabError(f"{self.name} option {key!r} must be a finite number, got {value!r}")

@@ -156,7 +156,8 @@ def test_explain_any_target(seed, targets):
     st.fixed_dictionaries({"conceptorcam": st.fixed_dictionaries({"aperture": st.floats(0.05, 50)}),
                            "randomcam": st.fixed_dictionaries({"seed": st.integers(0, 2**31)})}),
     st.dictionaries(st.sampled_from(["conceptorcam", "randomcam", "gradcam", "x"]),
-                    st.one_of(ANYTHING, st.dictionaries(st.sampled_from(["aperture", "seed", "k"]), NUMBERS)), max_size=2)))
+                    st.one_of(ANYTHING, st.dictionaries(st.sampled_from(["aperture", "seed", "k", "eigen_smooth"]),
+                                                        st.one_of(NUMBERS, st.booleans()))), max_size=2)))
 def test_explain_any_options(seed, options):
     result = outcome("explain: method options",
                      lambda: camlab.explain(TinyNet(), uniform(seed, 1, 3, 12, 12), ["conceptorcam", "randomcam"], "relu2",

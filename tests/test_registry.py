@@ -72,8 +72,23 @@ def test_bad_options_are_refused_before_any_work(images):
         camlab.explain(model, images, ["conceptorcam"], "relu2", options={"conceptorcam": {"aperture": float("nan")}})
     with pytest.raises(CamlabError, match="methods that were not asked for: scorecam"):
         camlab.explain(model, images, ["gradcam"], "relu2", options={"scorecam": {}})
-    with pytest.raises(CamlabError, match="gradcam has no option 'power'; its options: none"):
+    with pytest.raises(CamlabError, match="gradcam has no option 'power'; its options: eigen_smooth"):
         camlab.explain(model, images, ["gradcam"], "relu2", options={"gradcam": {"power": 2}})
+    with pytest.raises(CamlabError, match="eigengradcam has no option 'power'; its options: none"):
+        camlab.explain(model, images, ["eigengradcam"], "relu2", options={"eigengradcam": {"power": 2}})
+    with pytest.raises(CamlabError, match="'eigen_smooth' is true or false, got 1"):
+        camlab.explain(model, images, ["gradcam"], "relu2", options={"gradcam": {"eigen_smooth": 1}})
+
+
+def test_eigen_smooth_is_an_option_of_every_channel_weighted_cam_and_projects_its_terms(images):
+    with_option = {i.name for i in camlab.list_methods() if "eigen_smooth" in i.options}
+    assert with_option == {"gradcam", "gradcam++", "xgradcam", "layercam", "hirescam", "gradcamelementwise",
+                           "shapleycam", "finercam", "smoothgradcam++", "fem", "cam", "randomcam", "scorecam",
+                           "sscam", "iscam", "ablationcam"}
+    smooth = camlab.explain(TinyNet(), images, ["hirescam", "eigengradcam"], "relu2",
+                            options={"hirescam": {"eigen_smooth": True}})
+    # Eigen-Grad-CAM is by definition HiRes-CAM's grad x act terms projected on their first component
+    assert torch.allclose(smooth["hirescam"].raw, smooth["eigengradcam"].raw, atol=1e-5)
 
 
 def test_a_whole_number_option_refuses_a_fraction_instead_of_truncating_it():

@@ -8,7 +8,7 @@ from torch import nn
 from ..context import CAMContext
 from ..errors import CamlabError
 from ..registry import Cost, Family, register_method
-from .combine import oriented, principal_projection, weighted_sum
+from .combine import channel_sum, oriented, principal_projection, seeded_generator, weighted_channels
 
 
 @register_method("eigencam", family=Family.GRADIENT_FREE_CAM, cost=Cost.FORWARD_ONLY)
@@ -69,6 +69,7 @@ def kpcacam(ctx: CAMContext, *, kernel: str = "sigmoid", gamma: float = 0.0, coe
 
 
 @register_method("fem", family=Family.GRADIENT_FREE_CAM, cost=Cost.FORWARD_ONLY)
+@channel_sum
 def fem(ctx: CAMContext, *, k: float = 2.0) -> torch.Tensor:
     """FEM (Fuad et al. 2020): channel weights are the share of positions above mean + k std.
 
@@ -77,10 +78,11 @@ def fem(ctx: CAMContext, *, k: float = 2.0) -> torch.Tensor:
     """
     acts = ctx.activations
     threshold = acts.mean(dim=(2, 3), keepdim=True) + k * acts.std(dim=(2, 3), correction=0, keepdim=True)
-    return weighted_sum((acts > threshold).to(acts.dtype).mean(dim=(2, 3)), acts)
+    return weighted_channels((acts > threshold).to(acts.dtype).mean(dim=(2, 3)), acts)
 
 
 @register_method("cam", family=Family.GRADIENT_FREE_CAM, cost=Cost.FORWARD_ONLY)
+@channel_sum
 def cam(ctx: CAMContext) -> torch.Tensor:
     """CAM (Zhou et al. 2016): the layer's channels weighted by the class's row of the linear head.
 
@@ -100,20 +102,21 @@ def cam(ctx: CAMContext) -> torch.Tensor:
                           f"layer's {channels} channels; the model's linear layers: {found}")
     head = linears[0]
     weights = head.weight[classes].to(ctx.activations.dtype)
-    maps = weighted_sum(weights, ctx.activations)
+    terms = weighted_channels(weights, ctx.activations)
     bias = head.bias[classes] if head.bias is not None else torch.zeros_like(ctx.scores)
-    gap = (maps.mean(dim=(1, 2)) + bias - ctx.scores).abs()
+    gap = (terms.sum(dim=1).mean(dim=(1, 2)) + bias - ctx.scores).abs()
     if bool((gap > 1e-3 * (1 + ctx.scores.abs())).any()):
         raise CamlabError(f"CAM does not apply at {ctx.layer_name}: the class score is not the linear head over "
                           f"this layer's global average (they differ by up to {float(gap.max()):.3g}); "
                           f"choose the feature map the head pools")
-    return maps.detach()
+    return terms.detach()
 
 
 @register_method("randomcam", family=Family.BASELINE, cost=Cost.FORWARD_ONLY)
+@channel_sum
 def randomcam(ctx: CAMContext, *, seed: int = 0) -> torch.Tensor:
-    """Sanity baseline: uniform random channel weights in [-1, 1], seeded for reproducibility."""
+    """Sanity baseline: uniform random channel weights in [-1, 1], seeded for reproducibility (a CPU
+    generator, so the same weights on every device)."""
     acts = ctx.activations
-    generator = torch.Generator(device=acts.device).manual_seed(int(seed))
-    weights = torch.rand(acts.shape[:2], generator=generator, device=acts.device, dtype=acts.dtype)
-    return weighted_sum(2 * weights - 1, acts)
+    weights = torch.rand(acts.shape[:2], generator=seeded_generator("randomcam", seed), dtype=acts.dtype)
+    return weighted_channels(2 * weights.to(acts.device) - 1, acts)

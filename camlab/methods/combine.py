@@ -2,7 +2,9 @@
 projections) and walk their extra passes in chunks, shared by every family."""
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+import inspect
+from collections.abc import Callable, Iterator
 
 import torch
 
@@ -17,9 +19,26 @@ def pair_chunks(rows: torch.Tensor, chunk_size: int) -> Iterator[tuple[torch.Ten
         yield rows[start : start + chunk_size], min(start + chunk_size, rows.numel())
 
 
-def weighted_sum(weights: torch.Tensor, activations: torch.Tensor) -> torch.Tensor:
-    """sum_k weights[n, k] * activations[n, k] -> (N, h, w)."""
-    return torch.einsum("nk,nkhw->nhw", weights, activations)
+def weighted_channels(weights: torch.Tensor, activations: torch.Tensor) -> torch.Tensor:
+    """Each channel's term weights[n, k] * activations[n, k] of a channel-weighted map, (N, K, h, w)."""
+    return weights[:, :, None, None] * activations
+
+
+def channel_sum(fn: Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor]:
+    """A method from ``fn(ctx, **options)``, which returns each channel's term of its map (N, K, h, w):
+    their sum, or with the added option ``eigen_smooth`` their first principal component
+    (pytorch-grad-cam's ``eigen_smooth``), oriented to correlate positively with the sum."""
+
+    @functools.wraps(fn)
+    def method(ctx: object, *, eigen_smooth: bool = False, **options: object) -> torch.Tensor:
+        terms = fn(ctx, **options)
+        return principal_projection(terms, terms.sum(dim=1)) if eigen_smooth else terms.sum(dim=1)
+
+    # the registry reads a method's options from its signature: fn's, plus eigen_smooth
+    signature = inspect.signature(fn)
+    smooth = inspect.Parameter("eigen_smooth", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=bool)
+    method.__signature__ = signature.replace(parameters=[*signature.parameters.values(), smooth])  # type: ignore[attr-defined]
+    return method
 
 
 def principal_projection(features: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:

@@ -14,28 +14,30 @@ import torch
 from ..context import CAMContext
 from ..errors import CamlabError
 from ..registry import Cost, Family, MethodFn, get_method, register_method
-from .combine import noisy_copies, principal_projection, weighted_sum
+from .combine import channel_sum, noisy_copies, principal_projection, weighted_channels
 
 SPATIAL = (2, 3)
 
 
 def gradient_cam(name: str) -> Callable[[MethodFn], MethodFn]:
-    """Register a method that reads the shared gradients."""
-    return register_method(name, family=Family.GRADIENT_CAM, cost=Cost.SHARED_BACKWARD, needs_gradients=True)
+    """Register a method that reads the shared gradients and returns its channels' terms (:func:`channel_sum`)."""
+    register = register_method(name, family=Family.GRADIENT_CAM, cost=Cost.SHARED_BACKWARD, needs_gradients=True)
+    return lambda fn: register(channel_sum(fn))
 
 
 @gradient_cam("gradcam")
 def gradcam(ctx: CAMContext) -> torch.Tensor:
     """Grad-CAM (Selvaraju et al. 2017): channel weights are spatial means of the gradients."""
-    return weighted_sum(ctx.layer_gradients.mean(dim=SPATIAL), ctx.activations)
+    return weighted_channels(ctx.layer_gradients.mean(dim=SPATIAL), ctx.activations)
 
 
 def plusplus_map(grads: torch.Tensor, grads_2: torch.Tensor, grads_3: torch.Tensor,
                  acts: torch.Tensor) -> torch.Tensor:
-    """Grad-CAM++'s map from the gradient and its second and third powers (eq. 19, exp-score derivatives)."""
+    """Grad-CAM++'s channel terms from the gradient and its second and third powers (eq. 19, exp-score
+    derivatives)."""
     denominator = 2 * grads_2 + acts.sum(dim=SPATIAL, keepdim=True) * grads_3 + 1e-6
     alpha = torch.where(grads_2 != 0, grads_2 / denominator, torch.zeros_like(grads_2))
-    return weighted_sum((alpha * grads.clamp(min=0)).sum(dim=SPATIAL), acts)
+    return weighted_channels((alpha * grads.clamp(min=0)).sum(dim=SPATIAL), acts)
 
 
 @gradient_cam("gradcam++")
@@ -47,6 +49,7 @@ def gradcam_plusplus(ctx: CAMContext) -> torch.Tensor:
 
 
 @register_method("smoothgradcam++", family=Family.GRADIENT_CAM, cost=Cost.PER_SAMPLE)
+@channel_sum
 def smoothgradcam_plusplus(ctx: CAMContext, *, samples: int = 25, noise: float = 0.15, seed: int = 0
                            ) -> torch.Tensor:
     """Smooth Grad-CAM++ (Omeiza et al. 2019): Grad-CAM++ with the gradient and its powers averaged over noisy inputs.
@@ -74,28 +77,28 @@ def xgradcam(ctx: CAMContext) -> torch.Tensor:
     """XGrad-CAM (Fu et al. 2020): gradients weighted by the activation's share of its channel."""
     grads, acts = ctx.layer_gradients, ctx.activations
     share = acts / (acts.sum(dim=SPATIAL, keepdim=True) + 1e-7)
-    return weighted_sum((grads * share).sum(dim=SPATIAL), acts)
+    return weighted_channels((grads * share).sum(dim=SPATIAL), acts)
 
 
 @gradient_cam("layercam")
 def layercam(ctx: CAMContext) -> torch.Tensor:
     """Layer-CAM (Jiang et al. 2021): positive gradients x activations, element-wise."""
-    return (ctx.layer_gradients.clamp(min=0) * ctx.activations).sum(dim=1)
+    return ctx.layer_gradients.clamp(min=0) * ctx.activations
 
 
 @gradient_cam("hirescam")
 def hirescam(ctx: CAMContext) -> torch.Tensor:
     """HiRes-CAM (Draelos & Carin 2020): element-wise gradient x activation, summed over channels."""
-    return (ctx.layer_gradients * ctx.activations).sum(dim=1)
+    return ctx.layer_gradients * ctx.activations
 
 
 @gradient_cam("gradcamelementwise")
 def gradcam_elementwise(ctx: CAMContext) -> torch.Tensor:
     """Element-wise Grad-CAM (pytorch-grad-cam's ``GradCAMElementWise``): sum over channels of ReLU(grad x act)."""
-    return (ctx.layer_gradients * ctx.activations).clamp(min=0).sum(dim=1)
+    return (ctx.layer_gradients * ctx.activations).clamp(min=0)
 
 
-@gradient_cam("eigengradcam")
+@register_method("eigengradcam", family=Family.GRADIENT_CAM, cost=Cost.SHARED_BACKWARD, needs_gradients=True)
 def eigengradcam(ctx: CAMContext) -> torch.Tensor:
     """Eigen-Grad-CAM (pytorch-grad-cam): the first principal component of grad x act per position.
 
@@ -108,6 +111,7 @@ def eigengradcam(ctx: CAMContext) -> torch.Tensor:
 
 
 @register_method("shapleycam", family=Family.GRADIENT_CAM, cost=Cost.OWN_BACKWARD)
+@channel_sum
 def shapleycam(ctx: CAMContext) -> torch.Tensor:
     """ShapleyCAM (Cai et al. 2025): channel weights are spatial means of grad - 1/2 Hessian x activation.
 
@@ -124,20 +128,21 @@ def shapleycam(ctx: CAMContext) -> torch.Tensor:
         if hvp is not None:
             expansion = grads - 0.5 * hvp
     weights = ctx.layout.to_map(expansion.detach()).mean(dim=SPATIAL)
-    return weighted_sum(weights, ctx.activations)
+    return weighted_channels(weights, ctx.activations)
 
 
 FINER_BASES = ("gradcam", "gradcam++", "xgradcam", "layercam", "hirescam")
 
 
 @register_method("finercam", family=Family.GRADIENT_CAM, cost=Cost.OWN_BACKWARD)
-def finercam(ctx: CAMContext, *, alpha: float = 1.0, comparisons: int = 3, base: str = "gradcam") -> torch.Tensor:
+def finercam(ctx: CAMContext, *, alpha: float = 1.0, comparisons: int = 3, base: str = "gradcam",
+             eigen_smooth: bool = False) -> torch.Tensor:
     """Finer-CAM (Zhang et al. 2025): the base CAM of y_c - alpha y_j, averaged over the most similar classes.
 
     The classes j are the ``comparisons`` whose logits are closest to the target's, weighted by
     their (differentiable) softmax probabilities, as pytorch-grad-cam's ``FinerWeightedTarget``:
     sum_j p_j (y_c - alpha y_j) / sum_j p_j. It shows what tells class c apart from its nearest
-    confusions rather than what supports it; alpha 0 is the base CAM.
+    confusions rather than what supports it; alpha 0 is the base CAM. ``eigen_smooth`` is the base's.
     """
     if base not in FINER_BASES:
         raise CamlabError(f"finercam base must be one of {', '.join(FINER_BASES)}, got {base!r}")
@@ -162,4 +167,4 @@ def finercam(ctx: CAMContext, *, alpha: float = 1.0, comparisons: int = 3, base:
 
     _, grads = ctx.layer_pass(finer_score)
     finer = dataclasses.replace(ctx, gradients=ctx.layout.to_map(grads), _cache={})
-    return get_method(base).compute(finer)
+    return get_method(base).compute(finer, eigen_smooth=eigen_smooth)

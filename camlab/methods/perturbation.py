@@ -17,11 +17,12 @@ from ..context import CAMContext
 from ..errors import CamlabError
 from ..maps import minmax
 from ..registry import Cost, Family, register_method
-from .combine import gaussian_draws, pair_chunks, sample_count, seeded_generator, weighted_sum
+from .combine import channel_sum, gaussian_draws, pair_chunks, sample_count, seeded_generator, weighted_channels
 
 
 @register_method("scorecam", family=Family.PERTURBATION_CAM, cost=Cost.PER_CHANNEL)
 @torch.no_grad()
+@channel_sum
 def scorecam(ctx: CAMContext) -> torch.Tensor:
     """Score-CAM (Wang et al. 2020), weights = softmax over channels of the target logit on the
     input masked by each channel's upsampled (align-corners), min-max normalised activation,
@@ -54,7 +55,7 @@ def scorecam(ctx: CAMContext) -> torch.Tensor:
         scores[chunk] = ctx.scorer(ctx.model(masked), rows=image)
         ctx.chunk_done(flat_count + done, n * k)
     weights = torch.softmax(scores.view(n, k), dim=1)
-    return weighted_sum(weights, acts)
+    return weighted_channels(weights, acts)
 
 
 def layer_normalised_masks(acts: torch.Tensor, image: torch.Tensor, channel: torch.Tensor,
@@ -92,6 +93,7 @@ def mean_masked_scores(ctx: CAMContext, samples: int,
 
 @register_method("sscam", family=Family.PERTURBATION_CAM, cost=Cost.PER_CHANNEL)
 @torch.no_grad()
+@channel_sum
 def sscam(ctx: CAMContext, *, samples: int = 35, noise: float = 2.0, seed: int = 0) -> torch.Tensor:
     """SS-CAM (Wang et al. 2020): Score-CAM whose masks carry Gaussian noise, scores averaged over ``samples``.
 
@@ -112,11 +114,12 @@ def sscam(ctx: CAMContext, *, samples: int = 35, noise: float = 2.0, seed: int =
         return (masks + noise * gaussian_draws(generator, tuple(masks.shape), masks)) * ctx.inputs[image]
 
     weights = torch.softmax(mean_masked_scores(ctx, samples, noisy), dim=1)
-    return weighted_sum(weights, ctx.activations)
+    return weighted_channels(weights, ctx.activations)
 
 
 @register_method("iscam", family=Family.PERTURBATION_CAM, cost=Cost.PER_CHANNEL)
 @torch.no_grad()
+@channel_sum
 def iscam(ctx: CAMContext, *, samples: int = 10) -> torch.Tensor:
     """IS-CAM (Naidu et al. 2020): Score-CAM with each mask integrated over ``samples`` growing copies.
 
@@ -134,7 +137,7 @@ def iscam(ctx: CAMContext, *, samples: int = 10) -> torch.Tensor:
         return coefficients[sample].view(-1, 1, 1, 1) * masks * ctx.inputs[image]
 
     weights = torch.softmax(mean_masked_scores(ctx, samples, integrated), dim=1)
-    return weighted_sum(weights, ctx.activations)
+    return weighted_channels(weights, ctx.activations)
 
 
 class _StopAt(fx.Tracer):
@@ -192,6 +195,7 @@ def _full_model_tail(ctx: CAMContext, image: torch.Tensor) -> Callable[[torch.Te
 
 @register_method("ablationcam", family=Family.PERTURBATION_CAM, cost=Cost.PER_CHANNEL)
 @torch.no_grad()
+@channel_sum
 def ablationcam(ctx: CAMContext) -> torch.Tensor:
     """Ablation-CAM (Desai & Ramaswamy 2020): weight_k = (y - y_k) / y, with y_k the score when
     channel k is ablated.
@@ -222,4 +226,4 @@ def ablationcam(ctx: CAMContext) -> torch.Tensor:
         ctx.chunk_done(done, n * k)
     original = ctx.scores[:, None]
     weights = (original - scores.view(n, k)) / original
-    return weighted_sum(weights, acts)
+    return weighted_channels(weights, acts)

@@ -280,3 +280,16 @@ def test_smoothgradcam_plusplus_is_gradcam_plusplus_without_noise_and_differs_fr
         reference = cam(ours.classes.tolist(), scores)[0]
     # torchcam's denominator sums g³·act over positions: a different map even without noise
     assert (minmax(ours["smoothgradcam++"].raw.clamp(min=0)) - reference).abs().max() > 1e-2
+
+
+@pytest.mark.parametrize("method", ["gradcam", "layercam", "hirescam", "xgradcam"])
+def test_eigen_smooth_is_grad_cams_up_to_each_images_sign(method, resnet18, images64):
+    """grad-cam's eigen_smooth: the first principal component of the channels' terms, its sign LAPACK's."""
+    ours = camlab.explain(resnet18, images64, [method], target_layer="layer3", options={method: {"eigen_smooth": True}})
+    with REFERENCES[method](resnet18, [resnet18.layer3]) as cam:
+        reference = torch.from_numpy(cam(images64, targets=None, eigen_smooth=True))
+    flipped = layer_map_to_display(-ours[method].raw, images64.shape[-2:])
+    gaps = [(candidate - reference).abs().flatten(1).amax(dim=1) for candidate in (ours[method].display, flipped)]
+    assert torch.minimum(*gaps).max() < 1e-4
+    plain = camlab.explain(resnet18, images64, [method], target_layer="layer3")[method]
+    assert (plain.display - ours[method].display).abs().max() > 1e-2
