@@ -20,9 +20,16 @@ def test_element_wise_methods_stay_dark_behind_the_wall(table):
 
 def test_channel_weighted_methods_see_through_the_wall(table):
     masked = table[("masked_vgg", "stack-shapes")]
-    for method in ("gradcam", "fem", "kpcacam"):  # channel weights, with or without a gradient
+    for method in ("gradcam", "fem", "kpcacam", "finercam"):  # channel weights, with or without a gradient
         assert masked[method][0] > 0.1, (method, masked[method])
     assert masked["gradcam"][0] > 10 * max(masked["hirescam"][0], masked["layercam"][0], 1e-3)
+
+
+def test_pixel_gradients_are_zero_on_the_pixels_the_model_provably_ignores(table):
+    masked = table[("masked_vgg", "stack-shapes")]
+    for method in ("gradient", "guided_backprop", "fullgrad"):
+        assert masked[method] == (0.0, 0.0), (method, masked[method])
+    assert table[("baseline_vgg", "stack-shapes")]["gradient"][0] > 0.05
 
 
 def test_the_unwalled_twin_uses_the_bottom_band(table):
