@@ -1,5 +1,5 @@
-"""How the methods combine a layer's features into one map (channel-weighted sums, principal
-projections) and walk their extra passes in chunks, shared by every family."""
+"""How the methods combine a layer's features into one map (channel terms summed or projected,
+principal projections), walk their extra passes in chunks, and draw seeded noise, shared by every family."""
 from __future__ import annotations
 
 import functools
@@ -83,7 +83,9 @@ def noisy_copies(method: str, inputs: torch.Tensor, samples: int, noise: float, 
     """SmoothGrad's noisy copies of each image, in chunks: (copies, their image's row, copies done, copies in all).
 
     Gaussian noise of standard deviation ``noise`` times the image's value range (max - min), as the
-    SmoothGrad paper scales it, drawn image after image in batch order from ``seed``.
+    SmoothGrad paper scales it, drawn image after image in batch order from ``seed``, one chunk at a
+    time so memory stays one chunk's (the stream is the same as one draw per image whenever a chunk's
+    element count is a multiple of 16, as for any image whose pixel count is).
     """
     sample_count(method, samples)
     if noise < 0:
@@ -91,7 +93,7 @@ def noisy_copies(method: str, inputs: torch.Tensor, samples: int, noise: float, 
     generator = seeded_generator(method, seed)
     spread = (inputs.flatten(1).amax(dim=1) - inputs.flatten(1).amin(dim=1)) * noise
     for image in range(inputs.shape[0]):
-        draws = gaussian_draws(generator, (samples, *inputs.shape[1:]), inputs)
         for chunk, done in pair_chunks(torch.arange(samples, device=inputs.device), chunk_size):
+            draws = gaussian_draws(generator, (chunk.numel(), *inputs.shape[1:]), inputs)
             rows = torch.full_like(chunk, image)
-            yield inputs[image] + spread[image] * draws[chunk], rows, image * samples + done, inputs.shape[0] * samples
+            yield inputs[image] + spread[image] * draws, rows, image * samples + done, inputs.shape[0] * samples

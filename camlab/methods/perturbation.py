@@ -1,7 +1,7 @@
 """Gradient-free CAMs that score perturbed copies: Score-CAM, its smoothed and integrated variants
 (SS-CAM, IS-CAM) and Ablation-CAM.
 
-Both are batched on the device: the (image, channel) pairs of the whole batch are flattened and
+All are batched on the device: the (image, channel) pairs of the whole batch are flattened and
 run in chunks of ``ctx.chunk_size`` forwards, scores stay on the device, and nothing syncs with
 the host per sample.
 """
