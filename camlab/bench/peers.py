@@ -23,7 +23,7 @@ import argparse
 import statistics
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 import torchvision
@@ -56,6 +56,9 @@ TORCHCAM_DIFFERS = {
 }
 
 
+T = TypeVar("T")
+
+
 def _synchronise(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -65,18 +68,11 @@ def _timed(fn: Callable[[], object], device: torch.device, repeats: int, warm_up
     """Median wall time of ``fn`` over ``repeats`` runs, the device drained before and after each."""
     if warm_up:  # allocator, oneDNN primitive caches, cuDNN autotuning
         fn()
-    times = []
-    for _ in range(repeats):
-        _synchronise(device)
-        start = time.perf_counter()
-        fn()
-        _synchronise(device)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return statistics.median([_once(fn, device)[0] for _ in range(repeats)])
 
 
-def _once(fn: Callable[[], torch.Tensor], device: torch.device) -> tuple[float, torch.Tensor]:
-    """One run of ``fn`` (minutes-long methods): its wall time, the device drained before and after, and result."""
+def _once(fn: Callable[[], T], device: torch.device) -> tuple[float, T]:
+    """One run of ``fn``: its wall time, the device drained before and after, and its result."""
     _synchronise(device)
     start = time.perf_counter()
     result = fn()

@@ -58,10 +58,10 @@ def oriented(projection: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
     return projection * torch.where(sign == 0, torch.ones_like(sign), sign)[:, None]
 
 
-def sample_count(method: str, samples: int) -> int:
-    """``samples`` if it is a count a request may ask for, else a clear error."""
+def sample_count(method: str, samples: int, option: str = "samples") -> int:
+    """``samples`` (the method's ``option``) if it is a count a request may ask for, else a clear error."""
     if not 1 <= samples <= MAX_SAMPLES:
-        raise CamlabError(f"{method} samples must be between 1 and {MAX_SAMPLES}, got {samples}")
+        raise CamlabError(f"{method} {option} must be between 1 and {MAX_SAMPLES}, got {samples}")
     return samples
 
 

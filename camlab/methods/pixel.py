@@ -19,7 +19,7 @@ from ..layers import differentiate
 from ..maps import layer_map_to_display, minmax, upsample
 from ..registry import Cost, Family, register_method
 from ..targets import TargetScorer
-from .combine import MAX_SAMPLES, noisy_copies, pair_chunks
+from .combine import noisy_copies, pair_chunks, sample_count
 from .gradient import gradcam
 
 
@@ -188,8 +188,7 @@ def integrated_gradients(ctx: CAMContext, *, steps: int = 50, baseline: float = 
     """
     if rule not in INTEGRATION_RULES:
         raise CamlabError(f"integrated_gradients rule must be one of {', '.join(INTEGRATION_RULES)}, got {rule!r}")
-    if not 1 <= steps <= MAX_SAMPLES:
-        raise CamlabError(f"integrated_gradients steps must be between 1 and {MAX_SAMPLES}, got {steps}")
+    sample_count("integrated_gradients", steps, "steps")
     alphas, weights = (torch.as_tensor(v, dtype=ctx.inputs.dtype, device=ctx.inputs.device)
                        for v in integration_points(steps, rule))
     inputs = ctx.inputs
