@@ -14,7 +14,7 @@ import torch
 from ..context import CAMContext
 from ..errors import CamlabError
 from ..registry import Cost, Family, MethodFn, get_method, register_method
-from .combine import channel_sum, noisy_copies, principal_projection, weighted_channels
+from .combine import channel_sum, noisy_copies, weighted_channels
 
 SPATIAL = (2, 3)
 
@@ -104,10 +104,10 @@ def eigengradcam(ctx: CAMContext) -> torch.Tensor:
 
     Oriented to correlate positively with HiRes-CAM's map (the same products summed over channels);
     pytorch-grad-cam keeps LAPACK's sign. The centring before the decomposition gives positions with
-    zero gradient a non-zero value, so unlike HiRes-CAM it is not zero on a wall.
+    zero gradient a non-zero value, so unlike HiRes-CAM it is not zero on a wall. It is HiRes-CAM's
+    terms under ``eigen_smooth``.
     """
-    products = ctx.layer_gradients * ctx.activations
-    return principal_projection(products, products.sum(dim=1))
+    return hirescam(ctx, eigen_smooth=True)
 
 
 @register_method("shapleycam", family=Family.GRADIENT_CAM, cost=Cost.OWN_BACKWARD)
