@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar, cast
@@ -13,10 +14,13 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 from .checks import check_logits
 from .errors import CamlabError
 from .layers import differentiate, hooked_forward
-from .reshape import LayerLayout
-from .targets import TargetScorer
+from .reshape import LayerLayout, Reshape, layout_for
+from .targets import TargetScorer, TargetSpec, resolve_targets
 
 T = TypeVar("T")
+
+# pytorch-grad-cam's test-time augmentations for aug_smooth (ttach's order): horizontal flip x input times 0.9, 1, 1.1
+AUGMENTATIONS = tuple((flip, factor) for flip in (False, True) for factor in (0.9, 1.0, 1.1))
 
 
 @dataclass
@@ -30,6 +34,7 @@ class CAMContext:
     maps and back (:mod:`camlab.reshape`), for methods that feed changed maps to the rest of the model.
     Methods that run many chunks of extra forwards report each finished chunk through
     :meth:`chunk_done` (a progress bar, or a scheduler that lets other work run in between).
+    ``reshape`` is the caller's reading of layer outputs, for :meth:`derive` at another layer.
     """
 
     model: nn.Module
@@ -45,6 +50,7 @@ class CAMContext:
     layer_output: torch.Tensor | None = None
     layout: LayerLayout = LayerLayout("maps")
     on_chunk: Callable[[int, int], None] | None = None
+    reshape: Reshape = None
     _cache: dict[str, object] = field(default_factory=dict, repr=False)
 
     @property
@@ -85,8 +91,75 @@ class CAMContext:
             (grad,) = differentiate(total, [output], "the target layer", create_graph)
         return output, grad
 
+    def derive(self, inputs: torch.Tensor | None = None, layer: tuple[str, nn.Module] | None = None,
+               need_grads: bool = True, need_input_grads: bool = False,
+               on_chunk: Callable[[int, int], None] | None = None) -> CAMContext:
+        """The context of a fresh forward/backward on other ``inputs`` or at another ``(name, layer)``
+        (default: this batch's), explaining the same classes (or callable target) as this one."""
+        name, module = (self.layer_name, self.layer) if layer is None else layer
+        return shared_pass(self.model, name, module, self.inputs if inputs is None else inputs, scorer=self.scorer,
+                           reshape=self.reshape, need_grads=need_grads, need_input_grads=need_input_grads,
+                           chunk_size=self.chunk_size, on_chunk=self.on_chunk if on_chunk is None else on_chunk)
+
+    def augmentation_mean(self, compute: Callable[[CAMContext], torch.Tensor], need_grads: bool,
+                          need_input_grads: bool) -> torch.Tensor:
+        """``compute``'s raw map averaged over :data:`AUGMENTATIONS`, each flipped back (pytorch-grad-cam's
+        ``aug_smooth``): a fresh pass per augmented batch, explaining this batch's classes. The mean is of
+        the signed raw maps, so a cell the model cannot read stays exactly 0 for the methods that give it
+        0; pytorch-grad-cam averages the maps after ReLU, upsampling and min-max, and re-picks the top
+        class of each augmented image."""
+        total = len(AUGMENTATIONS)
+        mean: torch.Tensor | None = None
+        for index, (flip, factor) in enumerate(AUGMENTATIONS):
+            def progress(done: int, count: int, index: int = index) -> None:  # one bar over all augmentations
+                self.chunk_done(index * count + done, total * count)
+
+            if flip or factor != 1.0:
+                images = self.inputs * factor
+                ctx = self.derive(inputs=images.flip(-1) if flip else images, need_grads=need_grads,
+                                  need_input_grads=need_input_grads, on_chunk=progress)
+            else:
+                ctx = dataclasses.replace(self, on_chunk=progress)  # the batch itself: its pass is done
+            raw = compute(ctx)
+            raw = raw.flip(-1) if flip else raw
+            mean = raw / total if mean is None else mean + raw / total
+        assert mean is not None
+        return mean
+
     def cached(self, key: str, compute: Callable[[], T]) -> T:
         """Compute an extra pass once per batch, whichever method asks first (one key, one type)."""
         if key not in self._cache:
             self._cache[key] = compute()
         return cast(T, self._cache[key])
+
+
+def shared_pass(model: nn.Module, layer_name: str, layer: nn.Module, images: torch.Tensor, *,
+                scorer: TargetScorer | None = None, targets: TargetSpec = None, reshape: Reshape = None,
+                need_grads: bool = True, need_input_grads: bool = False, chunk_size: int = 64,
+                on_chunk: Callable[[int, int], None] | None = None) -> CAMContext:
+    """One forward (and backward when ``need_grads`` or ``need_input_grads``) of ``images`` with the
+    layer hooked, as a context: the target score is ``scorer``'s, or resolved from ``targets`` on
+    these logits. The model is expected frozen for attribution (only the layer's output and, when
+    asked, the input need gradients)."""
+    need_grads = need_grads or need_input_grads
+    layouts: list[LayerLayout] = []
+    x = images.detach().requires_grad_(need_input_grads)
+    # unreadable outputs fail in the hook, before any backward
+    output, activation = hooked_forward(model, layer, x, need_grads,
+                                        lambda out: layouts.append(layout_for(out, reshape)))
+    logits = check_logits(output, images.shape[0])
+    layout = layouts[0]
+    scorer = resolve_targets(targets, logits.detach()) if scorer is None else scorer
+    gradients = input_gradients = None
+    if need_grads:
+        wrt = [activation, x] if need_input_grads else [activation]
+        with torch.enable_grad():
+            score = scorer(logits).sum()
+        grads = differentiate(score, wrt, "the target layer")
+        gradients = layout.to_map(grads[0])
+        input_gradients = grads[1] if need_input_grads else None
+    output = activation.detach()
+    return CAMContext(model=model, inputs=images.detach(), layer_name=layer_name, layer=layer,
+                      logits=logits.detach(), scorer=scorer, activations=layout.to_map(output), gradients=gradients,
+                      input_gradients=input_gradients, chunk_size=chunk_size, layer_output=output, layout=layout,
+                      on_chunk=on_chunk, reshape=reshape)

@@ -8,16 +8,16 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .checks import check_images, check_logits, whole_number
-from .context import CAMContext
+from .checks import check_images, whole_number
+from .context import shared_pass
 from .device import Stopwatch
 from .errors import CamlabError
-from .layers import check_hookable, differentiate, find_target_layer, hooked_forward, resolve_layer
+from .layers import check_hookable, find_target_layer, resolve_layer
 from .maps import layer_map_to_display, pixel_map_to_display
 from .modes import eval_mode
-from .registry import MethodInfo, get_method
-from .reshape import LayerLayout, Reshape, layout_for
-from .targets import TargetScorer, TargetSpec, resolve_targets
+from .registry import get_method
+from .reshape import Reshape
+from .targets import TargetSpec
 
 
 @dataclass
@@ -108,29 +108,6 @@ class CAMEngine:
                 self._layer = find_target_layer(self.model, images, self.reshape)
         return self._layer
 
-    def _shared_pass(
-        self, images: torch.Tensor, layer: nn.Module, infos: Sequence[MethodInfo], targets: TargetSpec
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None, TargetScorer, LayerLayout]:
-        need_input_grads = any(info.needs_input_gradients for info in infos)
-        need_grads = need_input_grads or any(info.needs_gradients for info in infos)
-        layouts: list[LayerLayout] = []
-        x = images.detach().requires_grad_(need_input_grads)
-        # unreadable outputs fail in the hook, before any backward
-        output, activation = hooked_forward(self.model, layer, x, need_grads,
-                                            lambda out: layouts.append(layout_for(out, self.reshape)))
-        logits = check_logits(output, images.shape[0])
-        layout = layouts[0]
-        scorer = resolve_targets(targets, logits.detach())
-        gradients = input_gradients = None
-        if need_grads:
-            wrt = [activation, x] if need_input_grads else [activation]
-            with torch.enable_grad():
-                score = scorer(logits).sum()
-            grads = differentiate(score, wrt, "the target layer")
-            gradients = layout.to_map(grads[0])
-            input_gradients = grads[1] if need_input_grads else None
-        return logits.detach(), activation.detach(), gradients, input_gradients, scorer, layout
-
     def explain(
         self, images: torch.Tensor, methods: Sequence[str] = ("gradcam",), targets: TargetSpec = None,
         options: Mapping[str, Mapping[str, object]] | None = None,
@@ -155,19 +132,16 @@ class CAMEngine:
         clock = Stopwatch(images.device)
         with frozen_for_attribution(self.model):
             shared_start = clock.mark()
-            logits, output, gradients, input_gradients, scorer, layout = self._shared_pass(images, layer, infos, targets)
+            ctx = shared_pass(self.model, name, layer, images, targets=targets, reshape=self.reshape,
+                              need_grads=any(info.needs_gradients for info in infos),
+                              need_input_grads=any(info.needs_input_gradients for info in infos),
+                              chunk_size=self.chunk_size, on_chunk=self.on_chunk)
             shared_end = clock.mark()
-            ctx = CAMContext(
-                model=self.model, inputs=images.detach(), layer_name=name, layer=layer, logits=logits,
-                scorer=scorer, activations=layout.to_map(output), gradients=gradients,
-                input_gradients=input_gradients, chunk_size=self.chunk_size, layer_output=output, layout=layout,
-                on_chunk=self.on_chunk,
-            )
             computed = {}
             for info in infos:
                 start = clock.mark()
                 with torch.no_grad() if not info.pixel_space else contextlib.nullcontext():
-                    raw = info.compute(ctx, **settings[info.name]).detach()
+                    raw = info.run(ctx, settings[info.name]).detach()
                 display = pixel_map_to_display(raw) if info.pixel_space else layer_map_to_display(raw, size)
                 computed[info.name] = (raw, display, start, clock.mark())
         # one host sync for every method's check, after all the work is queued
@@ -179,7 +153,7 @@ class CAMEngine:
         shared_seconds = clock.seconds(shared_start, shared_end)
         maps = {method: CAMMap(method, raw, display, clock.seconds(start, end), shared_seconds)
                 for method, (raw, display, start, end) in computed.items()}
-        return Explanation(maps=maps, logits=logits, classes=scorer.classes, layer=name,
+        return Explanation(maps=maps, logits=ctx.logits, classes=ctx.scorer.classes, layer=name,
                            shared_seconds=shared_seconds)
 
 

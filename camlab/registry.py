@@ -22,6 +22,7 @@ from types import MappingProxyType
 
 import torch
 
+from .context import CAMContext
 from .errors import CamlabError
 
 
@@ -73,6 +74,15 @@ class MethodInfo:
         """Whether the method runs extra passes per channel or sample (computed on request in the app)."""
         return self.cost in (Cost.PER_CHANNEL, Cost.PER_SAMPLE)
 
+    def run(self, ctx: CAMContext, settings: Mapping[str, object]) -> torch.Tensor:
+        """The raw map under resolved ``settings``; ``aug_smooth`` (every method but the sanity
+        baselines) averages it over test-time augmentations (:meth:`CAMContext.augmentation_mean`)."""
+        options = dict(settings)
+        if options.pop("aug_smooth", False):
+            return ctx.augmentation_mean(lambda augmented: self.compute(augmented, **options),
+                                         self.needs_gradients, self.needs_input_gradients)
+        return self.compute(ctx, **options)
+
     def resolve_options(self, given: Mapping[str, object] | None) -> dict[str, object]:
         """The method's options with ``given`` applied; unknown names and non-finite numbers are refused."""
         if given is not None and not isinstance(given, Mapping):
@@ -121,8 +131,11 @@ def register_method(name: str, *, family: Family, cost: Cost, needs_gradients: b
     def decorator(fn: MethodFn) -> MethodFn:
         if name in REGISTRY:
             raise ValueError(f"method {name!r} is registered twice")
+        options = _keyword_options(fn)
+        if family is not Family.BASELINE:
+            options["aug_smooth"] = False
         REGISTRY[name] = MethodInfo(name, fn, family, cost, needs_gradients, needs_input_gradients, pixel_space,
-                                    MappingProxyType(_keyword_options(fn)))
+                                    MappingProxyType(options))
         return fn
 
     return decorator

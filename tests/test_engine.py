@@ -75,12 +75,24 @@ def test_in_place_relu_after_the_target_layer_does_not_corrupt_activations(image
     assert (result["hirescam"].raw < 0).any()  # pre-ReLU activations were kept
 
 
+# Methods defined for other networks: LeGrad reads a vision transformer's attention, RefineCAM
+# multiplies maps of several resolutions and TinyNet has one.
+ELSEWHERE = {"legrad": "VisionTransformer", "refinecam": "no layer at a finer grid"}
+
+
 def test_display_maps_are_normalised_and_input_sized(images):
-    result = camlab.explain(TinyNet(), images, list(camlab.REGISTRY), target_layer="relu2")
+    methods = [m for m in camlab.REGISTRY if m not in ELSEWHERE]
+    result = camlab.explain(TinyNet(), images, methods, target_layer="relu2")
     for name, cam in result.maps.items():
         assert cam.display.shape == (3, 16, 16), name
         assert cam.display.min() >= 0 and cam.display.max() <= 1, name
         assert torch.isfinite(cam.raw).all(), name
+
+
+@pytest.mark.parametrize("method", sorted(ELSEWHERE))
+def test_methods_for_other_networks_say_why_they_cannot_run(method, images):
+    with pytest.raises(CamlabError, match=ELSEWHERE[method]):
+        camlab.explain(TinyNet(), images, [method], target_layer="relu2")
 
 
 def test_non_4d_input_is_refused():

@@ -46,7 +46,9 @@ def scratch_method():
 
 def test_a_decorated_function_is_a_method_with_its_keyword_options(images, scratch_method):
     info = camlab.get_method(scratch_method)
-    assert info.options == {"power": 1.0} and info.summary == "Test CAM: HiRes-CAM to a power."
+    # every method but the sanity baselines also takes aug_smooth, handled once by the registry
+    assert info.options == {"power": 1.0, "aug_smooth": False} and info.summary == "Test CAM: HiRes-CAM to a power."
+    assert "aug_smooth" not in camlab.get_method("randomcam").options
     plain = camlab.explain(TinyNet(), images, [scratch_method, "hirescam"], target_layer="relu2")
     squared = camlab.explain(TinyNet(), images, [scratch_method], target_layer="relu2",
                              options={scratch_method: {"power": 2.0}})
@@ -72,9 +74,9 @@ def test_bad_options_are_refused_before_any_work(images):
         camlab.explain(model, images, ["conceptorcam"], "relu2", options={"conceptorcam": {"aperture": float("nan")}})
     with pytest.raises(CamlabError, match="methods that were not asked for: scorecam"):
         camlab.explain(model, images, ["gradcam"], "relu2", options={"scorecam": {}})
-    with pytest.raises(CamlabError, match="gradcam has no option 'power'; its options: eigen_smooth"):
+    with pytest.raises(CamlabError, match="gradcam has no option 'power'; its options: eigen_smooth, aug_smooth"):
         camlab.explain(model, images, ["gradcam"], "relu2", options={"gradcam": {"power": 2}})
-    with pytest.raises(CamlabError, match="eigengradcam has no option 'power'; its options: none"):
+    with pytest.raises(CamlabError, match="eigengradcam has no option 'power'; its options: aug_smooth"):
         camlab.explain(model, images, ["eigengradcam"], "relu2", options={"eigengradcam": {"power": 2}})
     with pytest.raises(CamlabError, match="'eigen_smooth' is true or false, got 1"):
         camlab.explain(model, images, ["gradcam"], "relu2", options={"gradcam": {"eigen_smooth": 1}})

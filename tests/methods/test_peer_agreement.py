@@ -293,3 +293,86 @@ def test_eigen_smooth_is_grad_cams_up_to_each_images_sign(method, resnet18, imag
     assert torch.minimum(*gaps).max() < 1e-4
     plain = camlab.explain(resnet18, images64, [method], target_layer="layer3")[method]
     assert (plain.display - ours[method].display).abs().max() > 1e-2
+
+
+def _augmented(images, flip, factor):
+    return (images * factor).flip(-1) if flip else images * factor
+
+
+def test_aug_smooth_runs_grad_cams_augmentations_and_averages_the_raw_maps(resnet18, images64):
+    """grad-cam's aug_smooth is the mean of the six augmentations' display maps (targets given, so
+    both explain the same classes); camlab's is the mean of their signed raw maps, flipped back."""
+    from camlab.context import AUGMENTATIONS
+
+    classes = resnet18(images64).argmax(1).tolist()
+    smoothed = camlab.explain(resnet18, images64, ["gradcam"], target_layer="layer3", targets=classes,
+                              options={"gradcam": {"aug_smooth": True}})["gradcam"]
+    each = [camlab.explain(resnet18, _augmented(images64, flip, factor), ["gradcam"], target_layer="layer3",
+                           targets=classes)["gradcam"] for flip, factor in AUGMENTATIONS]
+    unflipped = [(cam.raw.flip(-1), cam.display.flip(-1)) if flip else (cam.raw, cam.display)
+                 for cam, (flip, _) in zip(each, AUGMENTATIONS)]
+    assert (smoothed.raw - sum(raw for raw, _ in unflipped) / len(each)).abs().max() < 1e-6
+    targets = [pytorch_grad_cam.utils.model_targets.ClassifierOutputTarget(c) for c in classes]
+    with pytorch_grad_cam.GradCAM(resnet18, [resnet18.layer3]) as cam:
+        reference = torch.from_numpy(cam(images64, targets=targets, aug_smooth=True))
+    assert (sum(display for _, display in unflipped) / len(each) - reference).abs().max() < 1e-4
+    # averaging before or after the normalisation: a difference of definition, named in README
+    assert (smoothed.display - reference).abs().max() > 1e-2
+
+
+@pytest.mark.parametrize("base", ["layercam", "gradcam"])
+def test_refinecam_matches_torchcam_on_resnet_layers_2_3_4(base, resnet18, images64):
+    """The default layers behind layer4 are layer3 and layer2, torchcam's documented example; torchcam's
+    Grad-CAM++ base differs by its own definition (TORCHCAM_DIFFERS), so the bases here are others."""
+    peer = {"layercam": torchcam.LayerCAM, "gradcam": torchcam.GradCAM}[base]
+    ours = camlab.explain(resnet18, images64, ["refinecam"], target_layer="layer4",
+                          options={"refinecam": {"base": base}})["refinecam"]
+    with torchcam.RefineCAM(resnet18, ["layer2", "layer3", "layer4"], input_shape=tuple(images64.shape[1:]),
+                            base_method=peer) as cam:
+        scores = resnet18(images64)
+        reference = cam(ours_classes := scores.argmax(1).tolist(), scores)[0]
+    assert ours_classes == camlab.explain(resnet18, images64, ["gradcam"]).classes.tolist()
+    assert reference.shape == ours.raw.shape == (4, 8, 8)  # layer2's grid at 64 px
+    assert (minmax(ours.raw) - reference).abs().max() < 1e-4
+
+
+def test_refinecam_is_grad_cams_product_taken_at_the_finest_layer_not_at_the_input(resnet18, images64):
+    """grad-cam multiplies the layers' display maps (upsampled to the input); camlab and torchcam
+    multiply at the finest layer's grid: the same maps, combined at another resolution."""
+    layers = ["layer2", "layer3", "layer4"]
+    cam = pytorch_grad_cam.RefineCAM(resnet18, [resnet18.get_submodule(name) for name in layers])
+    try:
+        reference = torch.from_numpy(cam(images64, targets=None))
+    finally:  # no context manager: its per-layer CAMs' hooks stay on the shared model until released
+        for base in cam.base_cam_per_layer:
+            base.activations_and_grads.release()
+    product = torch.ones_like(reference)
+    for name in layers:
+        product = product * camlab.explain(resnet18, images64, ["gradcam++"], target_layer=name)["gradcam++"].display
+    assert (minmax(product) - reference).abs().max() < 1e-4
+    named = camlab.explain(resnet18, images64, ["refinecam"], target_layer="layer4",
+                           options={"refinecam": {"layers": "layer2, layer3"}})["refinecam"]
+    automatic = camlab.explain(resnet18, images64, ["refinecam"], target_layer="layer4")["refinecam"]
+    assert torch.equal(named.raw, automatic.raw)
+    assert (automatic.display - reference).abs().max() > 1e-3
+
+
+def _small_vit():
+    from torchvision.models import VisionTransformer
+
+    torch.manual_seed(0)
+    return VisionTransformer(image_size=32, patch_size=8, num_layers=4, num_heads=2, hidden_dim=32, mlp_dim=64,
+                             num_classes=10).eval()
+
+
+@pytest.mark.parametrize("blocks", [1, 3])
+def test_legrad_matches_torchcam_on_a_vision_transformer(blocks, images64):
+    model = _small_vit()
+    images = torch.nn.functional.interpolate(images64, size=32, mode="bilinear")
+    ours = camlab.explain(model, images, ["legrad"], options={"legrad": {"blocks": blocks}})
+    with torchcam.LeGrad(model, list(model.encoder.layers)[-blocks:]) as cam:
+        scores = model(images)
+        reference = cam(scores.argmax(1).tolist(), scores)[0]
+    assert (ours.logits - scores).abs().max() < 1e-5  # the replayed attention leaves the output unchanged
+    assert reference.shape == ours["legrad"].raw.shape == (4, 4, 4)
+    assert (minmax(ours["legrad"].raw) - reference).abs().max() < 1e-4

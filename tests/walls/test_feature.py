@@ -60,6 +60,11 @@ def test_element_wise_cams_are_zero_on_walled_cells_and_grad_cam_is_not(resnet):
     assert (result["gradcam"].raw[:, cells] != 0).any()  # channel weights still paint the activations
     # grad x act is zero there too, but centring before the principal component moves it off zero
     assert (result["eigengradcam"].raw[:, cells] != 0).any()
+    # aug_smooth averages signed raw maps of flipped and rescaled images, so the zero survives it
+    smoothed = camlab.explain(walled, x, ["hirescam", "gradcam"], target_layer=walled.layer,
+                              options={m: {"aug_smooth": True} for m in ("hirescam", "gradcam")})
+    assert (smoothed["hirescam"].raw[:, cells] == 0).all() and (smoothed["gradcam"].raw[:, cells] != 0).any()
+    assert not torch.equal(smoothed["hirescam"].raw, result["hirescam"].raw)
 
 
 def test_the_model_itself_is_untouched(resnet):
