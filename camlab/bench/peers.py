@@ -23,7 +23,7 @@ import argparse
 import statistics
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import torch
 import torchvision
@@ -178,6 +178,7 @@ def main(argv: Sequence[str] | None = None) -> None:
               f"agreement {gap:.1e}{' (up to the sign)' if method in SIGN_FREE else ''}")
 
     _sampled_methods(model, images, layer_name, classes, args, device)
+    _layers_augmentations_attention(model, images, layer_name, classes, args, device)
 
     print("agreement, largest |camlab − peer| over the batch:")
     for method in compared:
@@ -234,6 +235,73 @@ def _sampled_methods(model: torch.nn.Module, images: torch.Tensor, layer_name: s
         gap = ((raw - reference).abs().max() / reference.abs().max()).item()
         print(f"(e) {method}, {samples} samples: camlab {mine:.3f} s, captum {peer:.3f} s ({peer / mine:.1f}x), "
               f"agreement {gap:.1e} of the largest value")
+
+
+REFINE_LAYERS = ("features.15", "features.22", "features.29")  # camlab's default for VGG16's features.29
+
+
+def _layers_augmentations_attention(model: torch.nn.Module, images: torch.Tensor, layer_name: str,
+                                    classes: list[int], args: argparse.Namespace, device: torch.device) -> None:
+    """(f): RefineCAM against torchcam (Layer-CAM base: torchcam's Grad-CAM++ differs) and grad-cam,
+    Grad-CAM with aug_smooth against grad-cam's, and LeGrad against torchcam on a random vit_b_16."""
+    import pytorch_grad_cam
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+    from torchcam import methods as torchcam
+
+    shape = tuple(images.shape[1:])
+    refine = {"refinecam": {"base": "layercam"}}
+    mine = _timed(lambda: explain(model, images, ["refinecam"], target_layer=layer_name, options=refine), device,
+                  args.repeats)
+    ours = explain(model, images, ["refinecam"], target_layer=layer_name, options=refine)["refinecam"]
+
+    def torchcam_refine() -> torch.Tensor:
+        with torchcam.RefineCAM(model, list(REFINE_LAYERS), input_shape=shape, base_method=torchcam.LayerCAM) as cam:
+            return cam(classes, model(images))[0]
+
+    def grad_cam_refine() -> object:
+        cam = pytorch_grad_cam.RefineCAM(model, [model.get_submodule(n) for n in REFINE_LAYERS],
+                                         base_method=cast(Any, pytorch_grad_cam.LayerCAM))  # typed as Grad-CAM++'s
+        try:
+            return cam(images, targets=None)
+        finally:
+            for base in cam.base_cam_per_layer:
+                base.activations_and_grads.release()
+
+    peer = _timed(torchcam_refine, device, args.repeats)
+    other = _timed(grad_cam_refine, device, args.repeats)
+    gap = (_layer_maps(ours.raw).cpu() - torchcam_refine().cpu()).abs().max().item()
+    print(f"(f) refinecam (Layer-CAM base, {', '.join(REFINE_LAYERS)}): camlab {mine:.3f} s, torchcam {peer:.3f} s "
+          f"({peer / mine:.1f}x, agreement {gap:.1e}), grad-cam {other:.3f} s ({other / mine:.1f}x; it multiplies "
+          "at the input's resolution)")
+
+    smooth = {"gradcam": {"aug_smooth": True}}
+    mine = _timed(lambda: explain(model, images, ["gradcam"], target_layer=layer_name, options=smooth), device,
+                  args.repeats)
+
+    def grad_cam_smooth() -> object:
+        with pytorch_grad_cam.GradCAM(model, [model.get_submodule(layer_name)]) as cam:
+            targets = cast(Any, [ClassifierOutputTarget(c) for c in classes])  # typed as modules; callables work
+            return cam(images, targets=targets, aug_smooth=True)
+
+    peer = _timed(grad_cam_smooth, device, args.repeats)
+    print(f"(f) gradcam aug_smooth (6 augmentations): camlab {mine:.3f} s, grad-cam {peer:.3f} s ({peer / mine:.1f}x; "
+          "camlab averages raw maps, grad-cam normalised ones)")
+
+    torch.manual_seed(0)
+    vit = torchvision.models.vit_b_16(weights=None, image_size=args.size).eval().to(device)
+    vit_classes = vit(images).argmax(1).tolist()
+    mine = _timed(lambda: explain(vit, images, ["legrad"]), device, args.repeats)
+    ours = explain(vit, images, ["legrad"])["legrad"]
+
+    def torchcam_legrad() -> torch.Tensor:
+        blocks = cast(list[torch.nn.Module | str], list(vit.encoder.layers)[-4:])  # its hint: not list[Module]
+        with torchcam.LeGrad(vit, blocks) as cam:
+            return cam(vit_classes, vit(images))[0]
+
+    peer = _timed(torchcam_legrad, device, args.repeats)
+    gap = (_layer_maps(ours.raw).cpu() - torchcam_legrad().cpu()).abs().max().item()
+    print(f"(f) legrad (vit_b_16, last 4 blocks): camlab {mine:.3f} s, torchcam {peer:.3f} s ({peer / mine:.1f}x), "
+          f"agreement {gap:.1e}")
 
 
 if __name__ == "__main__":

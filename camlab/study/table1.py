@@ -27,7 +27,7 @@ from .wallvgg import load_checkpoint
 
 TABLE_METHODS = ("gradcam", "hirescam", "scorecam", "gradcam++", "ablationcam", "xgradcam", "eigencam", "layercam",
                  "gradcamelementwise", "eigengradcam", "fem", "kpcacam", "shapleycam", "finercam", "fullgrad",
-                 "gradient", "guided_backprop")
+                 "gradient", "guided_backprop", "refinecam")
 # Rows of README's table measured with --methods: one forward (and backward) per sample or channel
 # each, too slow for the default run (and its test) on a CPU.
 SAMPLED_METHODS = ("smoothgradcam++", "iscam", "sscam", "integrated_gradients", "smoothgrad")
