@@ -10,6 +10,7 @@ from camlab import CamlabError, get_method
 from camlab.app.figures import colour_range, heatmap_figure, heatmap_picture, insertion_deletion_chart
 from camlab.app.state import (
     MAX_LAYER_NAME_CHARS,
+    SMOOTHINGS,
     cached_methods,
     check_layer,
     default_layer,
@@ -21,6 +22,7 @@ from camlab.app.state import (
     readouts_cached,
     readouts_table,
     scalar_readouts,
+    smoothing_options,
     top_classes,
 )
 from camlab.app.text import escape_markdown
@@ -66,6 +68,10 @@ layer = st.sidebar.selectbox("Target layer", layer_names, index=layer_names.inde
                              format_func=lambda n: f"{n} {dict(entry.layers)[n]}")
 typed = st.sidebar.text_input("…or type a layer name", max_chars=MAX_LAYER_NAME_CHARS,
                               help="dotted module name, e.g. features.40")
+smoothing = tuple(st.sidebar.multiselect(
+    "Smoothing", SMOOTHINGS, help="grad-cam's options, for every chosen method that takes them: eigen_smooth, the "
+    "first principal component of a CAM's channel terms; aug_smooth, the mean over six flipped and rescaled copies "
+    "of the image (six passes)"))
 with_readouts = st.sidebar.toggle("Faithfulness readouts", value=True,
                                   help="Average Drop / Increase / Gain and insertion/deletion AUC for this image")
 steps = st.sidebar.select_slider("Insertion/deletion steps", [4, 8, 16, 32], value=8, disabled=not with_readouts)
@@ -89,7 +95,7 @@ st.caption(f"Model **{escape_markdown(loaded.name)}** ({escape_markdown(loaded.a
            f"**{escape_markdown(top[1])}** ({100 * top[2]:.1f}%); image: {escape_markdown(image_source)}; "
            f"layer `{layer}`.")
 
-ready = cached_methods(entry, image, layer, target)
+ready = cached_methods(entry, image, layer, target, smoothing)
 pending_slow = [m for m in methods if m in SLOW_METHODS and m not in ready]
 if pending_slow:
     costs = ", ".join(f"{m}: {get_method(m).cost.value}" for m in pending_slow)
@@ -103,7 +109,7 @@ if pending_slow:
             bar = st.progress(0.0, text=f"Running {', '.join(pending_slow)} ({costs})…")
         try:
             explain_cached(entry, image, pending_slow, layer, target, on_progress=lambda done, total: bar.progress(
-                done / total, text=f"{', '.join(pending_slow)}: {done} of {total} passes done"))
+                done / total, text=f"{', '.join(pending_slow)}: {done} of {total} passes done"), smoothing=smoothing)
         except CamlabError as exc:
             show_error(exc)
             st.stop()
@@ -115,7 +121,7 @@ if not shown:
     st.stop()
 try:
     with st.spinner(f"Computing {', '.join(shown)}…"):
-        result = explain_cached(entry, image, shown, layer, target)
+        result = explain_cached(entry, image, shown, layer, target, smoothing=smoothing)
 except CamlabError as exc:
     show_error(exc)
     st.stop()
@@ -124,8 +130,8 @@ readouts_bar = st.empty()  # a bar only while readouts compute; cached ones show
 try:
     readouts = readouts_cached(entry, image, result, target, unseen, steps, layer=layer, on_progress=lambda done, total:
                                readouts_bar.progress(done / total, text=f"Readouts and their controls: {done} of {total} "
-                                                     "stages (each map and control goes through the model)")
-                               ) if with_readouts else {}
+                                                     "stages (each map and control goes through the model)"),
+                               smoothing=smoothing) if with_readouts else {}
     readouts_bar.empty()
 except CamlabError as exc:
     show_error(exc, "No faithfulness readouts for this view: ")
@@ -180,7 +186,8 @@ def maps_view() -> None:
                      target_class=target, class_name=loaded.class_names[target], methods=shown, metrics=metrics,
                      image={"source": image_source, "sha256": tensor_sha256(image)}, device=device,
                      extra_versions={"streamlit": st.__version__}, colour_scale=scale, insertion_deletion_steps=steps,
-                     seconds={m: result[m].total_seconds for m in shown})
+                     seconds={m: result[m].total_seconds for m in shown},
+                     method_options=smoothing_options(shown, smoothing))
     left, right = st.columns(2)
     left.download_button("raw maps (.npz)", partial(maps_npz, result), file_name=f"{loaded.name}-maps.npz",
                          mime="application/octet-stream", on_click="ignore")

@@ -223,9 +223,23 @@ def top_classes(logits: torch.Tensor, class_names: list[str], k: int = 5) -> lis
     return [(int(i), class_names[int(i)], float(p)) for p, i in zip(values.tolist(), indices.tolist())]
 
 
+# grad-cam's two smoothings, which the Explore page offers for every method that takes them
+SMOOTHINGS = ("eigen_smooth", "aug_smooth")
+
+
+def smoothing_options(methods: list[str], smoothing: tuple[str, ...]) -> dict[str, dict[str, object]]:
+    """The engine's options turning on each of ``smoothing`` for the ``methods`` that take it."""
+    unknown = sorted(set(smoothing) - set(SMOOTHINGS))
+    if unknown:
+        raise CamlabError(f"unknown smoothing {', '.join(map(repr, unknown))}; choose from {', '.join(SMOOTHINGS)}")
+    options: dict[str, dict[str, object]] = {m: {o: True for o in smoothing if o in get_method(m).options}
+                                            for m in methods}
+    return {m: chosen for m, chosen in options.items() if chosen}
+
+
 def _view_key(entry: ModelEntry, image: torch.Tensor, layer: str | None, target: int | None,
-              variant: str = "") -> tuple:
-    return digest(image), variant, layer or default_layer(entry), target
+              variant: str = "", smoothing: tuple[str, ...] = ()) -> tuple:
+    return digest(image), variant, layer or default_layer(entry), target, tuple(sorted(set(smoothing)))
 
 
 def predict(entry: ModelEntry, image: torch.Tensor) -> torch.Tensor:
@@ -239,23 +253,26 @@ def predict(entry: ModelEntry, image: torch.Tensor) -> torch.Tensor:
 
 
 def cached_methods(entry: ModelEntry, image: torch.Tensor, layer: str | None = None,
-                   target: int | None = None) -> set[str]:
+                   target: int | None = None, smoothing: tuple[str, ...] = ()) -> set[str]:
     """Methods already computed for this view (the UI computes slow ones only on request)."""
     with entry.lock:
-        return set(entry.cache.slot(_view_key(entry, image, layer, target))["maps"])
+        return set(entry.cache.slot(_view_key(entry, image, layer, target, smoothing=smoothing))["maps"])
 
 
 def explain_cached(entry: ModelEntry, image: torch.Tensor, methods: list[str], layer: str | None = None,
                    target: int | None = None, model: nn.Module | None = None,
-                   variant: str = "", on_progress: Callable[[int, int], None] | None = None) -> Explanation:
+                   variant: str = "", on_progress: Callable[[int, int], None] | None = None,
+                   smoothing: tuple[str, ...] = ()) -> Explanation:
     """Explain one image (3, H, W), computing only the methods not cached for this
-    (image, variant, layer, target). ``variant`` names a wrapper ``model`` around the entry's model
+    (image, variant, layer, target, smoothing); ``smoothing`` (of :data:`SMOOTHINGS`) is turned on
+    for every method that takes it. ``variant`` names a wrapper ``model`` around the entry's model
     (e.g. an occluded one); CAMs then read the same layer module inside the wrapper.
     ``shared_seconds`` is this call's shared pass (0 when everything was cached); each map keeps
     the shared pass of the call that computed it. Slow methods on the entry's own model run on its
     slow lane (:func:`explain_slow`), reporting ``on_progress(done, total)`` after each chunk."""
     slow = [method for method in methods if get_method(method).slow]  # unknown names fail before any work
-    key = _view_key(entry, image, layer, target, variant)
+    key = _view_key(entry, image, layer, target, variant, smoothing)
+    smoothing_options(methods, smoothing)  # an unknown smoothing fails before any work
     _, module = resolve_layer(entry.loaded.model, key[2])
     if slow and model is None:
         explain_slow(entry, image, slow, key, target, on_progress)
@@ -265,7 +282,8 @@ def explain_cached(entry: ModelEntry, image: torch.Tensor, methods: list[str], l
         shared_seconds = 0.0
         if missing or "logits" not in slot:
             engine = CAMEngine(model or entry.loaded.model, module, reshape=entry.loaded.reshape)
-            result = engine.explain(image[None], missing or methods[:1], target)
+            computed = missing or methods[:1]
+            result = engine.explain(image[None], computed, target, smoothing_options(computed, key[4]))
             slot.update(logits=result.logits, classes=result.classes)
             slot["maps"].update({m: result[m] for m in missing})
             shared_seconds = result.shared_seconds
@@ -308,7 +326,7 @@ def explain_slow(entry: ModelEntry, image: torch.Tensor, methods: list[str], key
         model = slow_model(entry)
         _, module = resolve_layer(model, key[2])
         engine = CAMEngine(model, module, chunk_size=SLOW_CHUNK, reshape=entry.loaded.reshape, on_chunk=step)
-        result = engine.explain(image[None], todo, target)
+        result = engine.explain(image[None], todo, target, smoothing_options(todo, key[4]))
     with entry.lock:
         slot = entry.cache.slot(key)
         slot.setdefault("logits", result.logits)
@@ -359,13 +377,14 @@ def region_rows(result: Explanation, region: torch.Tensor, prefix: str = "leakag
 
 def readouts_cached(entry: ModelEntry, image: torch.Tensor, result: Explanation, target: int | None = None,
                     region: torch.Tensor | None = None, steps: int = 16, layer: str | None = None,
-                    on_progress: Callable[[int, int], None] | None = None) -> dict[str, dict]:
+                    on_progress: Callable[[int, int], None] | None = None,
+                    smoothing: tuple[str, ...] = ()) -> dict[str, dict]:
     """:func:`faithfulness` for the explained class, leakage inside ``region`` (when it has
-    pixels), cached beside the maps; ``image``, ``target`` and ``layer`` as given to
+    pixels), cached beside the maps; ``image``, ``target``, ``layer`` and ``smoothing`` as given to
     :func:`explain_cached` for ``result``. Only methods not cached with these settings run (the
     controls are recomputed with them: they depend on the image only)."""
     with entry.lock:
-        readouts = entry.cache.slot(_view_key(entry, image, layer, target))["readouts"]
+        readouts = entry.cache.slot(_view_key(entry, image, layer, target, smoothing=smoothing))["readouts"]
         ask = (steps, digest(region))
         missing = [m for m in result if (m, *ask) not in readouts]
         if missing:

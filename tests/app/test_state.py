@@ -48,9 +48,9 @@ def test_cache_computes_only_missing_methods(masked, sample, monkeypatch):
     calls = []
     original = CAMEngine.explain
 
-    def counting(self, images, methods, targets=None):
+    def counting(self, images, methods, targets=None, options=None):
         calls.append(list(methods))
-        return original(self, images, methods, targets)
+        return original(self, images, methods, targets, options)
 
     monkeypatch.setattr(CAMEngine, "explain", counting)
     first = explain_cached(masked, sample, ["gradcam", "hirescam"], target=3)
@@ -63,6 +63,18 @@ def test_cache_computes_only_missing_methods(masked, sample, monkeypatch):
     assert torch.allclose(more["layercam"].display, fresh["layercam"].display)
     explain_cached(masked, sample, ["gradcam"], target=4)  # another class is another entry
     assert calls[-1] == ["gradcam"]
+
+
+def test_smoothing_is_its_own_view_on_the_methods_that_take_it(masked, sample):
+    plain = explain_cached(masked, sample, ["gradcam", "randomcam"], target=3)
+    smoothed = explain_cached(masked, sample, ["gradcam", "randomcam"], target=3, smoothing=("aug_smooth",))
+    direct = camlab.explain(masked.loaded.model, sample[None], ["gradcam"], masked.loaded.default_layer, targets=3,
+                            options={"gradcam": {"aug_smooth": True}})["gradcam"]
+    assert torch.equal(smoothed["gradcam"].raw, direct.raw) and not torch.equal(smoothed["gradcam"].raw, plain["gradcam"].raw)
+    assert torch.equal(smoothed["randomcam"].raw, plain["randomcam"].raw)  # a baseline takes no smoothing
+    assert cached_methods(masked, sample, target=3, smoothing=("aug_smooth",)) == {"gradcam", "randomcam"}
+    with pytest.raises(CamlabError, match="unknown smoothing 'blur'"):
+        explain_cached(masked, sample, ["gradcam"], target=3, smoothing=("blur",))
 
 
 def test_cache_is_bounded_least_recently_used():

@@ -65,6 +65,19 @@ def test_slow_methods_wait_for_the_button_then_show():
     assert not any("ablationcam" in b.label for b in app.button)  # the button goes once the maps are shown
 
 
+def test_smoothing_recomputes_the_maps_and_their_readouts_and_keeps_hirescams_wall():
+    app = _page()
+    plain = _leakage(app)
+    smoothing = next(m for m in app.sidebar.multiselect if m.label == "Smoothing")
+    smoothing.set_value(["aug_smooth"]).run()
+    assert not app.exception and not app.error
+    smoothed = _leakage(app)
+    assert set(smoothed) == set(plain) and smoothed["gradcam"] != plain["gradcam"]  # not the cached readouts
+    assert smoothed["hirescam"] < 0.01 < smoothed["gradcam"]  # the mean of signed raw maps keeps the zero
+    next(m for m in app.sidebar.multiselect if m.label == "Smoothing").set_value([]).run()
+    assert _leakage(app) == plain  # back to the unsmoothed view, from the cache
+
+
 @pytest.mark.parametrize("mode", ["L", "RGBA", "P"])
 def test_explore_accepts_grey_transparent_and_palette_uploads(mode):
     app = _page()
