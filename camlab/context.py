@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar, cast
 
@@ -35,6 +35,8 @@ class CAMContext:
     Methods that run many chunks of extra forwards report each finished chunk through
     :meth:`chunk_done` (a progress bar, or a scheduler that lets other work run in between).
     ``reshape`` is the caller's reading of layer outputs, for :meth:`derive` at another layer.
+    ``layer_contexts`` holds the contexts of other layers recorded by the same pass (the layers the
+    chosen methods named before it, :attr:`camlab.registry.MethodInfo.extra_layers`), for :meth:`at_layer`.
     """
 
     model: nn.Module
@@ -51,6 +53,7 @@ class CAMContext:
     layout: LayerLayout = LayerLayout("maps")
     on_chunk: Callable[[int, int], None] | None = None
     reshape: Reshape = None
+    layer_contexts: dict[str, CAMContext] = field(default_factory=dict, repr=False)
     _cache: dict[str, object] = field(default_factory=dict, repr=False)
 
     @property
@@ -86,7 +89,7 @@ class CAMContext:
         # Fused attention kernels have no second derivative; the math kernel computes the same attention.
         kernels = sdpa_kernel(SDPBackend.MATH) if create_graph else contextlib.nullcontext()
         with torch.enable_grad(), kernels:
-            logits, output = hooked_forward(self.model, self.layer, images, need_grads=True)
+            logits, (output,) = hooked_forward(self.model, [(self.layer_name, self.layer)], images, need_grads=True)
             total = score(check_logits(logits, images.shape[0])).sum()
             (grad,) = differentiate(total, [output], "the target layer", create_graph)
         return output, grad
@@ -97,9 +100,19 @@ class CAMContext:
         """The context of a fresh forward/backward on other ``inputs`` or at another ``(name, layer)``
         (default: this batch's), explaining the same classes (or callable target) as this one."""
         name, module = (self.layer_name, self.layer) if layer is None else layer
+        others = [(other, known.layer) for other, known in self.layer_contexts.items() if other != name]
         return shared_pass(self.model, name, module, self.inputs if inputs is None else inputs, scorer=self.scorer,
                            reshape=self.reshape, need_grads=need_grads, need_input_grads=need_input_grads,
-                           chunk_size=self.chunk_size, on_chunk=self.on_chunk if on_chunk is None else on_chunk)
+                           chunk_size=self.chunk_size, on_chunk=self.on_chunk if on_chunk is None else on_chunk,
+                           extra_layers=others)
+
+    def at_layer(self, layer: tuple[str, nn.Module], need_grads: bool) -> CAMContext:
+        """The batch's context at another ``(name, layer)``: the one this pass recorded there, or a
+        fresh forward/backward (:meth:`derive`) when it recorded none (or no gradients that are needed)."""
+        known = self.layer_contexts.get(layer[0])
+        if known is not None and (known.gradients is not None or not need_grads):
+            return known
+        return self.derive(layer=layer, need_grads=need_grads)
 
     def augmentation_mean(self, compute: Callable[[CAMContext], torch.Tensor], need_grads: bool,
                           need_input_grads: bool) -> torch.Tensor:
@@ -136,30 +149,36 @@ class CAMContext:
 def shared_pass(model: nn.Module, layer_name: str, layer: nn.Module, images: torch.Tensor, *,
                 scorer: TargetScorer | None = None, targets: TargetSpec = None, reshape: Reshape = None,
                 need_grads: bool = True, need_input_grads: bool = False, chunk_size: int = 64,
-                on_chunk: Callable[[int, int], None] | None = None) -> CAMContext:
+                on_chunk: Callable[[int, int], None] | None = None,
+                extra_layers: Sequence[tuple[str, nn.Module]] = ()) -> CAMContext:
     """One forward (and backward when ``need_grads`` or ``need_input_grads``) of ``images`` with the
     layer hooked, as a context: the target score is ``scorer``'s, or resolved from ``targets`` on
-    these logits. The model is expected frozen for attribution (only the layer's output and, when
-    asked, the input need gradients)."""
+    these logits. ``extra_layers`` are recorded by the same forward and backward, each as a context
+    in ``layer_contexts``. The model is expected frozen for attribution (only the hooked layers'
+    outputs and, when asked, the input need gradients)."""
     need_grads = need_grads or need_input_grads
-    layouts: list[LayerLayout] = []
+    hooked = [(layer_name, layer), *extra_layers]
+    layouts: dict[int, LayerLayout] = {}
     x = images.detach().requires_grad_(need_input_grads)
     # unreadable outputs fail in the hook, before any backward
-    output, activation = hooked_forward(model, layer, x, need_grads,
-                                        lambda out: layouts.append(layout_for(out, reshape)))
+    output, activations = hooked_forward(model, hooked, x, need_grads,
+                                         lambda index, out: layouts.setdefault(index, layout_for(out, reshape)))
     logits = check_logits(output, images.shape[0])
-    layout = layouts[0]
     scorer = resolve_targets(targets, logits.detach()) if scorer is None else scorer
-    gradients = input_gradients = None
+    gradients: list[torch.Tensor | None] = [None] * len(hooked)
+    input_gradients = None
     if need_grads:
-        wrt = [activation, x] if need_input_grads else [activation]
+        wrt = [*activations, x] if need_input_grads else activations
         with torch.enable_grad():
             score = scorer(logits).sum()
         grads = differentiate(score, wrt, "the target layer")
-        gradients = layout.to_map(grads[0])
-        input_gradients = grads[1] if need_input_grads else None
-    output = activation.detach()
-    return CAMContext(model=model, inputs=images.detach(), layer_name=layer_name, layer=layer,
-                      logits=logits.detach(), scorer=scorer, activations=layout.to_map(output), gradients=gradients,
-                      input_gradients=input_gradients, chunk_size=chunk_size, layer_output=output, layout=layout,
-                      on_chunk=on_chunk, reshape=reshape)
+        gradients = [layouts[index].to_map(grad) for index, grad in enumerate(grads[: len(hooked)])]
+        input_gradients = grads[-1] if need_input_grads else None
+    contexts = [CAMContext(model=model, inputs=images.detach(), layer_name=name, layer=module, logits=logits.detach(),
+                           scorer=scorer, activations=layouts[index].to_map(activations[index].detach()),
+                           gradients=gradients[index], input_gradients=input_gradients, chunk_size=chunk_size,
+                           layer_output=activations[index].detach(), layout=layouts[index], on_chunk=on_chunk,
+                           reshape=reshape)
+                for index, (name, module) in enumerate(hooked)]
+    contexts[0].layer_contexts = {ctx.layer_name: ctx for ctx in contexts[1:]}
+    return contexts[0]

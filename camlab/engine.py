@@ -131,11 +131,14 @@ class CAMEngine:
         size = tuple(images.shape[-2:])
         clock = Stopwatch(images.device)
         with frozen_for_attribution(self.model):
+            wanted = [other for info in infos
+                      for other in info.layers_to_record(self.model, name, images, self.reshape, settings[info.name])]
+            extra_layers = [resolve_layer(self.model, other) for other in dict.fromkeys(wanted) if other != name]
             shared_start = clock.mark()
             ctx = shared_pass(self.model, name, layer, images, targets=targets, reshape=self.reshape,
                               need_grads=any(info.needs_gradients for info in infos),
                               need_input_grads=any(info.needs_input_gradients for info in infos),
-                              chunk_size=self.chunk_size, on_chunk=self.on_chunk)
+                              chunk_size=self.chunk_size, on_chunk=self.on_chunk, extra_layers=extra_layers)
             shared_end = clock.mark()
             computed = {}
             for info in infos:

@@ -46,15 +46,39 @@ def check_hookable(model: nn.Module) -> None:
                           "load the weights as a camlab checkpoint or a torchvision-style state_dict instead")
 
 
+# model -> (its modules as (name, weak reference), image shape, reshape, its spatial layers): the dry run's
+# answer for the next call on the same model (the dry run is a whole hooked forward, 2.4x a ResNet18
+# explanation). Weak references, so a module replaced and garbage-collected can never match by a reused id.
+_FOUND: weakref.WeakKeyDictionary[nn.Module, tuple[tuple[tuple[str, weakref.ref], ...], tuple[int, ...], Reshape,
+                                                   tuple[tuple[str, tuple[int, ...]], ...]]]
+_FOUND = weakref.WeakKeyDictionary()
+
+
+def _structure(model: nn.Module) -> tuple[tuple[str, weakref.ref], ...]:
+    return tuple((name, weakref.ref(module)) for name, module in model.named_modules())
+
+
+def _same_structure(model: nn.Module, known: tuple[tuple[str, weakref.ref], ...]) -> bool:
+    current = list(model.named_modules())
+    return len(current) == len(known) and all(
+        name == known_name and ref() is module for (name, module), (known_name, ref) in zip(current, known))
+
+
 def spatial_layers(model: nn.Module, example: torch.Tensor, reshape: Reshape = None) -> list[tuple[str, tuple[int, ...]]]:
     """Layers whose output reads as a (C, h, w) map with more than one position under ``reshape``
     (:mod:`camlab.reshape`), with that map's shape, in order of completion.
 
     Pooling layers (and containers that merely return a pooling output) are left out: a CAM is
     read off features, not off their pooled summary. Layers run more than once per forward are
-    left out too, since a hook on them would see several tensors.
+    left out too, since a hook on them would see several tensors. The answer is kept for the next
+    call on the same model with images of the same shape and the same ``reshape``, as long as the
+    model's modules are the same objects under the same names.
     """
     check_hookable(model)
+    shape = tuple(example.shape[1:])
+    known = _FOUND.get(model)
+    if known is not None and known[1] == shape and known[2] == reshape and _same_structure(model, known[0]):
+        return list(known[3])
     calls: dict[str, int] = {}
     order: list[tuple[str, torch.Tensor, tuple[int, ...]]] = []
     pooled: list[torch.Tensor] = []  # kept alive so identity checks stay valid
@@ -86,7 +110,9 @@ def spatial_layers(model: nn.Module, example: torch.Tensor, reshape: Reshape = N
     finally:
         for handle in handles:
             handle.remove()
-    return [(name, shape) for name, out, shape in order if calls[name] == 1 and not any(out is p for p in pooled)]
+    found = [(name, grid) for name, out, grid in order if calls[name] == 1 and not any(out is p for p in pooled)]
+    _FOUND[model] = (_structure(model), shape, reshape, tuple(found))
+    return found
 
 
 def layer_output_shape(model: nn.Module, layer: nn.Module, input_shape: tuple[int, ...]) -> tuple[int, ...]:
@@ -110,67 +136,54 @@ def layer_output_shape(model: nn.Module, layer: nn.Module, input_shape: tuple[in
     return shapes[0]
 
 
-# model -> (its modules as (name, weak reference), image shape, reshape, the layer's name): the dry run's
-# answer for the next call on the same model (the dry run is a whole hooked forward, 2.4x a ResNet18
-# explanation). Weak references, so a module replaced and garbage-collected can never match by a reused id.
-_FOUND: weakref.WeakKeyDictionary[nn.Module, tuple[tuple[tuple[str, weakref.ref], ...], tuple[int, ...], Reshape, str]]
-_FOUND = weakref.WeakKeyDictionary()
-
-
-def _structure(model: nn.Module) -> tuple[tuple[str, weakref.ref], ...]:
-    return tuple((name, weakref.ref(module)) for name, module in model.named_modules())
-
-
-def _same_structure(model: nn.Module, known: tuple[tuple[str, weakref.ref], ...]) -> bool:
-    current = list(model.named_modules())
-    return len(current) == len(known) and all(
-        name == known_name and ref() is module for (name, module), (known_name, ref) in zip(current, known))
-
-
 def find_target_layer(model: nn.Module, example: torch.Tensor, reshape: Reshape = None) -> tuple[str, nn.Module]:
-    """The last spatial feature layer, found by a dry run on ``example`` (one image is enough). The
-    answer is kept for the next call on the same model with images of the same shape and the same
-    ``reshape``, as long as the model's modules are the same objects under the same names."""
-    shape = tuple(example.shape[1:])
-    known = _FOUND.get(model)
-    if known is not None and known[1] == shape and known[2] == reshape and _same_structure(model, known[0]):
-        return resolve_layer(model, known[3])
+    """The last spatial feature layer, found by the dry run of :func:`spatial_layers` on ``example``
+    (one image is enough; kept as that function keeps it)."""
     candidates = spatial_layers(model, example[:1], reshape)
     if not candidates:
         raise CamlabError("no layer of this model outputs a spatial (N, C, H, W) map; pass target_layer")
-    found = resolve_layer(model, candidates[-1][0])
-    _FOUND[model] = (_structure(model), shape, reshape, found[0])
-    return found
+    return resolve_layer(model, candidates[-1][0])
 
 
-def hooked_forward(model: nn.Module, layer: nn.Module, inputs: torch.Tensor, need_grads: bool,
-                   on_output: Callable[[torch.Tensor], object] | None = None) -> tuple[object, torch.Tensor]:
-    """``model(inputs)`` and the target layer's output, made differentiable when ``need_grads``.
+def hooked_forward(model: nn.Module, layers: Sequence[tuple[str, nn.Module]], inputs: torch.Tensor, need_grads: bool,
+                   on_output: Callable[[int, torch.Tensor], object] | None = None
+                   ) -> tuple[object, list[torch.Tensor]]:
+    """``model(inputs)`` and the output of each of ``(name, module)`` ``layers`` (the target layer
+    first), made differentiable when ``need_grads``.
 
-    ``on_output`` sees the output inside the hook (a layout check that must fail before any backward).
-    A clone goes downstream so an in-place op after the layer (ReLU(inplace=True)) cannot overwrite
-    the activation the caller differentiates with respect to.
+    ``on_output(index, output)`` sees each output inside its hook (a layout check that must fail
+    before any backward). A clone goes downstream so an in-place op after a layer (ReLU(inplace=True))
+    cannot overwrite the activation the caller differentiates with respect to. An output that already
+    depends on an earlier hooked one stays in its graph (not a new leaf), so one backward reaches all.
     """
-    captured: list[torch.Tensor] = []
+    captured: dict[int, torch.Tensor] = {}
 
-    def capture(_module: nn.Module, _inputs: tuple, output: torch.Tensor) -> torch.Tensor | None:
-        if on_output is not None:
-            on_output(output)
-        if captured:
-            raise CamlabError("the target layer runs more than once per forward; pick a layer that runs once")
-        activation = output if output.requires_grad or not need_grads else output.detach().requires_grad_()
-        captured.append(activation)
-        return activation.clone() if need_grads else None
+    def what(index: int) -> str:
+        return "the target layer" if index == 0 else f"layer {layers[index][0]!r}"
 
-    handle = layer.register_forward_hook(capture)
+    def capture(index: int) -> Callable[[nn.Module, tuple, torch.Tensor], torch.Tensor | None]:
+        def hook(_module: nn.Module, _inputs: tuple, output: torch.Tensor) -> torch.Tensor | None:
+            if on_output is not None:
+                on_output(index, output)
+            if index in captured:
+                raise CamlabError(f"{what(index)} runs more than once per forward; pick a layer that runs once")
+            activation = output if output.requires_grad or not need_grads else output.detach().requires_grad_()
+            captured[index] = activation
+            return activation.clone() if need_grads else None
+
+        return hook
+
+    handles = [module.register_forward_hook(capture(index)) for index, (_, module) in enumerate(layers)]
     try:
         with torch.set_grad_enabled(need_grads):
             logits = run_model(model, inputs)
     finally:
-        handle.remove()
-    if not captured:
-        raise CamlabError("the target layer did not run during the forward pass")
-    return logits, captured[0]
+        for handle in handles:
+            handle.remove()
+    missing = [what(index) for index in range(len(layers)) if index not in captured]
+    if missing:
+        raise CamlabError(f"{missing[0]} did not run during the forward pass")
+    return logits, [captured[index] for index in range(len(layers))]
 
 
 def differentiate(score: torch.Tensor, wrt: Sequence[torch.Tensor], what: str,

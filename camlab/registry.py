@@ -21,9 +21,14 @@ from enum import StrEnum
 from types import MappingProxyType
 
 import torch
+from torch import nn
 
 from .context import CAMContext
 from .errors import CamlabError
+from .reshape import Reshape
+
+# (model, target layer's name, images, reshape, the method's settings) -> other layers' dotted names
+ExtraLayers = Callable[[nn.Module, str, torch.Tensor, Reshape, Mapping[str, object]], list[str]]
 
 
 class Cost(StrEnum):
@@ -52,7 +57,9 @@ class MethodInfo:
     """A registered method: its function, family, cost, needs and options (name -> default).
 
     ``compute(ctx, **options)`` returns a raw signed map: (N, h, w) at the target layer's
-    resolution, or (N, C, H, W) in pixel space when ``pixel_space`` is set.
+    resolution, or (N, C, H, W) in pixel space when ``pixel_space`` is set. A method that reads other
+    layers too names them with ``extra_layers(model, layer_name, images, reshape, settings)`` (dotted
+    names, before any pass), and the shared pass records them for it (:meth:`CAMContext.at_layer`).
     """
 
     name: str
@@ -63,6 +70,7 @@ class MethodInfo:
     needs_input_gradients: bool = False
     pixel_space: bool = False
     options: Mapping[str, object] = field(default_factory=lambda: MappingProxyType({}))
+    extra_layers: ExtraLayers | None = None
 
     @property
     def summary(self) -> str:
@@ -82,6 +90,11 @@ class MethodInfo:
             return ctx.augmentation_mean(lambda augmented: self.compute(augmented, **options),
                                          self.needs_gradients, self.needs_input_gradients)
         return self.compute(ctx, **options)
+
+    def layers_to_record(self, model: nn.Module, layer_name: str, images: torch.Tensor, reshape: Reshape,
+                         settings: Mapping[str, object]) -> list[str]:
+        """The other layers this method reads under ``settings``, for the shared pass to record."""
+        return [] if self.extra_layers is None else self.extra_layers(model, layer_name, images, reshape, settings)
 
     def resolve_options(self, given: Mapping[str, object] | None) -> dict[str, object]:
         """The method's options with ``given`` applied; unknown names and non-finite numbers are refused."""
@@ -125,7 +138,7 @@ MethodFn = Callable[..., torch.Tensor]
 
 def register_method(name: str, *, family: Family, cost: Cost, needs_gradients: bool = False,
                     needs_input_gradients: bool = False, pixel_space: bool = False,
-                    ) -> Callable[[MethodFn], MethodFn]:
+                    extra_layers: ExtraLayers | None = None) -> Callable[[MethodFn], MethodFn]:
     """Decorator: register ``fn(ctx, *, option=default, ...)`` under ``name``."""
 
     def decorator(fn: MethodFn) -> MethodFn:
@@ -135,7 +148,7 @@ def register_method(name: str, *, family: Family, cost: Cost, needs_gradients: b
         if family is not Family.BASELINE:
             options["aug_smooth"] = False
         REGISTRY[name] = MethodInfo(name, fn, family, cost, needs_gradients, needs_input_gradients, pixel_space,
-                                    MappingProxyType(options))
+                                    MappingProxyType(options), extra_layers)
         return fn
 
     return decorator

@@ -4,7 +4,9 @@ import torch
 from torch import nn
 
 import camlab
+from camlab.context import AUGMENTATIONS
 from camlab.errors import CamlabError
+from camlab.maps import minmax, upsample
 from camlab.methods import SHARED_PASS_CAMS
 from tests.nets import TinyNet
 
@@ -104,3 +106,32 @@ def test_non_classifier_output_is_refused(images):
     segmenter = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU())
     with pytest.raises(CamlabError, match=r"classifier returning logits of shape \(N, classes\)"):
         camlab.explain(segmenter, images, ["gradcam"], target_layer="0")
+
+
+def test_refinecam_reads_its_finer_layers_from_the_shared_pass(resnet18, images64):
+    """RefineCAM beside Grad-CAM costs one forward (its finer layers recorded by the shared pass, the dry
+    run that found them kept), one per augmentation under aug_smooth, and its map is still the product of
+    its base's maps computed at each layer on its own."""
+    forwards = []
+    handle = resnet18.register_forward_hook(lambda *_: forwards.append(1))
+    try:
+        camlab.explain(resnet18, images64, ["refinecam"], target_layer="layer4")
+        forwards.clear()
+        result = camlab.explain(resnet18, images64, ["refinecam", "gradcam"], target_layer="layer4")
+        assert len(forwards) == 1
+        forwards.clear()
+        camlab.explain(resnet18, images64, ["refinecam"], target_layer="layer4",
+                       options={"refinecam": {"aug_smooth": True}})
+        assert len(forwards) == len(AUGMENTATIONS)
+    finally:
+        handle.remove()
+    per_layer = [camlab.explain(resnet18, images64, ["gradcam++"], target_layer=name)["gradcam++"].raw
+                 for name in ("layer4", "layer3", "layer2")]
+    finest = tuple(per_layer[-1].shape[-2:])
+    expected = torch.stack([upsample(minmax(m.clamp(min=0)), finest) for m in per_layer]).prod(dim=0)
+    assert torch.allclose(result["refinecam"].raw, expected, atol=1e-6)
+
+
+def test_refinecam_refuses_a_misspelt_layer_before_any_pass(images):
+    with pytest.raises(CamlabError, match="no layer named 'conv9'"):
+        camlab.explain(TinyNet(), images, ["refinecam"], target_layer="relu2", options={"refinecam": {"layers": "conv9"}})

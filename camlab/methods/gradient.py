@@ -7,15 +7,18 @@ so the tests can check agreement to 1e-4; where we deliberately differ the docst
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import cast
 
 import torch
+from torch import nn
 
 from ..context import CAMContext
 from ..errors import CamlabError
 from ..layers import resolve_layer, spatial_layers
 from ..maps import minmax, upsample
 from ..registry import Cost, Family, MethodFn, get_method, register_method
+from ..reshape import Reshape
 from .combine import channel_sum, noisy_copies, weighted_channels
 
 SPATIAL = (2, 3)
@@ -172,18 +175,18 @@ def finercam(ctx: CAMContext, *, alpha: float = 1.0, comparisons: int = 3, base:
     return get_method(base).compute(finer, eigen_smooth=eigen_smooth)
 
 
-def finer_layers(ctx: CAMContext, levels: int) -> list[str]:
-    """The last layer before the target at each of the next ``levels - 1`` finer grids, target side first
+def finer_layers(model: nn.Module, layer_name: str, example: torch.Tensor, reshape: Reshape, levels: int) -> list[str]:
+    """The last layer before ``layer_name`` at each of the next ``levels - 1`` finer grids, target side first
     (ResNet ``layer4``: ``layer3``, ``layer2``; VGG16 ``features.29``: ``features.22``, ``features.15``)."""
-    found = spatial_layers(ctx.model, ctx.inputs[:1], ctx.reshape)
+    found = spatial_layers(model, example[:1], reshape)
     names = [name for name, _ in found]
-    if ctx.layer_name not in names:
-        raise CamlabError(f"RefineCAM looks for finer layers before {ctx.layer_name!r}, which is not a spatial layer "
+    if layer_name not in names:
+        raise CamlabError(f"RefineCAM looks for finer layers before {layer_name!r}, which is not a spatial layer "
                           "that runs once per forward; name the layers with the option 'layers'")
-    cells = found[names.index(ctx.layer_name)][1][1] * found[names.index(ctx.layer_name)][1][2]
+    cells = found[names.index(layer_name)][1][1] * found[names.index(layer_name)][1][2]
     chosen: list[str] = []
     # walking back from the target, the first layer met at a finer grid is the last one at that grid
-    for name, (_, h, w) in reversed(found[: names.index(ctx.layer_name)]):
+    for name, (_, h, w) in reversed(found[: names.index(layer_name)]):
         if len(chosen) == levels - 1:
             break
         if h * w > cells:
@@ -192,7 +195,27 @@ def finer_layers(ctx: CAMContext, levels: int) -> list[str]:
     return chosen
 
 
-@register_method("refinecam", family=Family.GRADIENT_CAM, cost=Cost.OWN_BACKWARD, needs_gradients=True)
+def refine_layers(model: nn.Module, layer_name: str, images: torch.Tensor, reshape: Reshape,
+                  settings: Mapping[str, object]) -> list[str]:
+    """RefineCAM's other layers under its ``settings``, in module order (the shared pass records them)."""
+    levels, layers = cast(int, settings["levels"]), cast(str, settings["layers"])
+    if not 1 <= levels <= 8:
+        raise CamlabError(f"refinecam levels must be between 1 and 8, got {levels}")
+    if layers.strip():
+        extra = [name.strip() for name in layers.split(",") if name.strip() and name.strip() != layer_name]
+        for name in extra:
+            resolve_layer(model, name)  # a typo fails with suggestions, before any pass
+    else:
+        extra = finer_layers(model, layer_name, images, reshape, levels)
+    if not extra:
+        raise CamlabError(f"RefineCAM found no layer at a finer grid before {layer_name!r}; name the layers "
+                          "with the option 'layers'")
+    order = {name: index for index, (name, _) in enumerate(model.named_modules())}
+    return sorted(dict.fromkeys(extra), key=order.__getitem__)
+
+
+@register_method("refinecam", family=Family.GRADIENT_CAM, cost=Cost.SHARED_BACKWARD, needs_gradients=True,
+                 extra_layers=refine_layers)
 def refinecam(ctx: CAMContext, *, base: str = "gradcam++", layers: str = "", levels: int = 3) -> torch.Tensor:
     """RefineCAM (arXiv 2605.14641): the base CAM at several layers, normalised, resized to the finest grid and multiplied.
 
@@ -200,24 +223,13 @@ def refinecam(ctx: CAMContext, *, base: str = "gradcam++", layers: str = "", lev
     empty, the last layer before the target at each of the next ``levels - 1`` finer grids, found by a
     dry run. Each layer's map is ReLU'd and min-max normalised, resized bilinearly to the finest of
     their grids and multiplied, as torchcam's ``RefineCAM``; pytorch-grad-cam multiplies the maps
-    after upsampling each to the input. A fresh forward/backward per extra layer.
+    after upsampling each to the input. The shared forward and backward record every layer.
     """
     info = get_method(base)
     if info.pixel_space or info.family is Family.BASELINE or base == "refinecam":
         raise CamlabError(f"refinecam base must be a CAM method read off a layer, got {base!r}")
-    if not 1 <= levels <= 8:
-        raise CamlabError(f"refinecam levels must be between 1 and 8, got {levels}")
-    if layers.strip():
-        extra = [name.strip() for name in layers.split(",") if name.strip() and name.strip() != ctx.layer_name]
-    else:
-        extra = finer_layers(ctx, levels)
-    if not extra:
-        raise CamlabError(f"RefineCAM found no layer at a finer grid before {ctx.layer_name!r}; name the layers "
-                          "with the option 'layers'")
-    order = {name: index for index, (name, _) in enumerate(ctx.model.named_modules())}
-    named = [resolve_layer(ctx.model, name) for name in dict.fromkeys(extra)]
+    others = refine_layers(ctx.model, ctx.layer_name, ctx.inputs, ctx.reshape, {"levels": levels, "layers": layers})
     maps = [info.compute(ctx)]  # then the others in module order: one product whichever way they were named
-    maps += [info.compute(ctx.derive(layer=layer, need_grads=info.needs_gradients))
-             for layer in sorted(named, key=lambda layer: order[layer[0]])]
+    maps += [info.compute(ctx.at_layer(resolve_layer(ctx.model, name), info.needs_gradients)) for name in others]
     size = max((tuple(m.shape[-2:]) for m in maps), key=lambda hw: hw[0] * hw[1])
     return torch.stack([upsample(minmax(m.clamp(min=0)), size) for m in maps]).prod(dim=0)
