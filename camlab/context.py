@@ -13,7 +13,7 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from .checks import check_logits
 from .errors import CamlabError
-from .layers import differentiate, hooked_forward
+from .layers import differentiate, forward_layout, hooked_forward
 from .reshape import LayerLayout, Reshape, layout_for
 from .targets import TargetScorer, TargetSpec, resolve_targets
 
@@ -159,7 +159,7 @@ def shared_pass(model: nn.Module, layer_name: str, layer: nn.Module, images: tor
     need_grads = need_grads or need_input_grads
     hooked = [(layer_name, layer), *extra_layers]
     layouts: dict[int, LayerLayout] = {}
-    x = images.detach().requires_grad_(need_input_grads)
+    x = forward_layout(model, images.detach(), reshape).requires_grad_(need_input_grads)
     # unreadable outputs fail in the hook, before any backward
     output, activations = hooked_forward(model, hooked, x, need_grads,
                                          lambda index, out: layouts.setdefault(index, layout_for(out, reshape)))
@@ -173,7 +173,7 @@ def shared_pass(model: nn.Module, layer_name: str, layer: nn.Module, images: tor
             score = scorer(logits).sum()
         grads = differentiate(score, wrt, "the target layer")
         gradients = [layouts[index].to_map(grad) for index, grad in enumerate(grads[: len(hooked)])]
-        input_gradients = grads[-1] if need_input_grads else None
+        input_gradients = grads[-1].contiguous() if need_input_grads else None  # the caller's layout
     contexts = [CAMContext(model=model, inputs=images.detach(), layer_name=name, layer=module, logits=logits.detach(),
                            scorer=scorer, activations=layouts[index].to_map(activations[index].detach()),
                            gradients=gradients[index], input_gradients=input_gradients, chunk_size=chunk_size,

@@ -4,7 +4,7 @@ import torch
 
 import camlab
 from camlab.errors import CamlabError
-from camlab.layers import find_target_layer
+from camlab.layers import CHANNELS_LAST_REUSE, find_target_layer
 from tests.nets import TinyNet
 
 
@@ -45,3 +45,20 @@ def test_the_dry_run_is_kept_for_the_same_model_shape_and_modules():
     result = camlab.explain(model, torch.randn(2, 3, 20, 20), ["gradcam"])
     assert len(forwards) == 3 * first + 2  # another module: a dry run again
     assert result.layer == "relu2"
+
+
+def test_the_forward_runs_channels_last_once_each_weight_is_used_at_enough_positions():
+    """TinyNet's convolutions use each weight at 16 x 16 = 256 positions per image: one image runs in the
+    standard layout, three (768 >= CHANNELS_LAST_REUSE) in channels-last, with the same maps."""
+    model = TinyNet()
+    assert CHANNELS_LAST_REUSE == 600
+    layouts = []
+    model.conv1.register_forward_pre_hook(
+        lambda _m, args: layouts.append(args[0].is_contiguous(memory_format=torch.channels_last)))
+    image = torch.randn(1, 3, 16, 16)
+    alone = camlab.explain(model, image, ["gradcam", "gradient"], target_layer="relu2")
+    batch = camlab.explain(model, image.repeat(3, 1, 1, 1), ["gradcam", "gradient"], target_layer="relu2")
+    assert layouts == [False, False, True]  # the dry run (kept), one image, three
+    for method in ("gradcam", "gradient"):
+        assert torch.allclose(batch[method].raw, alone[method].raw.expand_as(batch[method].raw), atol=1e-6)
+    assert batch["gradient"].raw.is_contiguous()  # handed back in the caller's layout
