@@ -68,15 +68,15 @@ def frozen_for_attribution(model: nn.Module) -> Iterator[nn.Module]:
     Frozen parameters mean the forward before the target layer records no graph at all, so the
     shared backward only runs through the layers after it.
     """
-    grads = [(param, param.requires_grad) for param in model.parameters()]
+    trainable = [param for param in model.parameters() if param.requires_grad]
     try:
         with eval_mode(model):
-            for param, _ in grads:
+            for param in trainable:
                 param.requires_grad_(False)
             yield model
     finally:
-        for param, requires_grad in grads:
-            param.requires_grad_(requires_grad)
+        for param in trainable:
+            param.requires_grad_(True)
 
 
 class CAMEngine:

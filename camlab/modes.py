@@ -16,9 +16,12 @@ def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
     model's batch norms to batch statistics, and its next forward would overwrite their running means.
     """
     modes = [(module, module.training) for module in model.modules()]
+    changed = any(training for _, training in modes)
     try:
-        model.eval()
+        if changed:  # model.eval() walks every module again: skipped for a model already in eval mode
+            model.eval()
         yield model
     finally:
-        for module, training in modes:
-            module.training = training
+        if changed:
+            for module, training in modes:
+                module.training = training

@@ -30,6 +30,8 @@ def test_all_gradient_methods_share_one_forward_and_one_autograd_grad(images, mo
         calls.append(1)
         return original(*args, **kwargs)
 
+    camlab.explain(model, images, ["gradcam"], target_layer="relu2")  # the first call's dry run is kept
+    forwards.clear()
     monkeypatch.setattr(torch.autograd, "grad", counting_grad)
     result = camlab.explain(model, images, SHARED_PASS_METHODS, target_layer="relu2")
     assert len(forwards) == 1 and len(calls) == 1
@@ -51,6 +53,20 @@ def test_no_parameter_gradients_accumulate_and_state_is_restored(images):
     assert all(p.grad is None for p in model.parameters())
     assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
     assert all(not m._forward_hooks and not m._backward_hooks for m in model.modules())
+
+
+def test_each_module_gets_back_its_own_mode(images):
+    """A model in eval mode with one submodule training (and one all in eval) keeps its modes as they were."""
+    mixed, evaluating = TinyNet().eval(), TinyNet().eval()
+    mixed.conv1.train()
+    modes = [(m, m.training) for m in mixed.modules()]
+    seen = []
+    mixed.conv1.register_forward_pre_hook(lambda module, _args: seen.append(module.training))
+    camlab.explain(mixed, images, ["gradcam"], target_layer="relu2")
+    camlab.explain(evaluating, images, ["gradcam"], target_layer="relu2")
+    assert seen and not any(seen)  # explained in eval mode
+    assert [m.training for m, _ in modes] == [training for _, training in modes]
+    assert not any(m.training for m in evaluating.modules())
 
 
 def test_hooks_are_removed_and_errors_propagate(images):
