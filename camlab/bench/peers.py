@@ -1,7 +1,8 @@
 """Benchmark camlab against pytorch-grad-cam, torchcam and captum on the same model and images, in one run.
 
     camlab-bench                      # VGG16 (random weights), 224x224, batch 1, CPU
-    camlab-bench --skip-scorecam      # only the gradient CAMs
+    camlab-bench --skip-scorecam      # all but (c), Score-CAM
+    camlab-bench --sections g         # only (g), one method on three architectures
     camlab-bench --device cuda        # times are taken after torch.cuda.synchronize()
 
 (a) the six shared-pass CAMs in one camlab call vs six grad-cam calls;
@@ -12,8 +13,13 @@
     ShapleyCAM, Finer-CAM, FullGrad), one method per call in each library, with its agreement
     (principal components up to their sign);
 (e) SS-CAM and IS-CAM against torchcam (``--samples`` noisy or integrated copies, torchcam's noise
-    seeded as camlab's), Integrated Gradients and SmoothGrad against captum, with their agreement.
-Then the agreement of every compared map: the largest absolute difference between camlab's and the
+    seeded as camlab's), Integrated Gradients and SmoothGrad against captum, with their agreement;
+(f) RefineCAM against torchcam and grad-cam, Grad-CAM's aug_smooth against grad-cam's, LeGrad against
+    torchcam on vit_b_16;
+(g) what a user asking for one method waits for, on ResNet18, ResNet50 and VGG16 at batch 1 and 8: one
+    Grad-CAM in camlab, torchcam, captum (LayerGradCam) and grad-cam, with the agreement of the maps,
+    then the four CAMs of (b): one camlab call against four torchcam and four grad-cam calls.
+With (b), the agreement of every compared map: the largest absolute difference between camlab's and the
 peer's map for the same image and class (display maps for grad-cam; layer-resolution maps after
 ReLU and min-max for torchcam, which returns those). Needs the test extras (grad-cam, torchcam).
 """
@@ -28,7 +34,7 @@ from typing import Any, TypeVar, cast
 import torch
 import torchvision
 
-from ..engine import explain
+from ..engine import CAMMap, explain
 from ..errors import CamlabError
 from ..maps import layer_map_to_display, minmax
 from ..methods import SHARED_PASS_CAMS
@@ -95,16 +101,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     import pytorch_grad_cam
     from torchcam import methods as torchcam
 
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--size", type=int, default=224)
-    parser.add_argument("--batch", type=int, default=1)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--skip-scorecam", action="store_true")
-    parser.add_argument("--chunk-size", type=int, default=64)
-    parser.add_argument("--samples", type=int, default=2, help="copies per image for SS-CAM, IS-CAM, IG, SmoothGrad")
-    args = parser.parse_args(argv)
-
+    args, sections = _arguments(argv)
     torch.manual_seed(0)
     device = torch.device(args.device)
     model = torchvision.models.vgg16(weights=None).eval().to(device)
@@ -135,22 +132,26 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(f"VGG16 (random weights), {args.size}px, batch {args.batch}, {device}, "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads; median of {args.repeats} after a warm-up")
 
-    camlab_six = _timed(lambda: explain(model, images, SHARED_PASS_CAMS, target_layer=layer_name), device, args.repeats)
-    grad_cam_six = _timed(lambda: [grad_cam(m) for m in SHARED_PASS_CAMS], device, args.repeats)
-    print(f"(a) six CAMs ({', '.join(SHARED_PASS_CAMS)}): camlab {camlab_six:.3f} s, "
-          f"grad-cam {grad_cam_six:.3f} s ({grad_cam_six / camlab_six:.1f}x)")
+    if "a" in sections:
+        camlab_six = _timed(lambda: explain(model, images, SHARED_PASS_CAMS, target_layer=layer_name), device,
+                            args.repeats)
+        grad_cam_six = _timed(lambda: [grad_cam(m) for m in SHARED_PASS_CAMS], device, args.repeats)
+        print(f"(a) six CAMs ({', '.join(SHARED_PASS_CAMS)}): camlab {camlab_six:.3f} s, "
+              f"grad-cam {grad_cam_six:.3f} s ({grad_cam_six / camlab_six:.1f}x)")
 
-    camlab_four = _timed(lambda: explain(model, images, COMMON_GRADIENT_CAMS, target_layer=layer_name), device,
-                         args.repeats)
-    grad_cam_four = _timed(lambda: [grad_cam(m) for m in COMMON_GRADIENT_CAMS], device, args.repeats)
-    torchcam_four = _timed(lambda: [torchcam_map(m, classes) for m in COMMON_GRADIENT_CAMS], device, args.repeats)
-    print(f"(b) four CAMs ({', '.join(COMMON_GRADIENT_CAMS)}): camlab {camlab_four:.3f} s, "
-          f"grad-cam {grad_cam_four:.3f} s ({grad_cam_four / camlab_four:.1f}x), "
-          f"torchcam {torchcam_four:.3f} s ({torchcam_four / camlab_four:.1f}x)")
+    if "b" in sections:
+        camlab_four = _timed(lambda: explain(model, images, COMMON_GRADIENT_CAMS, target_layer=layer_name), device,
+                             args.repeats)
+        grad_cam_four = _timed(lambda: [grad_cam(m) for m in COMMON_GRADIENT_CAMS], device, args.repeats)
+        torchcam_four = _timed(lambda: [torchcam_map(m, classes) for m in COMMON_GRADIENT_CAMS], device,
+                               args.repeats)
+        print(f"(b) four CAMs ({', '.join(COMMON_GRADIENT_CAMS)}): camlab {camlab_four:.3f} s, "
+              f"grad-cam {grad_cam_four:.3f} s ({grad_cam_four / camlab_four:.1f}x), "
+              f"torchcam {torchcam_four:.3f} s ({torchcam_four / camlab_four:.1f}x)")
 
     maps: dict[str, Any] = {}  # Score-CAM's results: camlab's CAMMap and the peers' arrays
     compared: list[str] = list(COMMON_GRADIENT_CAMS)
-    if not args.skip_scorecam:
+    if "c" in sections:
         # One run each: 512 VGG16 forwards per image are minutes on a small CPU; (a) and (b) warmed up.
         score = {
             "camlab": _timed(lambda: maps.update(camlab=explain(model, images, ["scorecam"], target_layer=layer_name,
@@ -165,8 +166,53 @@ def main(argv: Sequence[str] | None = None) -> None:
               f"torchcam {score['torchcam']:.2f} s ({score['torchcam'] / score['camlab']:.1f}x)")
         ours.maps["scorecam"] = maps["camlab"]
         compared.append("scorecam")
-    peer_maps = {"scorecam": (maps["grad_cam"], maps["torchcam"])} if not args.skip_scorecam else {}
+    peer_maps = {"scorecam": (maps["grad_cam"], maps["torchcam"])} if "c" in sections else {}
 
+    later_sections = {
+        "d": lambda: _taken_from_grad_cam(model, images, layer_name, grad_cam, args, device),
+        "e": lambda: _sampled_methods(model, images, layer_name, classes, args, device),
+        "f": lambda: _layers_augmentations_attention(model, images, layer_name, classes, args, device),
+        "g": lambda: _one_method_per_architecture(args, device),
+    }
+    for section in sorted(sections & later_sections.keys()):
+        later_sections[section]()
+    if "b" in sections:
+        print("agreement, largest |camlab − peer| over the batch:")
+        for method in compared:
+            display, layer_maps = peer_maps.get(method) or (grad_cam(method), torchcam_map(method, classes))
+            _print_agreement(method, ours[method], display, layer_maps)
+
+
+def _print_agreement(method: str, ours: CAMMap, display: torch.Tensor, layer_maps: torch.Tensor) -> None:
+    """One row of the agreement: camlab's display map against grad-cam's, its layer map against torchcam's."""
+    vs_grad_cam = (ours.display.cpu() - display).abs().max().item()
+    vs_torchcam = (_layer_maps(ours.raw) - layer_maps).abs().max().item()
+    note = f"  (torchcam differs by definition: {TORCHCAM_DIFFERS[method]})" if method in TORCHCAM_DIFFERS else ""
+    print(f"    {method:10s} grad-cam {vs_grad_cam:.1e}   torchcam {vs_torchcam:.1e}{note}")
+
+
+def _arguments(argv: Sequence[str] | None) -> tuple[argparse.Namespace, set[str]]:
+    """The command line, and the sections it asks for."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", type=int, default=224)
+    parser.add_argument("--batch", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--skip-scorecam", action="store_true")
+    parser.add_argument("--chunk-size", type=int, default=64)
+    parser.add_argument("--samples", type=int, default=2, help="copies per image for SS-CAM, IS-CAM, IG, SmoothGrad")
+    parser.add_argument("--sections", default="abcdefg", help="the sections to run, e.g. 'ab' or 'g'")
+    args = parser.parse_args(argv)
+    sections = set(args.sections) - ({"c"} if args.skip_scorecam else set())
+    if not sections or not sections <= set("abcdefg"):
+        parser.error(f"--sections takes letters of 'abcdefg', got {args.sections!r}")
+    return args, sections
+
+
+def _taken_from_grad_cam(model: torch.nn.Module, images: torch.Tensor, layer_name: str,
+                         grad_cam: Callable[[str], torch.Tensor], args: argparse.Namespace,
+                         device: torch.device) -> None:
+    """(d): each method camlab took from grad-cam, one method per call in each library."""
     for method in FROM_GRAD_CAM:
         alone = _timed(lambda m=method: explain(model, images, [m], target_layer=layer_name), device, args.repeats)
         peer = _timed(lambda m=method: grad_cam(m), device, args.repeats)
@@ -176,17 +222,6 @@ def main(argv: Sequence[str] | None = None) -> None:
         gap = min((candidate - theirs).abs().max().item() for candidate in candidates)
         print(f"(d) {method}: camlab {alone:.3f} s, grad-cam {peer:.3f} s ({peer / alone:.1f}x), "
               f"agreement {gap:.1e}{' (up to the sign)' if method in SIGN_FREE else ''}")
-
-    _sampled_methods(model, images, layer_name, classes, args, device)
-    _layers_augmentations_attention(model, images, layer_name, classes, args, device)
-
-    print("agreement, largest |camlab − peer| over the batch:")
-    for method in compared:
-        display, layer_maps = peer_maps.get(method) or (grad_cam(method), torchcam_map(method, classes))
-        vs_grad_cam = (ours[method].display.cpu() - display).abs().max().item()
-        vs_torchcam = (_layer_maps(ours[method].raw) - layer_maps).abs().max().item()
-        note = f"  (torchcam differs by definition: {TORCHCAM_DIFFERS[method]})" if method in TORCHCAM_DIFFERS else ""
-        print(f"    {method:10s} grad-cam {vs_grad_cam:.1e}   torchcam {vs_torchcam:.1e}{note}")
 
 
 def _sampled_methods(model: torch.nn.Module, images: torch.Tensor, layer_name: str, classes: list[int],
@@ -302,6 +337,77 @@ def _layers_augmentations_attention(model: torch.nn.Module, images: torch.Tensor
     gap = (_layer_maps(ours.raw).cpu() - torchcam_legrad().cpu()).abs().max().item()
     print(f"(f) legrad (vit_b_16, last 4 blocks): camlab {mine:.3f} s, torchcam {peer:.3f} s ({peer / mine:.1f}x), "
           f"agreement {gap:.1e}")
+
+
+
+# (g)'s architectures and the layer every library explains (camlab's dry run finds the same ones)
+ARCHITECTURES = {"resnet18": "layer4", "resnet50": "layer4", "vgg16": "features.29"}
+
+
+def _one_method_per_architecture(args: argparse.Namespace, device: torch.device) -> None:
+    """(g): one Grad-CAM, then the four CAMs of (b), in every library, at batch 1 and 8."""
+    import pytorch_grad_cam
+    from captum.attr import LayerGradCam
+    from torchcam import methods as torchcam
+
+    peer_classes = {"gradcam": torchcam.GradCAM, "gradcam++": torchcam.GradCAMpp, "xgradcam": torchcam.XGradCAM,
+                    "layercam": torchcam.LayerCAM}
+    for architecture, layer_name in ARCHITECTURES.items():
+        torch.manual_seed(0)
+        model = getattr(torchvision.models, architecture)(weights=None).eval().to(device)
+        layer = model.get_submodule(layer_name)
+        for batch in (1, 8):
+            images = torch.rand(batch, 3, args.size, args.size, device=device)
+            shape = tuple(images.shape[1:])
+            mine = explain(model, images, ["gradcam"])  # the dry run finds layer_name, kept for the timed calls
+            if mine.layer != layer_name or mine.classes is None:
+                raise CamlabError(f"camlab explained {mine.layer} of {architecture}, not {layer_name}")
+            classes = mine.classes.tolist()
+            target = torch.tensor(classes, device=device)
+
+            def torchcam_maps(methods: Sequence[str], m: torch.nn.Module = model, s: tuple = shape,
+                              c: list[int] = classes, x: torch.Tensor = images, n: str = layer_name) -> list:
+                maps = []
+                for method in methods:
+                    with peer_classes[method](m, n, input_shape=s) as cam:
+                        maps.append(cam(c, m(x))[0])
+                return maps
+
+            def grad_cam_maps(methods: Sequence[str], m: torch.nn.Module = model, x: torch.Tensor = images,
+                              lay: torch.nn.Module = layer) -> list:
+                maps = []
+                for method in methods:
+                    with getattr(pytorch_grad_cam, GRAD_CAM_CLASSES[method])(model=m, target_layers=[lay]) as cam:
+                        maps.append(torch.from_numpy(cam(x, targets=None)))
+                return maps
+
+            def captum_map(m: torch.nn.Module = model, lay: torch.nn.Module = layer, x: torch.Tensor = images,
+                           t: torch.Tensor = target) -> torch.Tensor:
+                return cast(torch.Tensor, LayerGradCam(m, lay).attribute(x, target=t))  # one input, one tensor
+
+            one = {
+                "camlab": _timed(lambda m=model, x=images: explain(m, x, ["gradcam"]), device, args.repeats),
+                "torchcam": _timed(lambda: torchcam_maps(["gradcam"]), device, args.repeats),
+                "captum": _timed(captum_map, device, args.repeats),
+                "grad-cam": _timed(lambda: grad_cam_maps(["gradcam"]), device, args.repeats),
+            }
+            raw = mine["gradcam"].raw
+            gaps = {
+                "torchcam": (_layer_maps(raw).cpu() - torchcam_maps(["gradcam"])[0].cpu()).abs().max().item(),
+                "captum": ((raw - captum_map()[:, 0]).abs().max() / raw.abs().max()).item(),
+                "grad-cam": (mine["gradcam"].display.cpu() - grad_cam_maps(["gradcam"])[0]).abs().max().item(),
+            }
+            print(f"(g) {architecture} ({layer_name}), batch {batch}, one Grad-CAM: camlab {one['camlab']:.3f} s, "
+                  + ", ".join(f"{peer} {one[peer]:.3f} s ({one[peer] / one['camlab']:.2f}x, agreement {gaps[peer]:.1e})"
+                              for peer in gaps))
+            four = {
+                "camlab": _timed(lambda m=model, x=images: explain(m, x, COMMON_GRADIENT_CAMS), device, args.repeats),
+                "torchcam": _timed(lambda: torchcam_maps(COMMON_GRADIENT_CAMS), device, args.repeats),
+                "grad-cam": _timed(lambda: grad_cam_maps(COMMON_GRADIENT_CAMS), device, args.repeats),
+            }
+            print(f"(g) {architecture}, batch {batch}, four CAMs: camlab {four['camlab']:.3f} s, "
+                  + ", ".join(f"{peer} {four[peer]:.3f} s ({four[peer] / four['camlab']:.2f}x)"
+                              for peer in ("torchcam", "grad-cam")))
 
 
 if __name__ == "__main__":
