@@ -77,6 +77,19 @@ def _timed(fn: Callable[[], object], device: torch.device, repeats: int, warm_up
     return statistics.median([_once(fn, device)[0] for _ in range(repeats)])
 
 
+def _timed_together(fns: dict[str, Callable[[], object]], device: torch.device, repeats: int) -> dict[str, float]:
+    """Median wall time of each of ``fns``, their runs interleaved (one run of each per round, the order
+    rotated every round), so a machine that slows down for a while slows every library alike."""
+    names = list(fns)
+    for name in names:  # warm-up
+        fns[name]()
+    times: dict[str, list[float]] = {name: [] for name in names}
+    for round_index in range(repeats):
+        for name in names[round_index % len(names):] + names[:round_index % len(names)]:
+            times[name].append(_once(fns[name], device)[0])
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
 def _once(fn: Callable[[], T], device: torch.device) -> tuple[float, T]:
     """One run of ``fn``: its wall time, the device drained before and after, and its result."""
     _synchronise(device)
@@ -345,7 +358,8 @@ ARCHITECTURES = {"resnet18": "layer4", "resnet50": "layer4", "vgg16": "features.
 
 
 def _one_method_per_architecture(args: argparse.Namespace, device: torch.device) -> None:
-    """(g): one Grad-CAM, then the four CAMs of (b), in every library, at batch 1 and 8."""
+    """(g): one Grad-CAM, then the four CAMs of (b), in every library, at batch 1 and 8, the libraries' runs
+    interleaved (:func:`_timed_together`)."""
     import pytorch_grad_cam
     from captum.attr import LayerGradCam
     from torchcam import methods as torchcam
@@ -385,12 +399,12 @@ def _one_method_per_architecture(args: argparse.Namespace, device: torch.device)
                            t: torch.Tensor = target) -> torch.Tensor:
                 return cast(torch.Tensor, LayerGradCam(m, lay).attribute(x, target=t))  # one input, one tensor
 
-            one = {
-                "camlab": _timed(lambda m=model, x=images: explain(m, x, ["gradcam"]), device, args.repeats),
-                "torchcam": _timed(lambda: torchcam_maps(["gradcam"]), device, args.repeats),
-                "captum": _timed(captum_map, device, args.repeats),
-                "grad-cam": _timed(lambda: grad_cam_maps(["gradcam"]), device, args.repeats),
-            }
+            one = _timed_together({
+                "camlab": lambda m=model, x=images: explain(m, x, ["gradcam"]),
+                "torchcam": lambda: torchcam_maps(["gradcam"]),
+                "captum": captum_map,
+                "grad-cam": lambda: grad_cam_maps(["gradcam"]),
+            }, device, args.repeats)
             raw = mine["gradcam"].raw
             gaps = {
                 "torchcam": (_layer_maps(raw).cpu() - torchcam_maps(["gradcam"])[0].cpu()).abs().max().item(),
@@ -400,11 +414,11 @@ def _one_method_per_architecture(args: argparse.Namespace, device: torch.device)
             print(f"(g) {architecture} ({layer_name}), batch {batch}, one Grad-CAM: camlab {one['camlab']:.3f} s, "
                   + ", ".join(f"{peer} {one[peer]:.3f} s ({one[peer] / one['camlab']:.2f}x, agreement {gaps[peer]:.1e})"
                               for peer in gaps))
-            four = {
-                "camlab": _timed(lambda m=model, x=images: explain(m, x, COMMON_GRADIENT_CAMS), device, args.repeats),
-                "torchcam": _timed(lambda: torchcam_maps(COMMON_GRADIENT_CAMS), device, args.repeats),
-                "grad-cam": _timed(lambda: grad_cam_maps(COMMON_GRADIENT_CAMS), device, args.repeats),
-            }
+            four = _timed_together({
+                "camlab": lambda m=model, x=images: explain(m, x, COMMON_GRADIENT_CAMS),
+                "torchcam": lambda: torchcam_maps(COMMON_GRADIENT_CAMS),
+                "grad-cam": lambda: grad_cam_maps(COMMON_GRADIENT_CAMS),
+            }, device, args.repeats)
             print(f"(g) {architecture}, batch {batch}, four CAMs: camlab {four['camlab']:.3f} s, "
                   + ", ".join(f"{peer} {four[peer]:.3f} s ({four[peer] / four['camlab']:.2f}x)"
                               for peer in ("torchcam", "grad-cam")))
