@@ -49,6 +49,9 @@ GRAD_CAM_CLASSES = {
     "gradcamelementwise": "GradCAMElementWise", "eigengradcam": "EigenGradCAM", "fem": "FEM", "kpcacam": "KPCA_CAM",
     "shapleycam": "ShapleyCAM", "finercam": "FinerCAM", "fullgrad": "FullGrad",
 }
+# camlab's method -> the torchcam class that implements it, by name as above
+TORCHCAM_CLASSES = {"gradcam": "GradCAM", "gradcam++": "GradCAMpp", "xgradcam": "XGradCAM", "layercam": "LayerCAM",
+                    "scorecam": "ScoreCAM"}
 # principal components: grad-cam keeps LAPACK's (or scikit-learn's) sign, camlab orients them
 SIGN_FREE = {"eigencam", "eigengradcam", "kpcacam"}
 
@@ -99,6 +102,28 @@ def _once(fn: Callable[[], T], device: torch.device) -> tuple[float, T]:
     return time.perf_counter() - start, result
 
 
+def _grad_cam_map(model: torch.nn.Module, layer: torch.nn.Module, images: torch.Tensor, method: str,
+                  chunk_size: int) -> torch.Tensor:
+    """grad-cam's display maps of ``method`` for ``images``' top classes, one call as its users make it."""
+    import pytorch_grad_cam
+
+    with getattr(pytorch_grad_cam, GRAD_CAM_CLASSES[method])(model=model, target_layers=[layer]) as cam:
+        if method == "scorecam":
+            cam.batch_size = chunk_size
+        return torch.from_numpy(cam(images, targets=None))
+
+
+def _torchcam_map(model: torch.nn.Module, layer_name: str, images: torch.Tensor, method: str, classes: list[int],
+                  chunk_size: int) -> torch.Tensor:
+    """The layer maps torchcam returns of ``method`` for ``classes``, its forward included, one call as its users make it."""
+    from torchcam import methods as torchcam
+
+    options = {"batch_size": chunk_size} if method == "scorecam" else {}
+    with getattr(torchcam, TORCHCAM_CLASSES[method])(model, layer_name, input_shape=tuple(images.shape[1:]),
+                                                    **options) as cam:
+        return cam(classes, model(images))[0]
+
+
 def _display(raw: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
     """A signed layer map as grad-cam displays it (ReLU, upsampled, min-max), on the CPU."""
     return layer_map_to_display(raw, (int(size[0]), int(size[1]))).cpu()
@@ -111,9 +136,6 @@ def _layer_maps(raw: torch.Tensor) -> torch.Tensor:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """``camlab-bench``: camlab against grad-cam, torchcam and captum in one run."""
-    import pytorch_grad_cam
-    from torchcam import methods as torchcam
-
     args, sections = _arguments(argv)
     torch.manual_seed(0)
     device = torch.device(args.device)
@@ -121,22 +143,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     images = torch.rand(args.batch, 3, args.size, args.size, device=device)
     layer_name = "features.29"
     layer = model.get_submodule(layer_name)
-    grad_cam_classes = {method: getattr(pytorch_grad_cam, name) for method, name in GRAD_CAM_CLASSES.items()}
-    torchcam_classes = {"gradcam": torchcam.GradCAM, "gradcam++": torchcam.GradCAMpp, "xgradcam": torchcam.XGradCAM,
-                        "layercam": torchcam.LayerCAM, "scorecam": torchcam.ScoreCAM}
-    shape = (3, args.size, args.size)
 
     def grad_cam(method: str) -> torch.Tensor:
-        with grad_cam_classes[method](model=model, target_layers=[layer]) as cam:
-            if method == "scorecam":
-                cam.batch_size = args.chunk_size
-            return torch.from_numpy(cam(images, targets=None))
+        return _grad_cam_map(model, layer, images, method, args.chunk_size)
 
     def torchcam_map(method: str, classes: list[int]) -> torch.Tensor:
-        options = {"batch_size": args.chunk_size} if method == "scorecam" else {}
-        with torchcam_classes[method](model, layer_name, input_shape=shape, **options) as cam:
-            scores = model(images)
-            return cam(classes, scores)[0]
+        return _torchcam_map(model, layer_name, images, method, classes, args.chunk_size)
 
     ours = explain(model, images, list(SHARED_PASS_CAMS), target_layer=layer_name)
     if ours.classes is None:
@@ -352,7 +364,6 @@ def _layers_augmentations_attention(model: torch.nn.Module, images: torch.Tensor
           f"agreement {gap:.1e}")
 
 
-
 # (g)'s architectures and the layer every library explains (camlab's dry run finds the same ones)
 ARCHITECTURES = {"resnet18": "layer4", "resnet50": "layer4", "vgg16": "features.29"}
 
@@ -360,40 +371,27 @@ ARCHITECTURES = {"resnet18": "layer4", "resnet50": "layer4", "vgg16": "features.
 def _one_method_per_architecture(args: argparse.Namespace, device: torch.device) -> None:
     """(g): one Grad-CAM, then the four CAMs of (b), in every library, at batch 1 and 8, the libraries' runs
     interleaved (:func:`_timed_together`)."""
-    import pytorch_grad_cam
     from captum.attr import LayerGradCam
-    from torchcam import methods as torchcam
 
-    peer_classes = {"gradcam": torchcam.GradCAM, "gradcam++": torchcam.GradCAMpp, "xgradcam": torchcam.XGradCAM,
-                    "layercam": torchcam.LayerCAM}
     for architecture, layer_name in ARCHITECTURES.items():
         torch.manual_seed(0)
         model = getattr(torchvision.models, architecture)(weights=None).eval().to(device)
         layer = model.get_submodule(layer_name)
         for batch in (1, 8):
             images = torch.rand(batch, 3, args.size, args.size, device=device)
-            shape = tuple(images.shape[1:])
             mine = explain(model, images, ["gradcam"])  # the dry run finds layer_name, kept for the timed calls
             if mine.layer != layer_name or mine.classes is None:
                 raise CamlabError(f"camlab explained {mine.layer} of {architecture}, not {layer_name}")
             classes = mine.classes.tolist()
             target = torch.tensor(classes, device=device)
 
-            def torchcam_maps(methods: Sequence[str], m: torch.nn.Module = model, s: tuple = shape,
-                              c: list[int] = classes, x: torch.Tensor = images, n: str = layer_name) -> list:
-                maps = []
-                for method in methods:
-                    with peer_classes[method](m, n, input_shape=s) as cam:
-                        maps.append(cam(c, m(x))[0])
-                return maps
+            def torchcam_maps(methods: Sequence[str], m: torch.nn.Module = model, c: list[int] = classes,
+                              x: torch.Tensor = images, n: str = layer_name) -> list:
+                return [_torchcam_map(m, n, x, method, c, args.chunk_size) for method in methods]
 
             def grad_cam_maps(methods: Sequence[str], m: torch.nn.Module = model, x: torch.Tensor = images,
                               lay: torch.nn.Module = layer) -> list:
-                maps = []
-                for method in methods:
-                    with getattr(pytorch_grad_cam, GRAD_CAM_CLASSES[method])(model=m, target_layers=[lay]) as cam:
-                        maps.append(torch.from_numpy(cam(x, targets=None)))
-                return maps
+                return [_grad_cam_map(m, lay, x, method, args.chunk_size) for method in methods]
 
             def captum_map(m: torch.nn.Module = model, lay: torch.nn.Module = layer, x: torch.Tensor = images,
                            t: torch.Tensor = target) -> torch.Tensor:
