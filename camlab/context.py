@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TypeVar, cast
+from typing import Protocol, TypeVar, cast
 
 import torch
 from torch import nn
 from torch.nn.attention import SDPBackend, sdpa_kernel
+from torch.utils.hooks import RemovableHandle
 
 from .checks import check_logits
 from .errors import CamlabError
@@ -21,6 +22,23 @@ T = TypeVar("T")
 
 # pytorch-grad-cam's test-time augmentations for aug_smooth (ttach's order): horizontal flip x input times 0.9, 1, 1.1
 AUGMENTATIONS = tuple((flip, factor) for flip in (False, True) for factor in (0.9, 1.0, 1.1))
+
+
+class ForwardRecording(Protocol):
+    """What a method records during the shared forward beyond layer outputs (LeGrad: attention).
+
+    ``install()`` puts its hooks in before the forward and returns their handles (removed right after
+    it); the forward then records a graph from the first tensor a hook made differentiable on.
+    ``finish(scorer)`` runs once the targets are known, before the shared backward frees the graph, and
+    returns what the method reads as ``ctx.recorded[name]``; any backward it runs keeps the graph."""
+
+    def install(self) -> list[RemovableHandle]:
+        """Put the hooks in for the next forward; their handles."""
+        ...
+
+    def finish(self, scorer: TargetScorer) -> torch.Tensor:
+        """What the method reads, from the forward just run and the resolved targets."""
+        ...
 
 
 @dataclass
@@ -36,7 +54,8 @@ class CAMContext:
     :meth:`chunk_done` (a progress bar, or a scheduler that lets other work run in between).
     ``reshape`` is the caller's reading of layer outputs, for :meth:`derive` at another layer.
     ``layer_contexts`` holds the contexts of other layers recorded by the same pass (the layers the
-    chosen methods named before it, :attr:`camlab.registry.MethodInfo.extra_layers`), for :meth:`at_layer`.
+    chosen methods named before it, :attr:`camlab.registry.MethodInfo.extra_layers`), for :meth:`at_layer`;
+    ``recorded`` what the methods' forward recordings finished into (:class:`ForwardRecording`), by method.
     """
 
     model: nn.Module
@@ -54,6 +73,7 @@ class CAMContext:
     on_chunk: Callable[[int, int], None] | None = None
     reshape: Reshape = None
     layer_contexts: dict[str, CAMContext] = field(default_factory=dict, repr=False)
+    recorded: dict[str, torch.Tensor] = field(default_factory=dict, repr=False)
     _cache: dict[str, object] = field(default_factory=dict, repr=False)
 
     @property
@@ -150,21 +170,32 @@ def shared_pass(model: nn.Module, layer_name: str, layer: nn.Module, images: tor
                 scorer: TargetScorer | None = None, targets: TargetSpec = None, reshape: Reshape = None,
                 need_grads: bool = True, need_input_grads: bool = False, chunk_size: int = 64,
                 on_chunk: Callable[[int, int], None] | None = None,
-                extra_layers: Sequence[tuple[str, nn.Module]] = ()) -> CAMContext:
+                extra_layers: Sequence[tuple[str, nn.Module]] = (),
+                recordings: Mapping[str, ForwardRecording] | None = None) -> CAMContext:
     """One forward (and backward when ``need_grads`` or ``need_input_grads``) of ``images`` with the
     layer hooked, as a context: the target score is ``scorer``'s, or resolved from ``targets`` on
     these logits. ``extra_layers`` are recorded by the same forward and backward, each as a context
-    in ``layer_contexts``. The model is expected frozen for attribution (only the hooked layers'
-    outputs and, when asked, the input need gradients)."""
+    in ``layer_contexts``; ``recordings`` (by method) by the same forward, into ``recorded``. The model
+    is expected frozen for attribution (only the hooked layers' outputs, what the recordings make
+    differentiable and, when asked, the input need gradients)."""
     need_grads = need_grads or need_input_grads
+    recordings = dict(recordings or {})
     hooked = [(layer_name, layer), *extra_layers]
     layouts: dict[int, LayerLayout] = {}
     x = forward_layout(model, images.detach(), reshape).requires_grad_(need_input_grads)
-    # unreadable outputs fail in the hook, before any backward
-    output, activations = hooked_forward(model, hooked, x, need_grads,
-                                         lambda index, out: layouts.setdefault(index, layout_for(out, reshape)))
+    handles = [handle for recording in recordings.values() for handle in recording.install()]
+    try:
+        # unreadable outputs fail in the hook, before any backward
+        output, activations = hooked_forward(model, hooked, x, need_grads,
+                                             lambda index, out: layouts.setdefault(index, layout_for(out, reshape)),
+                                             record_graph=bool(recordings))
+    finally:
+        for handle in handles:
+            handle.remove()
     logits = check_logits(output, images.shape[0])
     scorer = resolve_targets(targets, logits.detach()) if scorer is None else scorer
+    with torch.enable_grad():
+        recorded = {method: recording.finish(scorer).detach() for method, recording in recordings.items()}
     gradients: list[torch.Tensor | None] = [None] * len(hooked)
     input_gradients = None
     if need_grads:
@@ -181,4 +212,5 @@ def shared_pass(model: nn.Module, layer_name: str, layer: nn.Module, images: tor
                            reshape=reshape)
                 for index, (name, module) in enumerate(hooked)]
     contexts[0].layer_contexts = {ctx.layer_name: ctx for ctx in contexts[1:]}
+    contexts[0].recorded = recorded
     return contexts[0]

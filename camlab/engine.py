@@ -134,11 +134,14 @@ class CAMEngine:
             wanted = [other for info in infos
                       for other in info.layers_to_record(self.model, name, images, self.reshape, settings[info.name])]
             extra_layers = [resolve_layer(self.model, other) for other in dict.fromkeys(wanted) if other != name]
+            recordings = {info.name: recording for info in infos
+                          if (recording := info.recording(self.model, settings[info.name])) is not None}
             shared_start = clock.mark()
             ctx = shared_pass(self.model, name, layer, images, targets=targets, reshape=self.reshape,
                               need_grads=any(info.needs_gradients for info in infos),
                               need_input_grads=any(info.needs_input_gradients for info in infos),
-                              chunk_size=self.chunk_size, on_chunk=self.on_chunk, extra_layers=extra_layers)
+                              chunk_size=self.chunk_size, on_chunk=self.on_chunk, extra_layers=extra_layers,
+                              recordings=recordings)
             shared_end = clock.mark()
             computed = {}
             for info in infos:

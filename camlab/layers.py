@@ -193,10 +193,11 @@ def find_target_layer(model: nn.Module, example: torch.Tensor, reshape: Reshape 
 
 
 def hooked_forward(model: nn.Module, layers: Sequence[tuple[str, nn.Module]], inputs: torch.Tensor, need_grads: bool,
-                   on_output: Callable[[int, torch.Tensor], object] | None = None
+                   on_output: Callable[[int, torch.Tensor], object] | None = None, record_graph: bool = False
                    ) -> tuple[object, list[torch.Tensor]]:
     """``model(inputs)`` and the output of each of ``(name, module)`` ``layers`` (the target layer
-    first), made differentiable when ``need_grads``.
+    first), made differentiable when ``need_grads``; ``record_graph`` records the forward's graph even
+    when no layer needs it (for other hooks' differentiable tensors).
 
     ``on_output(index, output)`` sees each output inside its hook (a layout check that must fail
     before any backward). A clone goes downstream so an in-place op after a layer (ReLU(inplace=True))
@@ -222,7 +223,7 @@ def hooked_forward(model: nn.Module, layers: Sequence[tuple[str, nn.Module]], in
 
     handles = [module.register_forward_hook(capture(index)) for index, (_, module) in enumerate(layers)]
     try:
-        with torch.set_grad_enabled(need_grads):
+        with torch.set_grad_enabled(need_grads or record_graph):
             logits = run_model(model, inputs)
     finally:
         for handle in handles:

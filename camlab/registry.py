@@ -23,18 +23,22 @@ from types import MappingProxyType
 import torch
 from torch import nn
 
-from .context import CAMContext
+from .context import CAMContext, ForwardRecording
 from .errors import CamlabError
 from .reshape import Reshape
 
 # (model, target layer's name, images, reshape, the method's settings) -> other layers' dotted names
 ExtraLayers = Callable[[nn.Module, str, torch.Tensor, Reshape, Mapping[str, object]], list[str]]
 
+# recorder(model, **the method's options but aug_smooth) -> what the shared forward records for it
+Recorder = Callable[..., ForwardRecording]
+
 
 class Cost(StrEnum):
     """How much work a method adds beyond the shared forward, for the UI to warn about."""
 
     SHARED_BACKWARD = "shares one forward + one backward"
+    SHARED_FORWARD = "shares the forward + its own backward"
     FORWARD_ONLY = "forward only"
     OWN_BACKWARD = "one extra forward + backward"
     PER_CHANNEL = "one forward per channel (slow)"
@@ -60,6 +64,9 @@ class MethodInfo:
     resolution, or (N, C, H, W) in pixel space when ``pixel_space`` is set. A method that reads other
     layers too names them with ``extra_layers(model, layer_name, images, reshape, settings)`` (dotted
     names, before any pass), and the shared pass records them for it (:meth:`CAMContext.at_layer`).
+    A method that reads tensors no layer hook gives (LeGrad's attention probabilities) names a
+    ``recorder``: the shared forward runs with its hooks in and ``ctx.recorded[name]`` is what it
+    finished into; a context from another pass has no entry, and the method runs its own forward.
     """
 
     name: str
@@ -71,6 +78,7 @@ class MethodInfo:
     pixel_space: bool = False
     options: Mapping[str, object] = field(default_factory=lambda: MappingProxyType({}))
     extra_layers: ExtraLayers | None = None
+    recorder: Recorder | None = None
 
     @property
     def summary(self) -> str:
@@ -95,6 +103,13 @@ class MethodInfo:
                          settings: Mapping[str, object]) -> list[str]:
         """The other layers this method reads under ``settings``, for the shared pass to record."""
         return [] if self.extra_layers is None else self.extra_layers(model, layer_name, images, reshape, settings)
+
+    def recording(self, model: nn.Module, settings: Mapping[str, object]) -> ForwardRecording | None:
+        """The recording the shared forward makes for this method under ``settings``, if it asks for one;
+        none under ``aug_smooth``, whose passes are the augmented images'."""
+        if self.recorder is None or settings.get("aug_smooth", False):
+            return None
+        return self.recorder(model, **{k: v for k, v in settings.items() if k != "aug_smooth"})
 
     def resolve_options(self, given: Mapping[str, object] | None) -> dict[str, object]:
         """The method's options with ``given`` applied; unknown names and non-finite numbers are refused."""
@@ -138,7 +153,8 @@ MethodFn = Callable[..., torch.Tensor]
 
 def register_method(name: str, *, family: Family, cost: Cost, needs_gradients: bool = False,
                     needs_input_gradients: bool = False, pixel_space: bool = False,
-                    extra_layers: ExtraLayers | None = None) -> Callable[[MethodFn], MethodFn]:
+                    extra_layers: ExtraLayers | None = None, recorder: Recorder | None = None
+                    ) -> Callable[[MethodFn], MethodFn]:
     """Decorator: register ``fn(ctx, *, option=default, ...)`` under ``name``."""
 
     def decorator(fn: MethodFn) -> MethodFn:
@@ -148,7 +164,7 @@ def register_method(name: str, *, family: Family, cost: Cost, needs_gradients: b
         if family is not Family.BASELINE:
             options["aug_smooth"] = False
         REGISTRY[name] = MethodInfo(name, fn, family, cost, needs_gradients, needs_input_gradients, pixel_space,
-                                    MappingProxyType(options), extra_layers)
+                                    MappingProxyType(options), extra_layers, recorder)
         return fn
 
     return decorator

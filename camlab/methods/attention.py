@@ -15,12 +15,14 @@ from typing import cast
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.hooks import RemovableHandle
 from torchvision.models import VisionTransformer
 
 from ..checks import run_model
 from ..context import CAMContext
 from ..errors import CamlabError
 from ..registry import Cost, Family, register_method
+from ..targets import TargetScorer
 
 PREFIX_TOKENS = 1  # torchvision's ViT: one class token before the patch tokens
 
@@ -76,7 +78,49 @@ def replayed_attention(probabilities: list[torch.Tensor]) -> tuple[Callable, Cal
     return ask, replay
 
 
-@register_method("legrad", family=Family.GRADIENT_CAM, cost=Cost.OWN_BACKWARD)
+class LeGradRecording:
+    """LeGrad's reading of one forward: the attention probabilities of the last ``blocks`` blocks (as
+    leaves requiring gradients, the blocks' outputs recomputed from them) and each block's output tokens;
+    :meth:`finish` turns them into the patch maps. Made before the forward, so a model LeGrad cannot
+    read fails before any pass."""
+
+    def __init__(self, model: nn.Module, blocks: int) -> None:
+        self.vit = vision_transformer(model)
+        self.blocks = attention_blocks(self.vit, blocks)
+        self.probabilities: list[torch.Tensor] = []
+        self.outputs: list[torch.Tensor] = []
+
+    def install(self) -> list[RemovableHandle]:
+        """The hooks on each chosen block; a new forward starts a new reading."""
+        self.probabilities.clear()
+        self.outputs.clear()
+        ask, replay = replayed_attention(self.probabilities)
+        handles = []
+        for block in self.blocks:
+            self_attention = block.get_submodule("self_attention")
+            handles.append(self_attention.register_forward_pre_hook(ask, with_kwargs=True))
+            handles.append(self_attention.register_forward_hook(replay, with_kwargs=True))
+            handles.append(block.register_forward_hook(lambda _m, _i, out: self.outputs.append(cast(torch.Tensor, out))))
+        return handles
+
+    def finish(self, scorer: TargetScorer) -> torch.Tensor:
+        """The (N, side, side) LeGrad map: one backward per block from its own score to its attention,
+        each keeping the graph (the shared backward, if any, runs after)."""
+        if len(self.probabilities) != len(self.blocks):
+            raise CamlabError("LeGrad's blocks did not each run once during the forward pass")
+        relevance = []
+        for attention, tokens in zip(self.probabilities, self.outputs):
+            score = scorer(self.vit.heads(self.vit.encoder.ln(tokens.mean(dim=1)))).sum()
+            (grad,) = torch.autograd.grad(score, attention, retain_graph=True)
+            relevance.append(grad.clamp(min=0).mean(dim=(1, 2))[:, PREFIX_TOKENS:])
+        patches = relevance[0].shape[1]
+        side = math.isqrt(patches)
+        if side * side != patches:
+            raise CamlabError(f"LeGrad found {patches} patch tokens: not a square grid")
+        return torch.stack(relevance).mean(dim=0).view(-1, side, side)
+
+
+@register_method("legrad", family=Family.GRADIENT_CAM, cost=Cost.SHARED_FORWARD, recorder=LeGradRecording)
 def legrad(ctx: CAMContext, *, blocks: int = 4) -> torch.Tensor:
     """LeGrad (Bousselham et al. 2024): positive gradients of each block's own class score w.r.t. its attention, averaged.
 
@@ -85,32 +129,18 @@ def legrad(ctx: CAMContext, *, blocks: int = 4) -> torch.Tensor:
     the block's post-softmax attention probabilities is ReLU'd and averaged over heads and queries,
     the class token's key is dropped, and the patch maps are averaged over the blocks, as torchcam's
     ``LeGrad`` (the attention values are not multiplied in). It reads the attention, not the target
-    layer: the map is at the patch grid. One forward and one backward per block through that block.
+    layer: the map is at the patch grid. The shared forward records it (:class:`LeGradRecording`), then
+    one backward per block through that block; a context of another pass runs its own forward.
     """
-    vit = vision_transformer(ctx.model)
-    chosen = attention_blocks(vit, blocks)
-    probabilities: list[torch.Tensor] = []
-    outputs: list[torch.Tensor] = []
-    ask, replay = replayed_attention(probabilities)
-    handles = []
-    for block in chosen:
-        self_attention = block.get_submodule("self_attention")
-        handles.append(self_attention.register_forward_pre_hook(ask, with_kwargs=True))
-        handles.append(self_attention.register_forward_hook(replay, with_kwargs=True))
-        handles.append(block.register_forward_hook(lambda _m, _i, out: outputs.append(cast(torch.Tensor, out))))
+    if "legrad" in ctx.recorded:
+        return ctx.recorded["legrad"]
+    recording = LeGradRecording(ctx.model, blocks)
+    handles = recording.install()
     try:
         with torch.enable_grad():
             run_model(ctx.model, ctx.inputs)
-            relevance = []
-            for attention, tokens in zip(probabilities, outputs):
-                score = ctx.scorer(vit.heads(vit.encoder.ln(tokens.mean(dim=1)))).sum()
-                (grad,) = torch.autograd.grad(score, attention, retain_graph=True)
-                relevance.append(grad.clamp(min=0).mean(dim=(1, 2))[:, PREFIX_TOKENS:])
     finally:
         for handle in handles:
             handle.remove()
-    patches = relevance[0].shape[1]
-    side = math.isqrt(patches)
-    if side * side != patches:
-        raise CamlabError(f"LeGrad found {patches} patch tokens: not a square grid")
-    return torch.stack(relevance).mean(dim=0).view(-1, side, side)
+    with torch.enable_grad():
+        return recording.finish(ctx.scorer)

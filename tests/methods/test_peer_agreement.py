@@ -361,8 +361,10 @@ def _small_vit():
     from torchvision.models import VisionTransformer
 
     torch.manual_seed(0)
-    return VisionTransformer(image_size=32, patch_size=8, num_layers=4, num_heads=2, hidden_dim=32, mlp_dim=64,
-                             num_classes=10).eval()
+    vit = VisionTransformer(image_size=32, patch_size=8, num_layers=4, num_heads=2, hidden_dim=32, mlp_dim=64,
+                            num_classes=10).eval()
+    torch.nn.init.normal_(vit.heads.head.weight)  # torchvision starts the head at zero: every map would be 0
+    return vit
 
 
 @pytest.mark.parametrize("blocks", [1, 3])
@@ -376,3 +378,25 @@ def test_legrad_matches_torchcam_on_a_vision_transformer(blocks, images64):
     assert (ours.logits - scores).abs().max() < 1e-5  # the replayed attention leaves the output unchanged
     assert reference.shape == ours["legrad"].raw.shape == (4, 4, 4)
     assert (minmax(ours["legrad"].raw) - reference).abs().max() < 1e-4
+
+
+def test_legrad_is_read_from_the_shared_forward_and_matches_its_own_pass(images64):
+    from camlab.context import shared_pass
+    from camlab.methods.attention import legrad
+
+    model = _small_vit()
+    images = torch.nn.functional.interpolate(images64, size=32, mode="bilinear")
+    camlab.explain(model, images, ["gradcam"])  # the first call's dry run is kept
+    forwards = []
+    model.register_forward_hook(lambda *args: forwards.append(1))
+    shared = camlab.explain(model, images, ["legrad", "gradcam", "hirescam"])
+    assert len(forwards) == 1
+    alone = camlab.explain(model, images, ["gradcam", "hirescam"])
+    for method in ("gradcam", "hirescam"):  # the replayed attention leaves the other maps as they were
+        assert (shared[method].raw - alone[method].raw).abs().max() <= 1e-6 * alone[method].raw.abs().max()
+    ctx = shared_pass(model, "encoder.layers.encoder_layer_3", model.encoder.layers[3], images)
+    assert not ctx.recorded  # a pass without the recording: LeGrad runs its own forward
+    own = legrad(ctx)
+    assert (shared["legrad"].raw - own).abs().max() < 1e-6
+    assert all(not m._forward_hooks and not m._forward_pre_hooks
+               for m in model.modules() if m is not model)
