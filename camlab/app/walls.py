@@ -137,7 +137,8 @@ def feature_wall_readout(entry: ModelEntry, image: torch.Tensor, methods: list[s
     with entry.lock:
         slot = entry.cache.slot(("feature-wall", variant))
         if "model" not in slot:
-            slot["model"] = FeatureWall(entry.loaded.model, layer, cell_footprint(cells, size))
+            slot["model"] = FeatureWall(entry.loaded.model, layer, cell_footprint(cells, size),
+                                        reshape=entry.loaded.reshape)
             slot["unseen"] = analyser.analyse(slot["model"])
         walled = slot["model"]
     result = explain_cached(entry, image, methods, layer, target, model=walled, variant=variant)

@@ -174,7 +174,7 @@ def run_audit(model: AuditModel, images: ImageSet, methods: list[str], *, groups
     net, region, walled, where = loaded.model, None, None, ""
     explained_layer = layer or loaded.default_layer
     if wall is not None:
-        walled_model = FeatureWall(loaded.model, wall.layer, wall.pixels.to(device))
+        walled_model = FeatureWall(loaded.model, wall.layer, wall.pixels.to(device), reshape=loaded.reshape)
         net, explained_layer = walled_model, walled_model.layer_name
         region = cell_footprint(walled_model.cells, (size, size)).to(device)
         walled = (int(walled_model.cells.sum()), walled_model.cells.numel())

@@ -11,6 +11,13 @@ Snapping: a cell (i, j) of an (h, w) feature map covers the pixels
 ``[i*H/h, (i+1)*H/h) x [j*W/w, (j+1)*W/w)`` of the (H, W) input; it is walled when at least half of
 that area lies inside the drawn wall (the area average of :func:`~camlab.metrics.leakage.downsample_region`).
 
+Layers whose output is not an (N, C, h, w) map are walled in their own layout (``reshape``, as in
+:mod:`camlab.reshape`): a vision transformer's patch tokens (the class token is never walled) or a
+Swin transformer's channels-last grid. What the wall proves is the same: nothing after the layer
+reads the walled cells or tokens. Whether that makes *pixels* unseen is another question
+(:func:`~camlab.walls.analyse_unseen_region`): in a ViT, the residual stream and earlier attention
+carry every patch's pixels past the wall, so the region is usually empty, with the reason.
+
 The wall holds in eval mode, the mode explanations run in: in train mode batch norm's statistics
 mix positions, so a walled cell can still move the output through them.
 """
@@ -18,6 +25,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -27,15 +35,34 @@ from ..device import model_device
 from ..errors import CamlabError
 from ..layers import layer_output_shape, resolve_layer
 from ..metrics.leakage import downsample_region
+from ..reshape import LayerLayout, Reshape, layout_for
+
+
+def kept_cells(cells: torch.Tensor, layout: LayerLayout) -> torch.Tensor:
+    """1 where the layer's output may be read and 0 on the walled ``cells`` ((h, w) bool), shaped to
+    broadcast over one output of ``layout``: (1, 1, h, w) maps, (1, h, w, 1) channels-last, (1, T, 1)
+    tokens with the leading (class) tokens kept."""
+    keep = (~cells).float()
+    if layout.kind == "maps":
+        return keep[None, None]
+    if layout.kind == "nhwc":
+        return keep[None, :, :, None]
+    if layout.kind == "tokens":
+        return torch.cat([keep.new_ones(layout.skip), keep.flatten()])[None, :, None]
+    raise CamlabError("a feature wall walls maps, tokens or channels-last maps (reshape None, 'tokens' or "
+                      "'nhwc'); a reshape function cannot say which outputs are the walled cells")
 
 
 class CellMask(nn.Module):
-    """Runs ``layer`` and zeroes the walled cells of its output, so later layers cannot read them."""
+    """Runs ``layer`` and zeroes the walled cells of its output, so later layers cannot read them;
+    ``keep`` is :func:`kept_cells` in the output's layout."""
 
-    def __init__(self, layer: nn.Module, cells: torch.Tensor) -> None:
+    keep: torch.Tensor
+
+    def __init__(self, layer: nn.Module, keep: torch.Tensor) -> None:
         super().__init__()
         self.layer = layer
-        self.register_buffer("keep", (~cells).float()[None, None], persistent=False)
+        self.register_buffer("keep", keep, persistent=False)
 
     def forward(self, *args: object, **kwargs: object) -> torch.Tensor:
         """The layer's output with the walled cells zeroed."""
@@ -69,32 +96,44 @@ class FeatureWall(nn.Module):
     ``wall`` is an (H, W) boolean pixel mask at the model's input size; ``cells`` is the (h, w) mask
     of walled cells it snaps to; ``layer`` is the walled module (the same object as in ``model``),
     so ``camlab.explain(wall_model, x, methods, target_layer=wall_model.layer)`` explains the walled
-    model at its wall. ``model`` itself is not modified.
+    model at its wall. ``reshape`` reads the layer's output as maps (:mod:`camlab.reshape`: ``None``
+    for maps or a ViT's tokens, ``"nhwc"`` for Swin); ``keep`` is the wall in that output's layout (0
+    on walled cells or tokens). ``model`` itself is not modified.
     """
 
-    def __init__(self, model: nn.Module, layer: str | nn.Module, wall: torch.Tensor) -> None:
+    def __init__(self, model: nn.Module, layer: str | nn.Module, wall: torch.Tensor, reshape: Reshape = None) -> None:
         super().__init__()
         name, module = resolve_layer(model, layer)
         wall = torch.as_tensor(wall)
         if wall.dim() != 2:
             raise CamlabError(f"a feature wall is an (H, W) pixel mask, got shape {tuple(wall.shape)}")
         shape = layer_output_shape(model, module, (3, *wall.shape))
-        if len(shape) != 3 or shape[1] * shape[2] < 2:
-            raise CamlabError(f"layer {name!r} outputs {tuple(shape)}, not a spatial (C, h, w) map: "
+        if len(shape) not in (2, 3):
+            raise CamlabError(f"layer {name!r} outputs {tuple(shape)}, not a spatial (C, h, w) map or (tokens, C): "
                               "a feature wall needs a layer with a grid of cells")
-        cells = snap_to_cells(wall, shape[1:]).to(model_device(model))
-        cell_h, cell_w = wall.shape[0] / shape[1], wall.shape[1] / shape[2]
+        layout = layout_for(torch.empty((1, *shape), device="meta"), reshape)
+        grid = tuple(layout.to_map(torch.empty((1, *shape), device="meta")).shape[2:])
+        if grid[0] * grid[1] < 2:
+            raise CamlabError(f"layer {name!r} reads as a {grid[0]}x{grid[1]} grid: a feature wall needs several cells")
+        cells = snap_to_cells(wall, grid).to(model_device(model))
+        cell_h, cell_w = wall.shape[0] / grid[0], wall.shape[1] / grid[1]
         if not cells.any():
-            raise CamlabError(f"the wall covers no cell of {name!r} ({shape[1]}x{shape[2]} cells of about "
+            raise CamlabError(f"the wall covers no cell of {name!r} ({grid[0]}x{grid[1]} cells of about "
                               f"{cell_h:.0f}x{cell_w:.0f} pixels): a cell is walled when half of it is covered")
         if cells.all():
             raise CamlabError(f"the wall covers every cell of {name!r}: the model would have nothing to read")
-        self.model = _with_module(model, name, CellMask(module, cells))
+        self.model = _with_module(model, name, CellMask(module, kept_cells(cells, layout)))
+        self.wall_name = name
         self.training = model.training  # a wrapper of an eval model is in eval mode (nn.Module starts in train)
         self.cells = cells
         self.layer_name = f"model.{name}.layer"
         self._walled: nn.Module
         object.__setattr__(self, "_walled", module)  # a reference, not a second registration
+
+    @property
+    def keep(self) -> torch.Tensor:
+        """The wall in the layer's output layout: 1 where it may be read, 0 on walled cells or tokens."""
+        return cast(CellMask, self.model.get_submodule(self.wall_name)).keep
 
     @property
     def layer(self) -> nn.Module:

@@ -199,12 +199,13 @@ class FeatureWallAnalyser:
         """Whether every path from input to output runs through the layer (the fast path applies)."""
         return self._activation is not None
 
-    def structural(self, cells: torch.Tensor) -> torch.Tensor:
-        """(H, W) bool: the pixels no positive path reaches the output through once ``cells`` ((h, w)
-        bool) of the layer are walled; only when :attr:`is_cut`."""
+    def structural(self, keep: torch.Tensor) -> torch.Tensor:
+        """(H, W) bool: the pixels no positive path reaches the output through once the layer's output
+        is multiplied by ``keep`` (a wall's :attr:`~camlab.walls.FeatureWall.keep`, 0 on the walled cells
+        or tokens); only when :attr:`is_cut`."""
         if self._activation is None:
             raise CamlabError(f"the pixels behind a wall on {self.name!r} are found by trials here: {self.reason}")
-        keep = (~cells.cpu().bool()).to(torch.float64)
+        keep = keep.detach().cpu().to(torch.float64)
         (grad,) = torch.autograd.grad(self._activation, self._input, self._suffix * keep, retain_graph=True)
         return grad[0].abs().sum(dim=0) == 0
 
@@ -215,7 +216,7 @@ class FeatureWallAnalyser:
             raise CamlabError(f"this analyser is for feature walls on {self.name!r} of its own model")
         if not self.is_cut:
             return analyse_unseen_region(walled, self.input_shape, self.trials, self.seed)
-        return _with_evidence(walled, self.structural(walled.cells), self.input_shape, self.trials, self.seed)
+        return _with_evidence(walled, self.structural(walled.keep), self.input_shape, self.trials, self.seed)
 
 
 def unseen_region(model: nn.Module, input_shape: tuple[int, int, int] = (3, 224, 224)) -> torch.Tensor:

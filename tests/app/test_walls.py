@@ -43,3 +43,19 @@ def test_occlusion_runs_each_region_once_and_matches_occluding_it_directly(maske
         direct = probabilities(masked.loaded.model, BlindModel(masked.loaded.model, region, "mean").blind(image[None]),
                                target)
         assert p == pytest.approx(float(direct), abs=1e-6)
+
+
+def test_the_walls_page_walls_a_swin_transformers_channels_last_grid():
+    from camlab.app.sources import open_torchvision
+    from camlab.app.walls import feature_wall_readout
+    from camlab.walls import paper_wall
+
+    torch.manual_seed(0)
+    entry = open_torchvision("swin_t", "cpu", pretrained=False)
+    assert entry.loaded.reshape == "nhwc"
+    readout = feature_wall_readout(entry, torch.rand(3, 224, 224), ["gradcam", "hirescam", "layercam"],
+                                   entry.loaded.default_layer, paper_wall(224))
+    assert readout.cells.shape == (7, 7) and readout.cells[3:].all() and not readout.cells[:2].any()
+    assert readout.leakage["hirescam"]["layer_leakage"] == readout.leakage["layercam"]["layer_leakage"] == 0
+    assert readout.leakage["gradcam"]["layer_leakage"] > 0.1
+    assert not readout.unseen.pixels.any() and readout.unseen.reason

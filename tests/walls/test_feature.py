@@ -192,3 +192,61 @@ def test_each_module_gets_back_its_own_mode():
     layer_output_shape(model, model[3], (3, 16, 16))
     probabilities(model, torch.rand(2, 3, 16, 16), torch.tensor([0, 1]))
     assert [m.training for m in model.modules()] == [m is model[4] for m in model.modules()]
+
+
+def _small_vit() -> nn.Module:
+    torch.manual_seed(0)
+    vit = torchvision.models.VisionTransformer(image_size=32, patch_size=8, num_layers=3, num_heads=2, hidden_dim=32,
+                                               mlp_dim=64, num_classes=10).eval()
+    nn.init.normal_(vit.heads.head.weight)  # torchvision starts the head at zero: every score would be 0
+    return vit
+
+
+def _small_swin() -> nn.Module:
+    torch.manual_seed(0)
+    return torchvision.models.SwinTransformer(patch_size=[4, 4], embed_dim=16, depths=[2, 2], num_heads=[2, 2],
+                                              window_size=[4, 4], num_classes=10).eval()
+
+
+TOKEN_WALLS = [  # (model, layer, reshape): a ViT's patch tokens before the last attention, Swin's last grid
+    (_small_vit, "encoder.layers.encoder_layer_2.ln_1", None),
+    (_small_swin, "norm", "nhwc"),
+]
+
+
+@pytest.mark.parametrize(("build", "layer", "reshape"), TOKEN_WALLS)
+def test_token_and_channels_last_walls_hide_their_cells_from_the_output(build, layer, reshape):
+    model = build()
+    walled = FeatureWall(model, layer, _bottom(16, 32), reshape=reshape)
+    assert walled.cells.shape == (4, 4) and walled.cells[2:].all() and not walled.cells[:2].any()
+    if reshape is None:  # tokens: the class token is kept, the 8 patch tokens of the bottom rows walled
+        assert walled.keep.shape == (1, 17, 1) and walled.keep[0, 0, 0] == 1 and walled.keep.sum() == 9
+    x = torch.rand(2, 3, 32, 32)
+    with torch.no_grad():
+        reference = walled(x)
+        handle = walled.layer.register_forward_hook(lambda m, i, o: o + 100 * torch.randn_like(o) * (1 - walled.keep))
+        assert torch.equal(walled(x), reference)  # any values on the walled tokens or cells: the same output
+        handle.remove()
+    assert not torch.equal(model(x), reference)
+    result = camlab.explain(walled, x, ["gradcam", "hirescam", "layercam"], target_layer=walled.layer,
+                            reshape=reshape)
+    assert result["gradcam"].raw.shape == (2, 4, 4)
+    for method in ("hirescam", "layercam"):
+        assert (result[method].raw[:, walled.cells] == 0).all(), method
+    assert (result["gradcam"].raw[:, walled.cells] != 0).any()
+
+
+def test_a_vit_wall_leaves_no_pixel_unseen_and_says_why():
+    """The residual stream and the earlier blocks' attention carry every patch past the wall."""
+    walled = FeatureWall(_small_vit(), "encoder.layers.encoder_layer_2.ln_1", _bottom(16, 32))
+    region = analyse_unseen_region(walled, (3, 32, 32))
+    assert not region.pixels.any() and region.reason
+
+
+def test_a_wall_needs_a_layout_it_can_address():
+    model = _small_vit()
+    with pytest.raises(CamlabError, match="reshape function"):
+        FeatureWall(model, "encoder.layers.encoder_layer_2.ln_1", _bottom(16, 32),
+                    reshape=lambda out: out[:, 1:].transpose(1, 2).reshape(-1, 32, 4, 4))
+    with pytest.raises(CamlabError, match="no cell"):
+        FeatureWall(model, "encoder.layers.encoder_layer_2.ln_1", _bottom(2, 32))
