@@ -8,6 +8,12 @@ For each method, model and dataset: mean and standard deviation over images of t
 attributions: largest magnitude over colours, min-max). The unseen
 region is the masked model's, as computed by ``camlab.walls.unseen_region``; the unwalled baseline
 is measured on the same band for comparison.
+
+Beside the methods, what maps that know nothing of the model score in the same band: the all-zero,
+all-ones and random smooth controls, Random-CAM (random channel weights on the model's own
+activations), and each method's matched control (its own values at random smooth places, so the same
+coverage and histogram). On the walled model every share above 0 is leakage; the controls say whether a
+method paints the band more or less than a map placed without looking at the model.
 """
 from __future__ import annotations
 
@@ -20,7 +26,9 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from ..engine import CAMEngine
+from ..metrics.controls import control_maps, matched_control
 from ..metrics.leakage import l2_share
+from ..readouts import CONTROL_ROWS
 from ..walls import unseen_region
 from .data import StackedDataset
 from .wallvgg import load_checkpoint
@@ -31,12 +39,32 @@ TABLE_METHODS = ("gradcam", "hirescam", "scorecam", "gradcam++", "ablationcam", 
 # Rows of README's table measured with --methods: one forward (and backward) per sample or channel
 # each, too slow for the default run (and its test) on a CPU.
 SAMPLED_METHODS = ("smoothgradcam++", "iscam", "sscam", "integrated_gradients", "smoothgrad")
+RANDOM_CAM_ROW = "control: Random-CAM"
+CONTROL_TABLE_ROWS = (*CONTROL_ROWS, RANDOM_CAM_ROW)
+MATCHED = " (matched)"
+
+
+def _batch_shares(engine: CAMEngine, batch: torch.Tensor, first_index: int, methods: Sequence[str],
+                  region: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Each method's, control's and matched control's share of the band on one batch; the controls'
+    randomness is seeded by the batch's first image index, as the readouts seed theirs."""
+    asked = list(dict.fromkeys([*methods, "randomcam"]))
+    options = {"randomcam": {"seed": first_index}}  # fresh random weights per batch, not one draw reused
+    result = engine.explain(batch, asked, options=options)
+    maps = {m: result[m].display for m in methods}
+    like = next(iter(maps.values()))
+    shares = {m: l2_share(display, region) for m, display in maps.items()}
+    shares.update({m + MATCHED: l2_share(matched_control(display, first_index), region) for m, display in maps.items()})
+    shares.update({row: l2_share(control_maps(kind, like, first_index), region) for row, kind in CONTROL_ROWS.items()})
+    shares[RANDOM_CAM_ROW] = l2_share(result["randomcam"].display, region)
+    return shares
 
 
 def leakage_table(model_paths: Sequence[str], datasets: Sequence[str], images: int, batch_size: int = 16,
                   methods: Sequence[str] = TABLE_METHODS,
                     progress: bool = True) -> dict:
-    """{(model, dataset): {method: (mean, std)}}, in the unseen region of the first (walled) model."""
+    """{(model, dataset): {row: (mean, std)}} in the unseen region of the first (walled) model; rows: the
+    methods, ``CONTROL_TABLE_ROWS`` and each method's ``"<method> (matched)"``."""
     loaded = [load_checkpoint(p) for p in model_paths]
     size = loaded[0].input_size
     region = unseen_region(loaded[0].model, (3, size, size))
@@ -46,27 +74,26 @@ def leakage_table(model_paths: Sequence[str], datasets: Sequence[str], images: i
     for entry in loaded:
         engine = CAMEngine(entry.model, entry.default_layer)
         for dataset in datasets:
-            ratios = {m: [] for m in methods}
+            ratios: dict[str, list[torch.Tensor]] = {}
             data = StackedDataset(dataset, "test", size=size, length=images)
             loader = DataLoader(data, batch_size=batch_size)
-            for batch, _ in tqdm(loader, desc=f"{entry.name} on {dataset}", disable=not progress):
-                result = engine.explain(batch, methods)
-                for m in methods:
-                    ratios[m].append(l2_share(result[m].display, region))
+            for index, (batch, _) in enumerate(tqdm(loader, desc=f"{entry.name} on {dataset}", disable=not progress)):
+                for row, shares in _batch_shares(engine, batch, index * batch_size, methods, region).items():
+                    ratios.setdefault(row, []).append(shares)
             table[(entry.name, dataset)] = {
-                m: (float(torch.cat(r).mean()), float(torch.cat(r).std())) for m, r in ratios.items()
+                row: (float(torch.cat(r).mean()), float(torch.cat(r).std())) for row, r in ratios.items()
             }
     return table
 
 
-def to_markdown(table: dict, methods: Sequence[str] = TABLE_METHODS) -> str:
-    """The leakage table as README's Markdown."""
+def to_markdown(table: dict, rows: Sequence[str] = (*TABLE_METHODS, *CONTROL_TABLE_ROWS)) -> str:
+    """Rows of the leakage table (methods, controls or ``"<method> (matched)"``) as README's Markdown."""
     columns = list(table)
     header = "| method | " + " | ".join(f"{model} / {data}" for model, data in columns) + " |"
     lines = [header, "|---" * (len(columns) + 1) + "|"]
-    for m in methods:
-        cells = [f"{table[c][m][0]:.3f} ± {table[c][m][1]:.3f}" for c in columns]
-        lines.append(f"| {m} | " + " | ".join(cells) + " |")
+    for row in rows:
+        cells = [f"{table[c][row][0]:.3f} ± {table[c][row][1]:.3f}" for c in columns]
+        lines.append(f"| {row} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -81,7 +108,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--out", default=None, help="also write the Markdown table here")
     args = parser.parse_args(argv)
     methods = [*TABLE_METHODS, *SAMPLED_METHODS] if args.methods == ["all"] else args.methods
-    markdown = to_markdown(leakage_table(args.models, args.data, args.images, methods=methods), methods)
+    table = leakage_table(args.models, args.data, args.images, methods=methods)
+    markdown = (to_markdown(table, [*methods, *CONTROL_TABLE_ROWS])
+                + "\n\nEach method's matched control (its own values at random smooth places):\n\n"
+                + to_markdown(table, [m + MATCHED for m in methods]))
     print(markdown)
     if args.out:
         Path(args.out).write_text(markdown + "\n")

@@ -1,8 +1,12 @@
 """The paper's Table 1 on the shipped models: which CAMs see through the wall."""
 
+import math
+
 import pytest
 
-from camlab.study.table1 import TABLE_METHODS, leakage_table, to_markdown
+from camlab.study.table1 import CONTROL_TABLE_ROWS, TABLE_METHODS, leakage_table, to_markdown
+from camlab.study.wallvgg import load_checkpoint
+from camlab.walls import unseen_region
 from tests.paths import MODELS
 
 
@@ -41,3 +45,27 @@ def test_markdown_lists_every_method(table):
     markdown = to_markdown(table)
     assert all(f"| {m} |" in markdown for m in TABLE_METHODS)
     assert "masked_vgg / stack-shapes" in markdown
+
+
+def test_the_controls_score_what_a_map_that_ignores_the_model_scores(table):
+    entry = load_checkpoint(MODELS / "masked_vgg.pt")
+    region = unseen_region(entry.model, (3, entry.input_size, entry.input_size))
+    area = float(region.float().mean())
+    masked = table[("masked_vgg", "stack-shapes")]
+    assert masked["control: all-zero"] == (0.0, 0.0)
+    assert masked["control: all-ones"][0] == pytest.approx(math.sqrt(area), abs=1e-6)
+    assert masked["control: all-ones"][1] == pytest.approx(0.0, abs=1e-6)
+    for row in ("control: random", "control: Random-CAM"):
+        assert 0.05 < masked[row][0] < 0.95 and masked[row][1] > 0, (row, masked[row])
+
+
+def test_the_element_wise_methods_are_dark_where_their_own_values_placed_at_random_are_not(table):
+    masked = table[("masked_vgg", "stack-shapes")]
+    for method in ("hirescam", "layercam"):
+        assert masked[method][0] < 0.01
+        assert masked[method + " (matched)"][0] > 0.1, masked[method + " (matched)"]
+
+
+def test_markdown_lists_the_controls_and_the_matched_rows(table):
+    assert all(f"| {row} |" in to_markdown(table) for row in CONTROL_TABLE_ROWS)
+    assert "| gradcam (matched) |" in to_markdown(table, ["gradcam (matched)"])
