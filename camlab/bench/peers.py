@@ -349,7 +349,8 @@ def _layers_augmentations_attention(model: torch.nn.Module, images: torch.Tensor
 
     torch.manual_seed(0)
     vit = torchvision.models.vit_b_16(weights=None, image_size=args.size).eval().to(device)
-    torch.nn.init.normal_(vit.heads.head.weight, std=0.02)  # torchvision starts the head at 0: every map would be 0
+    # torchvision starts the head at 0: every map would be 0
+    torch.nn.init.normal_(cast(torch.nn.Linear, vit.heads.get_submodule("head")).weight, std=0.02)
     vit_classes = vit(images).argmax(1).tolist()
     mine = _timed(lambda: explain(vit, images, ["legrad"]), device, args.repeats)
     ours = explain(vit, images, ["legrad"])["legrad"]
