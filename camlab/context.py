@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar, cast
 
@@ -39,6 +39,17 @@ class ForwardRecording(Protocol):
     def finish(self, scorer: TargetScorer) -> torch.Tensor:
         """What the method reads, from the forward just run and the resolved targets."""
         ...
+
+
+@contextlib.contextmanager
+def installed(recordings: Sequence[ForwardRecording]) -> Iterator[None]:
+    """The recordings' hooks in place for the forward run inside, removed after it however it ends."""
+    handles = [handle for recording in recordings for handle in recording.install()]
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
 
 
 @dataclass
@@ -183,15 +194,11 @@ def shared_pass(model: nn.Module, layer_name: str, layer: nn.Module, images: tor
     hooked = [(layer_name, layer), *extra_layers]
     layouts: dict[int, LayerLayout] = {}
     x = forward_layout(model, images.detach(), reshape).requires_grad_(need_input_grads)
-    handles = [handle for recording in recordings.values() for handle in recording.install()]
-    try:
+    with installed(list(recordings.values())):
         # unreadable outputs fail in the hook, before any backward
         output, activations = hooked_forward(model, hooked, x, need_grads,
                                              lambda index, out: layouts.setdefault(index, layout_for(out, reshape)),
                                              record_graph=bool(recordings))
-    finally:
-        for handle in handles:
-            handle.remove()
     logits = check_logits(output, images.shape[0])
     scorer = resolve_targets(targets, logits.detach()) if scorer is None else scorer
     with torch.enable_grad():

@@ -19,7 +19,7 @@ from torch.utils.hooks import RemovableHandle
 from torchvision.models import VisionTransformer
 
 from ..checks import run_model
-from ..context import CAMContext
+from ..context import CAMContext, installed
 from ..errors import CamlabError
 from ..registry import Cost, Family, register_method
 from ..targets import TargetScorer
@@ -135,12 +135,7 @@ def legrad(ctx: CAMContext, *, blocks: int = 4) -> torch.Tensor:
     if "legrad" in ctx.recorded:
         return ctx.recorded["legrad"]
     recording = LeGradRecording(ctx.model, blocks)
-    handles = recording.install()
-    try:
-        with torch.enable_grad():
-            run_model(ctx.model, ctx.inputs)
-    finally:
-        for handle in handles:
-            handle.remove()
     with torch.enable_grad():
+        with installed([recording]):
+            run_model(ctx.model, ctx.inputs)
         return recording.finish(ctx.scorer)

@@ -111,8 +111,9 @@ class FeatureWall(nn.Module):
         if len(shape) not in (2, 3):
             raise CamlabError(f"layer {name!r} outputs {tuple(shape)}, not a spatial (C, h, w) map or (tokens, C): "
                               "a feature wall needs a layer with a grid of cells")
-        layout = layout_for(torch.empty((1, *shape), device="meta"), reshape)
-        grid = tuple(layout.to_map(torch.empty((1, *shape), device="meta")).shape[2:])
+        output = torch.empty((1, *shape), device="meta")  # only its shape is read
+        layout = layout_for(output, reshape)
+        grid = tuple(layout.to_map(output).shape[2:])
         if grid[0] * grid[1] < 2:
             raise CamlabError(f"layer {name!r} reads as a {grid[0]}x{grid[1]} grid: a feature wall needs several cells")
         cells = snap_to_cells(wall, grid).to(model_device(model))
