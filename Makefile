@@ -2,7 +2,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: app test lint docs wheel-check fuzz bench bench-app bench-concurrency bench-audit bench-road table screenshots
+.PHONY: app test lint docs wheel-check fuzz bench bench-app bench-concurrency bench-audit bench-road table table-at-init screenshots
 
 app: $(VENV)/.runtime
 	$(PY) -m streamlit run app.py
@@ -65,6 +65,11 @@ bench-road: $(VENV)/.dev
 
 table: $(VENV)/.runtime
 	$(VENV)/bin/camlab-table1 --out docs/walls_table.md
+
+# Five torchvision architectures with random weights, walled at their default layer, 16 seeds each.
+table-at-init: $(VENV)/.runtime
+	$(VENV)/bin/camlab-table1 --at-init resnet18 resnet50 convnext_tiny vit_b_16 swin_t --seeds 16 \
+		--out docs/walls_at_init.md
 
 # The runtime packages, then camlab itself, editable, so `import camlab` and the camlab-* commands
 # work from any directory.

@@ -344,6 +344,24 @@ def download_torchvision_weights(arch: str, on_progress: Callable[[int, int], No
 
 
 RANDOM_WEIGHTS_SEED = 0
+# Torchvision starts these heads at exactly zero (for fine-tuning): a random model with one has a constant
+# output, zero gradients and all-zero gradient maps. Random weights draw them as ViT's other linear layers.
+ZERO_INITIALISED_HEADS = {"vit_b_16": "heads.head"}
+
+
+def random_torchvision(arch: str, seed: int = RANDOM_WEIGHTS_SEED, **options: object) -> nn.Module:
+    """``arch`` with random weights drawn from ``seed`` (the caller's RNG untouched); a head torchvision
+    starts at zero is drawn from N(0, 0.02²) instead, so the output depends on the input. ``options``
+    go to torchvision's builder (``image_size=`` for a ViT)."""
+    import torchvision
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = getattr(torchvision.models, arch)(weights=None, **options)
+        if arch in ZERO_INITIALISED_HEADS:
+            head = model.get_submodule(ZERO_INITIALISED_HEADS[arch])
+            nn.init.normal_(head.weight, std=0.02)
+    return model
 
 
 def load_torchvision(arch: str, device: str | torch.device = "cpu", pretrained: bool = True,
@@ -355,9 +373,7 @@ def load_torchvision(arch: str, device: str | torch.device = "cpu", pretrained: 
     demos: its maps mean nothing."""
     if arch not in TORCHVISION_MODELS:
         raise CamlabError(f"unknown torchvision model {arch!r}; choose one of {', '.join(TORCHVISION_MODELS)}")
-    with torch.random.fork_rng(devices=[]):  # the same random weights on every load; the caller's RNG untouched
-        torch.manual_seed(RANDOM_WEIGHTS_SEED)
-        model = torchvision_model(arch)
+    model = random_torchvision(arch)  # the same random weights on every load
     class_names = imagenet_names(arch)  # the head's classes, trained or not
     card = {"weights": f"random (untrained, seed {RANDOM_WEIGHTS_SEED}): its maps mean nothing"}
     if pretrained:

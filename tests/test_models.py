@@ -19,6 +19,7 @@ from camlab.models import (
     download_torchvision_weights,
     load_model_file,
     load_torchvision,
+    random_torchvision,
     torchvision_weights_path,
 )
 from camlab.study.wallvgg import load_checkpoint, masked_vgg
@@ -181,3 +182,11 @@ def test_imagenet_models_name_their_classes_even_with_random_weights(tmp_path):
     assert load_torchvision("resnet18", pretrained=False).class_names[1] == "goldfish"
     torch.save(torchvision.models.resnet18(weights=None).state_dict(), tmp_path / "resnet18_mine.pt")
     assert load_model_file(tmp_path / "resnet18_mine.pt").class_names[1] == "goldfish"
+
+
+def test_a_random_vit_reads_its_input_though_torchvision_starts_its_head_at_zero():
+    vit = load_torchvision("vit_b_16", pretrained=False).model
+    with torch.no_grad():
+        first, second = vit(torch.rand(2, 3, 224, 224))
+    assert not torch.allclose(first, second)
+    assert random_torchvision("vit_b_16", 0).state_dict().keys() == torchvision.models.vit_b_16().state_dict().keys()

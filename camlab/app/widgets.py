@@ -22,6 +22,7 @@ from ..study.data import DEFAULT_LENGTHS, VARIANTS, StackedDataset
 from .sources import open_shipped, open_torchvision, open_uploaded, safe_filename, shipped_models
 from .state import MAX_CLASS_LIST_CHARS, ModelEntry, with_class_names
 from .text import escape_markdown
+from .theory import InitWallsView, init_walls_view
 
 FAST_CAMS = [m.name for m in list_methods() if not m.slow and not m.pixel_space]
 SLOW_CAMS = [m.name for m in list_methods() if m.slow and not m.pixel_space]
@@ -62,6 +63,12 @@ def shipped(name: str, device: str) -> ModelEntry:
 def torchvision_model(arch: str, device: str, pretrained: bool) -> ModelEntry:
     """A torchvision classifier's entry (ImageNet weights, or random ones), once per server."""
     return open_torchvision(arch, device, pretrained)
+
+
+@st.cache_resource(show_spinner="Initialising and walling the network…", max_entries=16)
+def walls_at_init(arch: str, seeds: int) -> InitWallsView:
+    """An architecture's leakage at initialisation (:func:`camlab.app.theory.init_walls_view`), once per server."""
+    return init_walls_view(arch, seeds)
 
 
 @st.cache_resource(show_spinner="Loading the uploaded checkpoint…", max_entries=4)

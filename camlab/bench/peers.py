@@ -38,6 +38,7 @@ from ..engine import CAMMap, explain
 from ..errors import CamlabError
 from ..maps import layer_map_to_display, minmax
 from ..methods import SHARED_PASS_CAMS
+from ..models import random_torchvision
 
 COMMON_GRADIENT_CAMS = ("gradcam", "gradcam++", "xgradcam", "layercam")
 FROM_GRAD_CAM = ("gradcamelementwise", "eigengradcam", "fem", "kpcacam", "shapleycam", "finercam", "fullgrad")
@@ -347,10 +348,8 @@ def _layers_augmentations_attention(model: torch.nn.Module, images: torch.Tensor
     print(f"(f) gradcam aug_smooth (6 augmentations): camlab {mine:.3f} s, grad-cam {peer:.3f} s ({peer / mine:.1f}x; "
           "camlab averages raw maps, grad-cam normalised ones)")
 
-    torch.manual_seed(0)
-    vit = torchvision.models.vit_b_16(weights=None, image_size=args.size).eval().to(device)
-    # torchvision starts the head at 0: every map would be 0
-    torch.nn.init.normal_(cast(torch.nn.Linear, vit.heads.get_submodule("head")).weight, std=0.02)
+    vit = cast(torchvision.models.VisionTransformer, random_torchvision("vit_b_16", image_size=args.size))
+    vit = vit.eval().to(device)  # a random head, not torchvision's 0
     vit_classes = vit(images).argmax(1).tolist()
     mine = _timed(lambda: explain(vit, images, ["legrad"]), device, args.repeats)
     ours = explain(vit, images, ["legrad"])["legrad"]

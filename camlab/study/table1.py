@@ -2,6 +2,8 @@
 
     camlab-table1 --images 100
     camlab-table1 --methods all       # also the sampled methods (an hour or more on a small CPU)
+    camlab-table1 --at-init resnet18 vit_b_16 --seeds 16   # random-weight architectures, walled
+
 
 For each method, model and dataset: mean and standard deviation over images of the leakage
 ||S in the unseen region||_2 / ||S||_2, S the display map (CAMs: ReLU, upsampled, min-max; pixel
@@ -30,6 +32,8 @@ from ..metrics.controls import control_maps, matched_control
 from ..metrics.leakage import l2_share
 from ..readouts import CONTROL_ROWS
 from ..walls import unseen_region
+from .at_init import AT_INIT_ARCHITECTURES, ELEMENTWISE_METHODS, leakage_at_init, sample_photographs
+from .at_init import to_markdown as at_init_markdown
 from .data import StackedDataset
 from .wallvgg import load_checkpoint
 
@@ -105,8 +109,24 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--images", type=int, default=100)
     parser.add_argument("--methods", nargs="+", default=list(TABLE_METHODS),
                         help="default: every method but the sampled ones, 'all' adds " + ", ".join(SAMPLED_METHODS))
+    parser.add_argument("--at-init", nargs="+", default=None, choices=AT_INIT_ARCHITECTURES, metavar="ARCH",
+                        help="instead: torchvision architectures with random weights, walled at their default layer "
+                             f"(camlab.study.at_init; {', '.join(AT_INIT_ARCHITECTURES)})")
+    parser.add_argument("--seeds", type=int, default=16, help="with --at-init: random initialisations per architecture")
     parser.add_argument("--out", default=None, help="also write the Markdown table here")
     args = parser.parse_args(argv)
+    if args.at_init:
+        bar = tqdm(total=len(args.at_init) * args.seeds, desc="walls at initialisation")
+        at_init = leakage_at_init(args.at_init, args.seeds, sample_photographs(), on_seed=lambda arch, seed: bar.update())
+        bar.close()
+        markdown = at_init_markdown(at_init)
+        largest = {a: max(at_init[a]["inside"][m] for m in ELEMENTWISE_METHODS) for a in at_init}
+        markdown += ("\n\nLargest |raw value| of " + ", ".join(ELEMENTWISE_METHODS) + " on a walled cell: "
+                     + ", ".join(f"{a} {v:g}" for a, v in largest.items()))
+        print(markdown)
+        if args.out:
+            Path(args.out).write_text(markdown + "\n")
+        return
     methods = [*TABLE_METHODS, *SAMPLED_METHODS] if args.methods == ["all"] else args.methods
     table = leakage_table(args.models, args.data, args.images, methods=methods)
     markdown = (to_markdown(table, [*methods, *CONTROL_TABLE_ROWS])
