@@ -18,6 +18,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import CamlabError
 
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")  # what a folder of images holds
 MAX_UPLOAD_PIXELS = 40_000_000
 MAX_IMAGE_BYTES = 50 * 2**20  # a 40-megapixel photograph is ~20 MB as JPEG or WebP
 MIN_SIDE = 8

@@ -71,6 +71,8 @@ class LoadedModel:
 
 
 FormatLoader = Callable[[Path, dict, "str | torch.device"], LoadedModel]
+# Reads a bare state_dict of a layout it knows (by its keys and shapes), or returns None.
+StateDictLayout = Callable[[Path, "dict[str, torch.Tensor]", "str | torch.device"], "LoadedModel | None"]
 
 
 def model_card(path: Path) -> dict:
@@ -159,10 +161,11 @@ def fitted_model(build: Callable[[], ModuleT], state: dict, name: str) -> Module
 
 def load_model_file(path: str | Path, device: str | torch.device = "cpu",
                     formats: Mapping[str, FormatLoader] | None = None, trusted: bool = False,
-                    architecture: str | None = None) -> LoadedModel:
+                    architecture: str | None = None, layouts: Sequence[StateDictLayout] = ()) -> LoadedModel:
     """A model file: a state_dict for a torchvision ``architecture`` (by default the one named in
     the file name, e.g. ``resnet18_custom.pt``), or a dict whose ``"format"`` field names one of ``formats`` (the paper
-    study adds its checkpoint format this way).
+    study adds its checkpoint format this way), or a bare state_dict one of ``layouts`` recognises by its
+    keys (the paper study reads the authors' published VGG16 weights this way).
 
     Nothing in an untrusted file can run code: its content is inspected before ``torch.load`` sees
     it, TorchScript archives are refused (by content, whatever their name), and tensors are read
@@ -192,6 +195,9 @@ def load_model_file(path: str | Path, device: str | torch.device = "cpu",
         return formats[payload["format"]](path, payload, device)
     payload = unwrapped_state_dict(payload)
     if isinstance(payload, dict) and payload and all(isinstance(v, torch.Tensor) for v in payload.values()):
+        for layout in layouts if architecture is None else ():
+            if (loaded := layout(path, payload, device)) is not None:
+                return loaded
         if architecture is not None and architecture not in TORCHVISION_MODELS:
             raise CamlabError(f"unknown torchvision architecture {architecture!r}; choose one of "
                               f"{', '.join(TORCHVISION_MODELS)}")

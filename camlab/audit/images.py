@@ -25,10 +25,9 @@ import torch
 from torch.utils.data import Dataset
 
 from ..errors import CamlabError
-from ..images import MAX_IMAGE_BYTES, picture_size, read_image, read_mask
+from ..images import IMAGE_SUFFIXES, MAX_IMAGE_BYTES, picture_size, read_image, read_mask
 from ..study.data import CLASSES, SPLITS, VARIANTS, StackedDataset
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 MAX_IMAGES = 20_000
 # a zip archive: what may be unpacked (its declared sizes are checked before anything is written)
 MAX_ZIP_MEMBERS = 5_000

@@ -26,7 +26,7 @@ from ..models import (
     read_payload,
     unwrapped_state_dict,
 )
-from ..study.wallvgg import load_checkpoint
+from ..study.wallvgg import PAPER_ARCHITECTURES, load_checkpoint
 from .images import Preprocessing
 
 TIMM = "timm:"
@@ -137,5 +137,8 @@ def preprocessing_for(loaded: LoadedModel) -> Preprocessing:
     if loaded.architecture in TORCHVISION_MODELS:
         return Preprocessing(loaded.input_size, _torchvision_crop(loaded.architecture), IMAGENET_MEAN, IMAGENET_STD,
                              f"torchvision's {loaded.architecture} DEFAULT weights' transforms")
+    if loaded.architecture in PAPER_ARCHITECTURES:
+        return Preprocessing(loaded.input_size, 224 / 256, IMAGENET_MEAN, IMAGENET_STD,
+                             "the paper's transforms (Resize(256), CenterCrop(224), ImageNet's mean and std)")
     return Preprocessing(loaded.input_size, 1.0, IMAGENET_MEAN, IMAGENET_STD,
                          "the checkpoint's input size (centre square, as it was trained)")

@@ -3,6 +3,8 @@
     camlab-table1 --images 100
     camlab-table1 --methods all       # also the sampled methods (an hour or more on a small CPU)
     camlab-table1 --at-init resnet18 vit_b_16 --seeds 16   # random-weight architectures, walled
+    camlab-table1 --models params_vgg16_masked.pt params_vgg16_baseline.pt --data stackmix:imagenet/val --region paper
+                                      # the authors' weights on STACK-MIX from your ImageNet photographs
 
 
 For each method, model and dataset: mean and standard deviation over images of the leakage
@@ -24,7 +26,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from ..engine import CAMEngine
@@ -35,6 +37,7 @@ from ..walls import unseen_region
 from .at_init import AT_INIT_ARCHITECTURES, ELEMENTWISE_METHODS, leakage_at_init, sample_photographs
 from .at_init import to_markdown as at_init_markdown
 from .data import StackedDataset
+from .stackmix import STACK_MIX, StackMix
 from .wallvgg import load_checkpoint
 
 TABLE_METHODS = ("gradcam", "hirescam", "scorecam", "gradcam++", "ablationcam", "xgradcam", "eigencam", "layercam",
@@ -46,6 +49,8 @@ SAMPLED_METHODS = ("smoothgradcam++", "iscam", "sscam", "integrated_gradients", 
 RANDOM_CAM_ROW = "control: Random-CAM"
 CONTROL_TABLE_ROWS = (*CONTROL_ROWS, RANDOM_CAM_ROW)
 MATCHED = " (matched)"
+PAPER_BAND_ROWS = 54  # the paper's metric: ||S on the bottom 54 of 224 rows||_2 / ||S||_2
+REGIONS = ("computed", "paper")
 
 
 def _batch_shares(engine: CAMEngine, batch: torch.Tensor, first_index: int, methods: Sequence[str],
@@ -64,27 +69,44 @@ def _batch_shares(engine: CAMEngine, batch: torch.Tensor, first_index: int, meth
     return shares
 
 
+def paper_band(size: int) -> torch.Tensor:
+    """(size, size) bool: the paper's region for its metric, the bottom 54 of 224 rows (scaled to ``size``)."""
+    band = torch.zeros(size, size, dtype=torch.bool)
+    band[size - round(size * PAPER_BAND_ROWS / 224) :] = True
+    return band
+
+
+def table_data(spec: str, size: int, images: int) -> tuple[str, Dataset]:
+    """A ``--data`` value's column name and images: a generated set's test split, or ``stackmix:<folder>``."""
+    if spec.startswith(STACK_MIX):
+        return "stackmix", StackMix(spec[len(STACK_MIX):], length=images, size=size)
+    return spec, StackedDataset(spec, "test", size=size, length=images)
+
+
 def leakage_table(model_paths: Sequence[str], datasets: Sequence[str], images: int, batch_size: int = 16,
-                  methods: Sequence[str] = TABLE_METHODS,
-                    progress: bool = True) -> dict:
-    """{(model, dataset): {row: (mean, std)}} in the unseen region of the first (walled) model; rows: the
-    methods, ``CONTROL_TABLE_ROWS`` and each method's ``"<method> (matched)"``."""
+                  methods: Sequence[str] = TABLE_METHODS, progress: bool = True, region: str = "computed") -> dict:
+    """{(model, dataset): {row: (mean, std)}} in the unseen region of the first (walled) model (``region=
+    "computed"``) or in the paper's bottom 54 rows (``"paper"``, its own metric); rows: the methods,
+    ``CONTROL_TABLE_ROWS`` and each method's ``"<method> (matched)"``."""
     loaded = [load_checkpoint(p) for p in model_paths]
     size = loaded[0].input_size
-    region = unseen_region(loaded[0].model, (3, size, size))
-    if not region.any():
+    unseen = unseen_region(loaded[0].model, (3, size, size))
+    if not unseen.any():
         raise SystemExit(f"{loaded[0].name} has no unseen region; list the walled model first")
+    if region not in REGIONS:
+        raise SystemExit(f"--region is one of {', '.join(REGIONS)}, got {region!r}")
+    measured = paper_band(size) if region == "paper" else unseen
     table = {}
     for entry in loaded:
         engine = CAMEngine(entry.model, entry.default_layer)
         for dataset in datasets:
             ratios: dict[str, list[torch.Tensor]] = {}
-            data = StackedDataset(dataset, "test", size=size, length=images)
+            name, data = table_data(dataset, size, images)
             loader = DataLoader(data, batch_size=batch_size)
-            for index, (batch, _) in enumerate(tqdm(loader, desc=f"{entry.name} on {dataset}", disable=not progress)):
-                for row, shares in _batch_shares(engine, batch, index * batch_size, methods, region).items():
+            for index, (batch, _) in enumerate(tqdm(loader, desc=f"{entry.name} on {name}", disable=not progress)):
+                for row, shares in _batch_shares(engine, batch, index * batch_size, methods, measured).items():
                     ratios.setdefault(row, []).append(shares)
-            table[(entry.name, dataset)] = {
+            table[(entry.name, name)] = {
                 row: (float(torch.cat(r).mean()), float(torch.cat(r).std())) for row, r in ratios.items()
             }
     return table
@@ -105,7 +127,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     """``camlab-table1``: the paper's Table 1 on the shipped models and data."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", nargs="+", default=["models/masked_vgg.pt", "models/baseline_vgg.pt"])
-    parser.add_argument("--data", nargs="+", default=["stack-shapes", "stack-clutter"])
+    parser.add_argument("--data", nargs="+", default=["stack-shapes", "stack-clutter"],
+                        help="generated sets, or stackmix:<folder of class folders> (camlab.study.stackmix)")
+    parser.add_argument("--region", choices=REGIONS, default="computed",
+                        help="where leakage is measured: the walled model's computed unseen region, or the paper's "
+                             "bottom 54 of 224 rows (its own metric)")
     parser.add_argument("--images", type=int, default=100)
     parser.add_argument("--methods", nargs="+", default=list(TABLE_METHODS),
                         help="default: every method but the sampled ones, 'all' adds " + ", ".join(SAMPLED_METHODS))
@@ -128,7 +154,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             Path(args.out).write_text(markdown + "\n")
         return
     methods = [*TABLE_METHODS, *SAMPLED_METHODS] if args.methods == ["all"] else args.methods
-    table = leakage_table(args.models, args.data, args.images, methods=methods)
+    table = leakage_table(args.models, args.data, args.images, methods=methods, region=args.region)
     markdown = (to_markdown(table, [*methods, *CONTROL_TABLE_ROWS])
                 + "\n\nEach method's matched control (its own values at random smooth places):\n\n"
                 + to_markdown(table, [m + MATCHED for m in methods]))

@@ -11,7 +11,7 @@ from torch import nn
 
 from ..checks import finite_number, whole_number
 from ..errors import CamlabError
-from ..models import LoadedModel, Normalize, check_class_names, fitted_model, load_model_file, model_card
+from ..models import LoadedModel, Normalize, check_class_names, fitted_model, imagenet_names, load_model_file, model_card
 from ..resources import models_dir
 
 CHECKPOINT_FORMAT = "camlab-checkpoint-v1"
@@ -183,13 +183,66 @@ def _load_camlab(path: Path, payload: dict, device: str | torch.device) -> Loade
                        model.default_layer, model_card(path), config.input_size)
 
 
+# The authors' published weights (github.com/MagamedT/cam-can-see-through-walls, params_vgg16_masked.pt and
+# params_vgg16_baseline.pt, ImageNet) are a bare state_dict of one nn.Sequential: VGG16's features without
+# the last max-pool ("0." to "28.", the last conv 512 -> 256), a Flatten ("30") and VGG's classifier ("31.").
+PAPER_CLASSIFIER = "31"
+PAPER_SOURCE = "the paper's ImageNet VGG16 weights (github.com/MagamedT/cam-can-see-through-walls)"
+PAPER_ARCHITECTURES = ("paper_masked_vgg16", "paper_baseline_vgg16")
+
+
+def paper_state_dict(state: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], WallVGGConfig] | None:
+    """The authors' state_dict under :class:`WallVGG`'s names, with the config it fits (full width, no
+    batch norm, ``masked_rows`` the bottom feature rows its first dense layer holds at exactly zero);
+    None when ``state`` is not in their layout."""
+    head = state.get(f"{PAPER_CLASSIFIER}.6.weight")
+    if head is None or head.dim() != 2:
+        return None
+    renamed = {}
+    for key, value in state.items():
+        index, _, rest = key.partition(".")
+        if not index.isdigit() or not rest:
+            return None
+        renamed[f"classifier.{rest}" if index == PAPER_CLASSIFIER else f"features.{key}"] = value
+    config = WallVGGConfig(num_classes=head.shape[0])
+    with torch.device("meta"):
+        expected = {k: tuple(v.shape) for k, v in WallVGG(config).state_dict().items()}
+    normalize = Normalize().state_dict()  # the authors normalise with ImageNet's statistics before the model
+    renamed.update({f"normalize.{k}": v for k, v in normalize.items()})
+    if {k: tuple(v.shape) for k, v in renamed.items()} != expected:
+        return None
+    side = config.feature_size
+    dense = renamed["classifier.0.weight"]
+    zero_rows = (dense.view(dense.shape[0], -1, side, side) == 0).all(dim=3).all(dim=1).all(dim=0).tolist()
+    walled = next((n for n in range(side) if not zero_rows[side - 1 - n]), side)
+    if walled == side:
+        raise CamlabError("the file has the layout of the paper's VGG16, but its first dense layer reads no feature row")
+    return renamed, WallVGGConfig(num_classes=config.num_classes, masked_rows=walled)
+
+
+def _load_paper(path: Path, state: dict[str, torch.Tensor], device: str | torch.device) -> LoadedModel | None:
+    found = paper_state_dict(state)
+    if found is None:
+        return None
+    renamed, config = found
+    model = fitted_model(lambda: WallVGG(config), renamed, path.name)
+    names = imagenet_names("vgg16") if config.num_classes == 1000 else [str(i) for i in range(config.num_classes)]
+    wall = (f"its first dense layer reads the top {config.feature_size - config.masked_rows} of "
+            f"{config.feature_size} feature rows" if config.masked_rows else "unwalled: every feature row is read")
+    card = {"weights": f"{PAPER_SOURCE}; {wall}", **model_card(path)}
+    arch = PAPER_ARCHITECTURES[0 if config.masked_rows else 1]
+    return LoadedModel(model.to(device).eval(), path.stem, arch, names, model.default_layer, card, config.input_size)
+
+
 def load_checkpoint(path: str | Path, device: str | torch.device = "cpu", trusted: bool = False,
                     architecture: str | None = None) -> LoadedModel:
     """A camlab checkpoint, or any model file :func:`camlab.models.load_model_file` reads
     (``trusted`` and ``architecture`` as there: only for files you would run as code; the
-    torchvision architecture of a bare state_dict). A bare name such as
+    torchvision architecture of a bare state_dict), the authors' published VGG16 weights among them
+    (:func:`paper_state_dict`: the walled one, or its unwalled twin). A bare name such as
     ``"masked_vgg"`` is a shipped model (:func:`models_dir`), from any working directory."""
     path = Path(path)
     if not path.suffix and not path.exists() and path.name == str(path):
         path = models_dir() / f"{path.name}.pt"
-    return load_model_file(path, device, {CHECKPOINT_FORMAT: _load_camlab}, trusted=trusted, architecture=architecture)
+    return load_model_file(path, device, {CHECKPOINT_FORMAT: _load_camlab}, trusted=trusted, architecture=architecture,
+                           layouts=(_load_paper,))
