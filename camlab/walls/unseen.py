@@ -20,7 +20,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -146,10 +146,12 @@ class FeatureWallAnalyser:
     the walled copy's input gradient is the layers-before's vector-Jacobian product with ``g`` times
     the wall's keep-mask; pixels where it is zero are the structural claim. The evidence step then
     runs on the real walled model as in :func:`analyse_unseen_region`. When the layer is not a cut
-    (a skip connection around it), every wall falls back to :func:`analyse_unseen_region`.
+    (a skip connection around it, a ViT's residual stream), each wall is one float64 forward and
+    backward of the same copy with the wall's keep-mask multiplied into the layer's output — the
+    positive copy of the walled model, without copying the model again for every wall.
 
-    Holds the copy's graph between calls (about twice the float64 activations of one image); calls
-    from several threads need the caller's lock.
+    Holds the copy (and, for a cut, its graph: about twice the float64 activations of one image)
+    between calls; calls from several threads need the caller's lock.
     """
 
     def __init__(self, model: nn.Module, layer: str | nn.Module, input_shape: tuple[int, int, int] = (3, 224, 224),
@@ -160,12 +162,14 @@ class FeatureWallAnalyser:
         try:
             self._trace(model)
         except (RuntimeError, TypeError, ValueError, KeyError) as exc:
-            self._activation = None
+            self._activation, self._twin = None, None
             self.reason = f"not analysed ({type(exc).__name__}: {exc})"
 
     def _trace(self, model: nn.Module) -> None:
         twin = _positive_copy(model)
         _, twin_layer = resolve_layer(twin, self.name)
+        self._twin: nn.Module | None = twin
+        self._twin_layer = twin_layer
         outputs: list[object] = []
 
         def record(_module: nn.Module, _inputs: tuple, output: object) -> None:
@@ -214,9 +218,31 @@ class FeatureWallAnalyser:
         model and layer, as :func:`analyse_unseen_region` finds it."""
         if not isinstance(walled, FeatureWall) or walled.layer is not self._module:
             raise CamlabError(f"this analyser is for feature walls on {self.name!r} of its own model")
-        if not self.is_cut:
+        if self.is_cut:
+            claimed = self.structural(walled.keep)
+        elif self._twin is None:
             return analyse_unseen_region(walled, self.input_shape, self.trials, self.seed)
-        return _with_evidence(walled, self.structural(walled.keep), self.input_shape, self.trials, self.seed)
+        else:
+            try:
+                claimed = self._structural_through_copy(self._twin, walled.keep)
+            except (RuntimeError, TypeError, ValueError, KeyError) as exc:  # as analyse_unseen_region says it
+                empty = torch.zeros(self.input_shape[1:], dtype=torch.bool)
+                return UnseenRegion(empty, f"not analysed ({type(exc).__name__}: {exc}); no region is claimed")
+        return _with_evidence(walled, claimed, self.input_shape, self.trials, self.seed)
+
+    def _structural_through_copy(self, twin: nn.Module, keep: torch.Tensor) -> torch.Tensor:
+        """:func:`structural_unseen` of the walled model, run on the positive copy ``twin`` made once, the
+        layer's output multiplied by ``keep`` as the wall's :class:`~camlab.walls.feature.CellMask` does."""
+        keep = keep.detach().cpu().to(torch.float64)
+        handle = self._twin_layer.register_forward_hook(lambda _module, _inputs, output: cast(torch.Tensor, output) * keep)
+        x = torch.ones((1, *self.input_shape), dtype=torch.float64, requires_grad=True)
+        try:
+            with _PositivePaths():
+                output = check_logits(twin(x), 1, finite=False)
+        finally:
+            handle.remove()
+        (grad,) = torch.autograd.grad(output.sum(), x)
+        return grad[0].abs().sum(dim=0) == 0
 
 
 def unseen_region(model: nn.Module, input_shape: tuple[int, int, int] = (3, 224, 224)) -> torch.Tensor:

@@ -136,13 +136,41 @@ def test_the_analyser_finds_what_the_whole_analysis_finds_for_every_wall(layer):
     assert claims >= 10  # the comparison covered real claims, not only empty regions
 
 
-def test_the_analyser_falls_back_when_paths_bypass_the_layer(resnet):
-    """A skip connection around the walled layer: no cut, so every wall is analysed whole."""
-    model = SkipNet().eval()
-    skip = FeatureWallAnalyser(model, "relu2", (3, 16, 16))
-    assert not skip.is_cut and "bypass 'relu2'" in skip.reason
-    walled = FeatureWall(model, "relu2", _bottom(8, 16))
-    assert torch.equal(skip.analyse(walled).pixels, analyse_unseen_region(walled, (3, 16, 16)).pixels)
+class _TopBypass(nn.Module):
+    """Two convolutions and a flatten head, and a second head reading only the top half of the first
+    convolution's map: paths bypass relu2, but only through the top rows."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv1, self.relu1 = nn.Conv2d(3, 4, 3, padding=1), nn.ReLU()
+        self.conv2, self.relu2 = nn.Conv2d(4, 4, 3, padding=1), nn.ReLU()
+        self.head, self.top = nn.Linear(4 * 16 * 16, 3), nn.Linear(4 * 4 * 16, 3)
+
+    def forward(self, x):
+        h = self.relu1(self.conv1(x))
+        return self.head(torch.flatten(self.relu2(self.conv2(h)), 1)) + self.top(torch.flatten(h[:, :, :4], 1))
+
+
+def test_the_analyser_on_a_bypassed_layer_finds_what_the_whole_analysis_finds(resnet):
+    """A skip connection around the walled layer: no cut, so each wall is one pass of the positive copy
+    made once, with the wall multiplied in — the same regions and reasons as analysing each walled model."""
+    for model in (SkipNet().eval(), _TopBypass().eval()):
+        skip = FeatureWallAnalyser(model, "relu2", (3, 16, 16))
+        assert not skip.is_cut and "bypass 'relu2'" in skip.reason
+        claims = 0
+        for rows in range(1, 16):
+            walled = FeatureWall(model, "relu2", _bottom(rows, 16))
+            fast, whole = skip.analyse(walled), analyse_unseen_region(walled, (3, 16, 16))
+            assert torch.equal(fast.pixels, whole.pixels) and fast.reason == whole.reason
+            claims += bool(fast.pixels.any())
+        assert claims == (0 if isinstance(model, SkipNet) else 13)  # the top-half bypass leaves bottom rows unseen
+    vit = _small_vit()
+    tokens = FeatureWallAnalyser(vit, "encoder.layers.encoder_layer_2.ln_1", (3, 32, 32))
+    for rows in (8, 16, 24):
+        walled = FeatureWall(vit, "encoder.layers.encoder_layer_2.ln_1", _bottom(rows, 32))
+        fast, whole = tokens.analyse(walled), analyse_unseen_region(walled, (3, 32, 32))
+        assert torch.equal(fast.pixels, whole.pixels) and fast.reason == whole.reason
     block = FeatureWallAnalyser(resnet, "layer3.0.conv1", (3, 64, 64))  # the block's shortcut bypasses conv1
     assert not block.is_cut
     assert FeatureWallAnalyser(resnet, "layer3", (3, 64, 64)).is_cut
