@@ -263,3 +263,42 @@ def test_a_slow_method_shows_a_progress_bar_while_it_runs(server, browser):
     page.get_by_role("button", name="Compute scorecam").wait_for(state="detached", timeout=300_000)
     bar.first.wait_for(state="detached", timeout=300_000)  # the bar goes once the maps are shown
     assert page.get_by_test_id("stException").count() == 0
+
+
+@pytest.mark.parametrize("arch", ["swin_t", "vit_b_16"])
+def test_a_wall_drawn_on_a_transformer_walls_its_grid_or_tokens(server, browser, arch):
+    """A random-weight Swin (channels-last grid) or ViT (patch tokens) on the Walls page: the default
+    wall and a drawn one give HiRes-CAM exactly 0 on the walled cells and Grad-CAM more."""
+    page = browser.new_page(viewport={"width": 1500, "height": 2200})
+    page.goto(f"{server}/Walls", timeout=60_000)
+    float(_metric(page, "hirescam leakage"))
+    sidebar = page.get_by_test_id("stSidebar")
+    sidebar.get_by_test_id("stRadio").filter(has_text="Model source").get_by_text("torchvision", exact=True).click()
+    sidebar.get_by_test_id("stCheckbox").filter(has_text="random weights").click()  # before the model: no download
+    sidebar.get_by_test_id("stSelectbox").filter(has_text="torchvision model").click(timeout=60_000)
+    page.get_by_role("option", name=arch, exact=True).click()
+    sidebar.get_by_test_id("stRadio").filter(has_text="Image").get_by_text("photograph", exact=True).click()
+    page.get_by_text("has random weights").first.wait_for(timeout=120_000)
+    walled = page.get_by_text("cannot be read downstream").first
+
+    def leakage() -> dict[str, float]:
+        table = page.get_by_test_id("stTable").first
+        return {name: float(table.locator("tr", has=page.get_by_text(name, exact=True)).inner_text(
+            timeout=120_000).split()[1]) for name in ("gradcam", "hirescam")}
+
+    default = walled.inner_text(timeout=180_000)  # the paper's wall, before any stroke
+    assert leakage()["hirescam"] == 0 < leakage()["gradcam"]
+    box = page.locator("canvas.upper-canvas").bounding_box(timeout=60_000)
+    page.mouse.move(box["x"] + 20, box["y"] + 20)
+    page.mouse.down()
+    page.mouse.move(box["x"] + 300, box["y"] + 250, steps=10)
+    page.mouse.up()
+    for _ in range(120):
+        if walled.inner_text(timeout=120_000) != default:
+            break
+        page.wait_for_timeout(1000)
+    assert walled.inner_text() != default  # the drawn wall replaced the default one
+    assert leakage()["hirescam"] == 0 < leakage()["gradcam"]
+    assert page.get_by_test_id("stException").count() == 0
+    page.wait_for_timeout(2000)  # the canvas's background (the drawn wall's outline) loads after the readouts
+    page.screenshot(path=str(ARTIFACTS / f"walls_{arch}.png"), full_page=True)
