@@ -10,7 +10,11 @@ from camlab import CamlabError, get_method
 from camlab.app.figures import colour_range, heatmap_figure, heatmap_picture, insertion_deletion_chart
 from camlab.app.state import (
     MAX_LAYER_NAME_CHARS,
+    MAX_SAMPLES,
+    MAX_SEED,
+    PASS_OPTIONS,
     SMOOTHINGS,
+    MethodSettings,
     cached_methods,
     check_layer,
     default_layer,
@@ -22,7 +26,6 @@ from camlab.app.state import (
     readouts_cached,
     readouts_table,
     scalar_readouts,
-    smoothing_options,
     top_classes,
 )
 from camlab.app.text import escape_markdown
@@ -72,10 +75,27 @@ smoothing = tuple(st.sidebar.multiselect(
     "Smoothing", SMOOTHINGS, help="grad-cam's options, for every chosen method that takes them: eigen_smooth, the "
     "first principal component of a CAM's channel terms; aug_smooth, the mean over six flipped and rescaled copies "
     "of the image (six passes)"))
+sampled = [m for m in methods if {"seed", *PASS_OPTIONS} & set(get_method(m).options)]
+samples, seed = None, 0
+if sampled:
+    with st.sidebar.expander("Sampled methods", expanded=False):
+        choice = st.select_slider("Samples", ["default", 4, 8, 16, 32, MAX_SAMPLES], value="default",
+                                  help="noisy copies, masks per channel or integration steps of "
+                                  f"{', '.join(sampled)}; default: each method's own (SS-CAM 35, IG 50 steps, …). "
+                                  "Per channel for SS-CAM and IS-CAM: the cost is samples × channels")
+        samples = None if choice == "default" else int(choice)
+        seed = int(st.number_input("Seed", min_value=0, max_value=MAX_SEED, value=0, step=1,
+                                   help="the random numbers of every method that draws them: another seed shows how "
+                                   "much a map depends on the draw"))
 with_readouts = st.sidebar.toggle("Faithfulness readouts", value=True,
                                   help="Average Drop / Increase / Gain and insertion/deletion AUC for this image")
 steps = st.sidebar.select_slider("Insertion/deletion steps", [4, 8, 16, 32], value=8, disabled=not with_readouts)
 
+try:
+    settings = MethodSettings(smoothing, samples, seed)
+except CamlabError as exc:
+    show_error(exc)
+    st.stop()
 if typed.strip():
     try:
         layer = check_layer(entry, typed.strip())
@@ -95,7 +115,7 @@ st.caption(f"Model **{escape_markdown(loaded.name)}** ({escape_markdown(loaded.a
            f"**{escape_markdown(top[1])}** ({100 * top[2]:.1f}%); image: {escape_markdown(image_source)}; "
            f"layer `{layer}`.")
 
-ready = cached_methods(entry, image, layer, target, smoothing)
+ready = cached_methods(entry, image, layer, target, settings)
 pending_slow = [m for m in methods if m in SLOW_METHODS and m not in ready]
 if pending_slow:
     costs = ", ".join(f"{m}: {get_method(m).cost.value}" for m in pending_slow)
@@ -109,7 +129,7 @@ if pending_slow:
             bar = st.progress(0.0, text=f"Running {', '.join(pending_slow)} ({costs})…")
         try:
             explain_cached(entry, image, pending_slow, layer, target, on_progress=lambda done, total: bar.progress(
-                done / total, text=f"{', '.join(pending_slow)}: {done} of {total} passes done"), smoothing=smoothing)
+                done / total, text=f"{', '.join(pending_slow)}: {done} of {total} passes done"), settings=settings)
         except CamlabError as exc:
             show_error(exc)
             st.stop()
@@ -121,7 +141,7 @@ if not shown:
     st.stop()
 try:
     with st.spinner(f"Computing {', '.join(shown)}…"):
-        result = explain_cached(entry, image, shown, layer, target, smoothing=smoothing)
+        result = explain_cached(entry, image, shown, layer, target, settings=settings)
 except CamlabError as exc:
     show_error(exc)
     st.stop()
@@ -131,7 +151,7 @@ try:
     readouts = readouts_cached(entry, image, result, target, unseen, steps, layer=layer, on_progress=lambda done, total:
                                readouts_bar.progress(done / total, text=f"Readouts and their controls: {done} of {total} "
                                                      "stages (each map and control goes through the model)"),
-                               smoothing=smoothing) if with_readouts else {}
+                               settings=settings) if with_readouts else {}
     readouts_bar.empty()
 except CamlabError as exc:
     show_error(exc, "No faithfulness readouts for this view: ")
@@ -187,7 +207,7 @@ def maps_view() -> None:
                      image={"source": image_source, "sha256": tensor_sha256(image)}, device=device,
                      extra_versions={"streamlit": st.__version__}, colour_scale=scale, insertion_deletion_steps=steps,
                      seconds={m: result[m].total_seconds for m in shown},
-                     method_options=smoothing_options(shown, smoothing))
+                     method_options=settings.options(shown))
     left, right = st.columns(2)
     left.download_button("raw maps (.npz)", partial(maps_npz, result), file_name=f"{loaded.name}-maps.npz",
                          mime="application/octet-stream", on_click="ignore")

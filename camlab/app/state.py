@@ -23,6 +23,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
+from ..checks import whole_number
 from ..engine import CAMEngine, CAMMap, Explanation
 from ..errors import CamlabError
 from ..evaluation import Evaluation, dataset_length, evaluate
@@ -227,19 +228,50 @@ def top_classes(logits: torch.Tensor, class_names: list[str], k: int = 5) -> lis
 SMOOTHINGS = ("eigen_smooth", "aug_smooth")
 
 
-def smoothing_options(methods: list[str], smoothing: tuple[str, ...]) -> dict[str, dict[str, object]]:
-    """The engine's options turning on each of ``smoothing`` for the ``methods`` that take it."""
-    unknown = sorted(set(smoothing) - set(SMOOTHINGS))
-    if unknown:
-        raise CamlabError(f"unknown smoothing {', '.join(map(repr, unknown))}; choose from {', '.join(SMOOTHINGS)}")
-    options: dict[str, dict[str, object]] = {m: {o: True for o in smoothing if o in get_method(m).options}
-                                            for m in methods}
-    return {m: chosen for m, chosen in options.items() if chosen}
+# How the sampled methods name their number of passes (SmoothGrad, SS-CAM, IS-CAM: samples; IG: steps).
+PASS_OPTIONS = ("samples", "steps")
+MAX_SAMPLES = 64  # per image, and per channel for SS-CAM / IS-CAM: 64 x 2048 forwards on resnet50's layer4
+MAX_SEED = 2**31 - 1
+
+
+@dataclass(frozen=True)
+class MethodSettings:
+    """What the Explore page sets for every chosen method that takes it: grad-cam's ``smoothing`` (of
+    :data:`SMOOTHINGS`), the sampled methods' number of ``samples`` (or integration steps; None: each
+    method's own default) and the ``seed`` of every method that draws random numbers. Hashable: a view's
+    cache key holds it."""
+
+    smoothing: tuple[str, ...] = ()
+    samples: int | None = None
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.smoothing) - set(SMOOTHINGS))
+        if unknown:
+            raise CamlabError(f"unknown smoothing {', '.join(map(repr, unknown))}; choose from {', '.join(SMOOTHINGS)}")
+        object.__setattr__(self, "smoothing", tuple(sorted(set(self.smoothing))))  # one key per choice, any order
+        if self.samples is not None:
+            whole_number("samples", self.samples, 1, MAX_SAMPLES)
+        whole_number("seed", self.seed, 0, MAX_SEED)
+
+    def options(self, methods: list[str]) -> dict[str, dict[str, object]]:
+        """The engine's options for ``methods``: each setting for the methods that take it."""
+        options: dict[str, dict[str, object]] = {}
+        for method in methods:
+            accepted = get_method(method).options
+            chosen: dict[str, object] = {o: True for o in self.smoothing if o in accepted}
+            if self.samples is not None:
+                chosen.update({o: self.samples for o in PASS_OPTIONS if o in accepted})
+            if "seed" in accepted:
+                chosen["seed"] = self.seed
+            if chosen:
+                options[method] = chosen
+        return options
 
 
 def _view_key(entry: ModelEntry, image: torch.Tensor, layer: str | None, target: int | None,
-              variant: str = "", smoothing: tuple[str, ...] = ()) -> tuple:
-    return digest(image), variant, layer or default_layer(entry), target, tuple(sorted(set(smoothing)))
+              variant: str = "", settings: MethodSettings = MethodSettings()) -> tuple:
+    return digest(image), variant, layer or default_layer(entry), target, settings
 
 
 def predict(entry: ModelEntry, image: torch.Tensor) -> torch.Tensor:
@@ -253,26 +285,25 @@ def predict(entry: ModelEntry, image: torch.Tensor) -> torch.Tensor:
 
 
 def cached_methods(entry: ModelEntry, image: torch.Tensor, layer: str | None = None,
-                   target: int | None = None, smoothing: tuple[str, ...] = ()) -> set[str]:
+                   target: int | None = None, settings: MethodSettings = MethodSettings()) -> set[str]:
     """Methods already computed for this view (the UI computes slow ones only on request)."""
     with entry.lock:
-        return set(entry.cache.slot(_view_key(entry, image, layer, target, smoothing=smoothing))["maps"])
+        return set(entry.cache.slot(_view_key(entry, image, layer, target, settings=settings))["maps"])
 
 
 def explain_cached(entry: ModelEntry, image: torch.Tensor, methods: list[str], layer: str | None = None,
                    target: int | None = None, model: nn.Module | None = None,
                    variant: str = "", on_progress: Callable[[int, int], None] | None = None,
-                   smoothing: tuple[str, ...] = ()) -> Explanation:
+                   settings: MethodSettings = MethodSettings()) -> Explanation:
     """Explain one image (3, H, W), computing only the methods not cached for this
-    (image, variant, layer, target, smoothing); ``smoothing`` (of :data:`SMOOTHINGS`) is turned on
-    for every method that takes it. ``variant`` names a wrapper ``model`` around the entry's model
+    (image, variant, layer, target, settings); each of ``settings`` applies to every method that
+    takes it. ``variant`` names a wrapper ``model`` around the entry's model
     (e.g. an occluded one); CAMs then read the same layer module inside the wrapper.
     ``shared_seconds`` is this call's shared pass (0 when everything was cached); each map keeps
     the shared pass of the call that computed it. Slow methods on the entry's own model run on its
     slow lane (:func:`explain_slow`), reporting ``on_progress(done, total)`` after each chunk."""
     slow = [method for method in methods if get_method(method).slow]  # unknown names fail before any work
-    key = _view_key(entry, image, layer, target, variant, smoothing)
-    smoothing_options(methods, smoothing)  # an unknown smoothing fails before any work
+    key = _view_key(entry, image, layer, target, variant, settings)
     _, module = resolve_layer(entry.loaded.model, key[2])
     if slow and model is None:
         explain_slow(entry, image, slow, key, target, on_progress)
@@ -283,7 +314,7 @@ def explain_cached(entry: ModelEntry, image: torch.Tensor, methods: list[str], l
         if missing or "logits" not in slot:
             engine = CAMEngine(model or entry.loaded.model, module, reshape=entry.loaded.reshape)
             computed = missing or methods[:1]
-            result = engine.explain(image[None], computed, target, smoothing_options(computed, key[4]))
+            result = engine.explain(image[None], computed, target, key[4].options(computed))
             slot.update(logits=result.logits, classes=result.classes)
             slot["maps"].update({m: result[m] for m in missing})
             shared_seconds = result.shared_seconds
@@ -326,7 +357,7 @@ def explain_slow(entry: ModelEntry, image: torch.Tensor, methods: list[str], key
         model = slow_model(entry)
         _, module = resolve_layer(model, key[2])
         engine = CAMEngine(model, module, chunk_size=SLOW_CHUNK, reshape=entry.loaded.reshape, on_chunk=step)
-        result = engine.explain(image[None], todo, target, smoothing_options(todo, key[4]))
+        result = engine.explain(image[None], todo, target, key[4].options(todo))
     with entry.lock:
         slot = entry.cache.slot(key)
         slot.setdefault("logits", result.logits)
@@ -378,13 +409,13 @@ def region_rows(result: Explanation, region: torch.Tensor, prefix: str = "leakag
 def readouts_cached(entry: ModelEntry, image: torch.Tensor, result: Explanation, target: int | None = None,
                     region: torch.Tensor | None = None, steps: int = 16, layer: str | None = None,
                     on_progress: Callable[[int, int], None] | None = None,
-                    smoothing: tuple[str, ...] = ()) -> dict[str, dict]:
+                    settings: MethodSettings = MethodSettings()) -> dict[str, dict]:
     """:func:`faithfulness` for the explained class, leakage inside ``region`` (when it has
-    pixels), cached beside the maps; ``image``, ``target``, ``layer`` and ``smoothing`` as given to
+    pixels), cached beside the maps; ``image``, ``target``, ``layer`` and ``settings`` as given to
     :func:`explain_cached` for ``result``. Only methods not cached with these settings run (the
     controls are recomputed with them: they depend on the image only)."""
     with entry.lock:
-        readouts = entry.cache.slot(_view_key(entry, image, layer, target, smoothing=smoothing))["readouts"]
+        readouts = entry.cache.slot(_view_key(entry, image, layer, target, settings=settings))["readouts"]
         ask = (steps, digest(region))
         missing = [m for m in result if (m, *ask) not in readouts]
         if missing:

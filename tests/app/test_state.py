@@ -11,6 +11,7 @@ import camlab
 from camlab import CAMEngine, CamlabError
 from camlab.app.sources import open_shipped
 from camlab.app.state import (
+    MethodSettings,
     ResultCache,
     YieldingLock,
     cached_methods,
@@ -67,14 +68,35 @@ def test_cache_computes_only_missing_methods(masked, sample, monkeypatch):
 
 def test_smoothing_is_its_own_view_on_the_methods_that_take_it(masked, sample):
     plain = explain_cached(masked, sample, ["gradcam", "randomcam"], target=3)
-    smoothed = explain_cached(masked, sample, ["gradcam", "randomcam"], target=3, smoothing=("aug_smooth",))
+    smoothed = explain_cached(masked, sample, ["gradcam", "randomcam"], target=3,
+                              settings=MethodSettings(("aug_smooth",)))
     direct = camlab.explain(masked.loaded.model, sample[None], ["gradcam"], masked.loaded.default_layer, targets=3,
                             options={"gradcam": {"aug_smooth": True}})["gradcam"]
     assert torch.equal(smoothed["gradcam"].raw, direct.raw) and not torch.equal(smoothed["gradcam"].raw, plain["gradcam"].raw)
     assert torch.equal(smoothed["randomcam"].raw, plain["randomcam"].raw)  # a baseline takes no smoothing
-    assert cached_methods(masked, sample, target=3, smoothing=("aug_smooth",)) == {"gradcam", "randomcam"}
+    assert cached_methods(masked, sample, target=3, settings=MethodSettings(("aug_smooth",))) == {"gradcam", "randomcam"}
     with pytest.raises(CamlabError, match="unknown smoothing 'blur'"):
-        explain_cached(masked, sample, ["gradcam"], target=3, smoothing=("blur",))
+        MethodSettings(("blur",))
+
+
+def test_samples_and_seed_reach_the_sampled_methods_and_are_their_own_view(masked, sample):
+    settings = MethodSettings(samples=4, seed=7)
+    assert settings.options(["gradcam", "smoothgrad", "integrated_gradients", "randomcam", "sscam"]) == {
+        "smoothgrad": {"samples": 4, "seed": 7}, "integrated_gradients": {"steps": 4}, "randomcam": {"seed": 7},
+        "sscam": {"samples": 4, "seed": 7}}
+    assert MethodSettings(("eigen_smooth", "aug_smooth")) == MethodSettings(("aug_smooth", "eigen_smooth"))
+    seven = explain_cached(masked, sample, ["smoothgrad", "gradcam"], target=3, settings=settings)
+    direct = camlab.explain(masked.loaded.model, sample[None], ["smoothgrad"], masked.loaded.default_layer, targets=3,
+                            options={"smoothgrad": {"samples": 4, "seed": 7}})["smoothgrad"]
+    assert torch.equal(seven["smoothgrad"].raw, direct.raw)
+    other = explain_cached(masked, sample, ["smoothgrad", "gradcam"], target=3, settings=MethodSettings(samples=4, seed=8))
+    assert not torch.equal(other["smoothgrad"].raw, seven["smoothgrad"].raw)
+    assert torch.equal(other["gradcam"].raw, seven["gradcam"].raw)  # Grad-CAM draws nothing
+    assert cached_methods(masked, sample, target=3, settings=settings) == {"smoothgrad", "gradcam"}
+    for bad, match in (({"samples": 0}, "samples"), ({"samples": 65}, "samples"), ({"samples": True}, "samples"),
+                       ({"seed": -1}, "seed"), ({"seed": 2**31}, "seed")):
+        with pytest.raises(CamlabError, match=match):
+            MethodSettings(**bad)
 
 
 def test_cache_is_bounded_least_recently_used():

@@ -78,6 +78,20 @@ def test_smoothing_recomputes_the_maps_and_their_readouts_and_keeps_hirescams_wa
     assert _leakage(app) == plain  # back to the unsmoothed view, from the cache
 
 
+def test_sampled_methods_take_the_pages_samples_and_seed_as_their_own_view():
+    app = _page()
+    methods = next(m for m in app.sidebar.multiselect if m.label == "Methods")
+    methods.set_value(["gradcam", "hirescam", "smoothgrad"]).run()
+    next(s for s in app.sidebar.select_slider if s.label == "Samples").set_value(4).run()
+    next(n for n in app.sidebar.number_input if n.label == "Seed").set_value(3).run()
+    next(b for b in app.button if b.label == "Compute smoothgrad").click().run()
+    assert not app.exception and not app.error and "smoothgrad" in _leakage(app)
+    assert not [b for b in app.button if b.label == "Compute smoothgrad"]  # this view has it now
+    next(n for n in app.sidebar.number_input if n.label == "Seed").set_value(4).run()
+    assert [b for b in app.button if b.label == "Compute smoothgrad"]  # another draw is another view
+    assert "smoothgrad" not in _leakage(app) and not app.exception
+
+
 @pytest.mark.parametrize("mode", ["L", "RGBA", "P"])
 def test_explore_accepts_grey_transparent_and_palette_uploads(mode):
     app = _page()
