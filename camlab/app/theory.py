@@ -13,7 +13,7 @@ from ..errors import CamlabError
 from ..models import RESHAPES
 from ..study.at_init import AT_INIT_ARCHITECTURES, AT_INIT_METHODS, leakage_at_init, sample_photographs, walled_at_init
 
-LIVE_SEEDS = 8  # at most this many initialisations per request: about 25 s for vit_b_16 on a 2-core CPU
+LIVE_SEEDS = 8  # at most this many initialisations per request: 27 s for vit_b_16 on a 2-core CPU
 EXAMPLE_METHODS = ("gradcam", "hirescam")
 _ONE_AT_A_TIME = threading.Lock()  # each study builds its own networks: one on the server at a time bounds the work
 
