@@ -37,7 +37,7 @@ from ..walls import unseen_region
 from .augment import NO_AUGMENTATION, AugmentConfig, augment
 from .data import CLASSES, StackedDataset, generate_sample
 from .robustness import robustness_report
-from .wallvgg import ARCHITECTURES, WallVGG, load_checkpoint, save_checkpoint
+from .wallvgg import ARCHITECTURES, WalledNet, WallVGG, load_checkpoint, save_checkpoint
 
 StepReport = Callable[[int, int, dict], None]  # on_step(done, total, that step's numbers)
 ROBUSTNESS_IMAGES = 200  # the first test images every model card's robustness numbers are measured on
@@ -120,7 +120,7 @@ def mean_gradient_distance(model: torch.nn.Module, dataset: Dataset, distance: s
         return total / count
 
 
-def train(model: WallVGG, dataset: StackedDataset, epochs: int, batch_size: int, lr: float, seed: int,
+def train(model: WalledNet, dataset: StackedDataset, epochs: int, batch_size: int, lr: float, seed: int,
           guided_grad_reg: float = 0.0, distance: str = "cosine", augmentation: AugmentConfig = NO_AUGMENTATION,
           progress: bool = True, on_step: StepReport | None = None, clean_share: float = 0.075,
           ramp_share: float = 0.3) -> list[dict]:
@@ -192,7 +192,7 @@ def short_run(model: WallVGG, steps: int, guided_grad_reg: float, batch_size: in
     return {"model": tuned, "history": history, "before": before, "after": after}
 
 
-def model_card(path: Path, args: argparse.Namespace, model: WallVGG, history: list[dict], test_accuracy: float,
+def model_card(path: Path, args: argparse.Namespace, model: WalledNet, history: list[dict], test_accuracy: float,
                grad_distance: float, seconds: float, augmentation: AugmentConfig, robustness: dict) -> dict:
     """The model card (JSON) of a trained checkpoint: data, settings, accuracy, robustness, time."""
     unseen = unseen_region(model, (3, model.config.input_size, model.config.input_size))
@@ -255,7 +255,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", choices=sorted(ARCHITECTURES), default="masked_vgg")
     parser.add_argument("--data", choices=("stack-shapes", "stack-clutter"), default="stack-shapes")
-    parser.add_argument("--width", type=float, default=0.125, help="channel multiplier (1.0 = paper size)")
+    parser.add_argument("--width", type=float, default=None,
+                        help="channel multiplier (1.0 = paper size; default 1/8 for the VGGs, 1/4 for the ResNets)")
     parser.add_argument("--masked-rows", type=int, default=9)
     parser.add_argument("--no-batch-norm", action="store_true", help="the paper's plain VGG (slow to start)")
     parser.add_argument("--no-augment", action="store_true", help="train on clean images only (not robust)")
@@ -277,19 +278,27 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def initial_model(args: argparse.Namespace) -> WallVGG:
+# Default widths: the shipped VGGs' 1/8, and for the ResNets the smallest camlab.study.wallresnet allows.
+DEFAULT_WIDTHS = {"vgg": 0.125, "resnet": 0.25}
+
+
+def initial_model(args: argparse.Namespace) -> WalledNet:
     """A fresh model of ``--model``, or the ``--init`` checkpoint, which must be of that architecture."""
     if args.init:
         loaded = load_checkpoint(args.init)
         if loaded.architecture != args.model:
             raise CamlabError(f"--init {args.init} is a {loaded.architecture} checkpoint, not {args.model}; "
                               f"pass --model {loaded.architecture} or another --init")
-        if not isinstance(loaded.model, WallVGG):
-            raise CamlabError(f"--init {args.init} is not one of camlab's walled VGGs")
+        if not isinstance(loaded.model, WalledNet):
+            raise CamlabError(f"--init {args.init} is not one of camlab's walled models")
         return loaded.model
-    wall = {"masked_rows": args.masked_rows} if args.model == "masked_vgg" else {}
-    return ARCHITECTURES[args.model](num_classes=len(CLASSES), width=args.width, batch_norm=not args.no_batch_norm,
-                                     **wall)
+    options: dict[str, Any] = {"masked_rows": args.masked_rows} if args.model.startswith("masked_") else {}
+    if args.model.endswith("_vgg"):
+        options["batch_norm"] = not args.no_batch_norm
+    elif args.no_batch_norm:
+        raise CamlabError("--no-batch-norm is the paper's plain VGG; a ResNet's blocks have batch norm")
+    width = args.width if args.width is not None else DEFAULT_WIDTHS[args.model.split("_")[1]]
+    return ARCHITECTURES[args.model](num_classes=len(CLASSES), width=width, **options)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

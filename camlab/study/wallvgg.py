@@ -1,7 +1,8 @@
-"""The paper's walled VGG and its unwalled twin, and camlab's checkpoint format for them."""
+"""The paper's walled VGG and its unwalled twin, and camlab's checkpoint format for them (and for the walled
+ResNet of :mod:`camlab.study.wallresnet`)."""
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from ..checks import finite_number, whole_number
 from ..errors import CamlabError
 from ..models import LoadedModel, Normalize, check_class_names, fitted_model, imagenet_names, load_model_file, model_card
 from ..resources import models_dir
+from .wallresnet import WallResNet, WallResNetConfig, baseline_resnet, masked_resnet
 
 CHECKPOINT_FORMAT = "camlab-checkpoint-v1"
 # VGG16 configuration "D" without its last max-pool; the last conv is the paper's 512 -> 256.
@@ -141,10 +143,16 @@ def baseline_vgg(num_classes: int = 8, width: float = 1.0, **kwargs: Any) -> Wal
     return WallVGG(WallVGGConfig(num_classes=num_classes, width=width, masked_rows=0, **kwargs))
 
 
-ARCHITECTURES = {"masked_vgg": masked_vgg, "baseline_vgg": baseline_vgg}
+WalledNet = WallVGG | WallResNet  # what camlab-train trains and a camlab checkpoint holds
+ARCHITECTURES = {"masked_vgg": masked_vgg, "baseline_vgg": baseline_vgg,
+                 "masked_resnet": masked_resnet, "baseline_resnet": baseline_resnet}
+# Each architecture's config and model class, as a checkpoint names them.
+FAMILIES: dict[str, tuple[Callable[..., Any], Callable[[Any], WalledNet]]] = {
+    "masked_vgg": (WallVGGConfig, WallVGG), "baseline_vgg": (WallVGGConfig, WallVGG),
+    "masked_resnet": (WallResNetConfig, WallResNet), "baseline_resnet": (WallResNetConfig, WallResNet)}
 
 
-def save_checkpoint(path: str | Path, model: WallVGG, architecture: str, class_names: Sequence[str],
+def save_checkpoint(path: str | Path, model: WalledNet, architecture: str, class_names: Sequence[str],
                     extra: dict | None = None) -> Path:
     """Write a camlab checkpoint: format tag, architecture, config, class names and weights."""
     path = Path(path)
@@ -166,8 +174,9 @@ def _load_camlab(path: Path, payload: dict, device: str | torch.device) -> Loade
         raise CamlabError(f"{path.name}: unknown architecture {arch!r}; known: {', '.join(ARCHITECTURES)}")
     if not isinstance(payload["config"], dict):
         raise CamlabError(f"{path.name}: the config is a {type(payload['config']).__name__}, not a dict")
+    config_class, model_class = FAMILIES[arch]
     try:
-        config = WallVGGConfig(**payload["config"])
+        config = config_class(**payload["config"])
     except TypeError as exc:
         raise CamlabError(f"{path.name}: bad model config ({exc})") from exc
     except CamlabError as exc:
@@ -177,7 +186,7 @@ def _load_camlab(path: Path, payload: dict, device: str | torch.device) -> Loade
         count = len(names) if isinstance(names, (list, tuple)) else type(names).__name__
         raise CamlabError(f"{path.name} names {count} classes for a model with {config.num_classes} outputs")
     check_class_names(names, path.name)
-    model = fitted_model(lambda: WallVGG(config), payload["state_dict"], path.name)
+    model = fitted_model(lambda: model_class(config), payload["state_dict"], path.name)
     model.apply_wall()
     return LoadedModel(model.to(device).eval(), path.stem, arch, [str(name) for name in names],
                        model.default_layer, model_card(path), config.input_size)
