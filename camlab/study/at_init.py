@@ -81,12 +81,12 @@ def leakage_at_init(architectures: Sequence[str], seeds: int, images: torch.Tens
     """{architecture: {"rows": {row: (mean, std) over seeds × images}, "seed_se": {row: standard error of
     the mean over seeds (std of the per-seed means / √seeds)}, "inside": {method: largest |raw| on walled
     cells over all seeds}, "walled": share of the layer's cells walled, "grid": (h, w)}}."""
+    if seeds < 1:
+        raise CamlabError(f"at least one seed, got {seeds}")
     table = {}
     for arch in architectures:
         per_row: dict[str, list[torch.Tensor]] = {}
         inside: dict[str, float] = dict.fromkeys(methods, 0.0)
-        if seeds < 1:
-            raise CamlabError(f"at least one seed, got {seeds}")
         walled = walled_at_init(arch, 0, images.shape[-1])
         for seed in range(seeds):
             walled = walled if seed == 0 else walled_at_init(arch, seed, images.shape[-1])

@@ -88,13 +88,13 @@ def leakage_table(model_paths: Sequence[str], datasets: Sequence[str], images: i
     """{(model, dataset): {row: (mean, std)}} in the unseen region of the first (walled) model (``region=
     "computed"``) or in the paper's bottom 54 rows (``"paper"``, its own metric); rows: the methods,
     ``CONTROL_TABLE_ROWS`` and each method's ``"<method> (matched)"``."""
+    if region not in REGIONS:  # before loading models and analysing their region
+        raise SystemExit(f"--region is one of {', '.join(REGIONS)}, got {region!r}")
     loaded = [load_checkpoint(p) for p in model_paths]
     size = loaded[0].input_size
     unseen = unseen_region(loaded[0].model, (3, size, size))
     if not unseen.any():
         raise SystemExit(f"{loaded[0].name} has no unseen region; list the walled model first")
-    if region not in REGIONS:
-        raise SystemExit(f"--region is one of {', '.join(REGIONS)}, got {region!r}")
     measured = paper_band(size) if region == "paper" else unseen
     table = {}
     for entry in loaded:
