@@ -6,8 +6,8 @@ Found in two steps, and claimed only when both agree:
    a strictly positive weight: weights become |w| (exact zeros stay zero), biases |b| + 1, batch
    norm's running means 0; every element-wise nonlinearity (module or functional: ReLU, GELU,
    SiLU, sigmoid, tanh, ...) becomes the identity, every max-pool an average pool over the same
-   windows, softmax the identity (its outputs sum to a constant, which would hide every path), and
-   layer/group norm a positive per-channel scale. On an all-ones input d(sum of outputs)/d(pixel)
+   windows, softmax the identity (its outputs sum to a constant, which would hide every path) — in
+   fused attention too — and layer/group norm a positive per-channel scale. On an all-ones input d(sum of outputs)/d(pixel)
    is then a sum of positive path products: zero exactly when no path reaches the output.
 2. **Evidence.** The claimed pixels are randomised on a few random images; the model's outputs (in
    eval mode, on its own device and dtype) must be bit-identical. If they are not — an operation
@@ -32,6 +32,7 @@ from ..device import model_device
 from ..errors import CamlabError
 from ..layers import resolve_layer
 from ..modes import eval_mode
+from ..reshape import LayerLayout, Reshape, layout_for
 from .feature import FeatureWall
 
 _IDENTITIES = {
@@ -58,6 +59,8 @@ class _PositivePaths(TorchFunctionMode):
                                 known.get("ceil_mode", False))
         if func is F.adaptive_max_pool2d or getattr(func, "__name__", "") == "adaptive_max_pool2d_with_indices":
             return F.adaptive_avg_pool2d(args[0], args[1] if len(args) > 1 else kwargs["output_size"])
+        if func is F.scaled_dot_product_attention:
+            return _linear_attention(*args, **kwargs)
         if func in (F.layer_norm, F.group_norm):
             weight = kwargs.get("weight", args[2] if len(args) > 2 else None)
             x = args[0]
@@ -66,6 +69,61 @@ class _PositivePaths(TorchFunctionMode):
             shape = [1, -1] + [1] * (x.dim() - 2) if func is F.group_norm else [-1]
             return x * weight.abs().view(*shape)
         return func(*args, **kwargs)
+
+
+def _linear_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, attn_mask: torch.Tensor | None = None,
+                      dropout_p: float = 0.0, is_causal: bool = False, scale: float | None = None,
+                      **_options: object) -> torch.Tensor:
+    """Attention with its softmax as the identity, as everywhere in the copy: saturated, a softmax's
+    weights underflow to exact zeros on the copy's large positive scores and would hide real paths.
+    Masked-out keys (a False or -inf ``attn_mask``, ``is_causal``) stay at weight 0."""
+    weights = query @ key.transpose(-2, -1) * (scale if scale is not None else query.shape[-1] ** -0.5)
+    allowed = torch.ones(weights.shape[-2:], dtype=torch.bool, device=weights.device)
+    if is_causal:
+        allowed = allowed.tril()
+    if attn_mask is not None:
+        allowed = allowed & (attn_mask if attn_mask.dtype == torch.bool else attn_mask > float("-inf"))
+    weights = weights * allowed
+    # Rows scaled to sum to 1 by a constant (detached): every path stays positive, and twelve layers of
+    # cubic attention scores do not overflow float64 (an inf would hide every zero). No dropout.
+    return weights / weights.sum(dim=-1, keepdim=True).clamp(min=1e-300).detach() @ value
+
+
+class _PositiveAttention(nn.Module):
+    """nn.MultiheadAttention's computation on its own (positive) weights with :func:`_linear_attention`:
+    the module calls its fused kernels inside one function, out of the copy's reach."""
+
+    def __init__(self, attention: nn.MultiheadAttention) -> None:
+        super().__init__()
+        if attention.bias_k is not None or attention.add_zero_attn:
+            raise ValueError("attention with bias_k/bias_v or add_zero_attn has no positive stand-in here")
+        self.attention = attention
+
+    def forward(self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
+                key_padding_mask: torch.Tensor | None = None, need_weights: bool = True,
+                attn_mask: torch.Tensor | None = None, average_attn_weights: bool = True,
+                is_causal: bool = False) -> tuple[torch.Tensor, None]:
+        """The attention output (weights are not returned)."""
+        module, heads = self.attention, self.attention.num_heads
+        if not module.batch_first:
+            query, key, value = (t.transpose(0, 1) for t in (query, key, value))
+        if module.in_proj_weight is not None:
+            weights = module.in_proj_weight.chunk(3)
+        else:
+            weights = (module.q_proj_weight, module.k_proj_weight, module.v_proj_weight)
+        biases = module.in_proj_bias.chunk(3) if module.in_proj_bias is not None else (None, None, None)
+        q, k, v = (F.linear(t, w, b).unflatten(-1, (heads, -1)).transpose(1, 2)
+                   for t, w, b in zip((query, key, value), weights, biases))
+        allowed = None
+        if attn_mask is not None:
+            allowed = attn_mask if attn_mask.dtype == torch.bool else attn_mask > float("-inf")
+        if key_padding_mask is not None:
+            keep_keys = ~key_padding_mask if key_padding_mask.dtype == torch.bool else key_padding_mask > float("-inf")
+            keep_keys = keep_keys[:, None, None, :]
+            allowed = keep_keys if allowed is None else allowed & keep_keys
+        out = _linear_attention(q, k, v, allowed, is_causal=is_causal).transpose(1, 2).flatten(2)
+        out = module.out_proj(out)
+        return (out if module.batch_first else out.transpose(0, 1)), None
 
 
 def _positive_copy(model: nn.Module) -> nn.Module:
@@ -78,6 +136,10 @@ def _positive_copy(model: nn.Module) -> nn.Module:
         for name, buffer in twin.named_buffers():
             if name.endswith("running_mean"):
                 buffer.zero_()
+    for name, module in list(twin.named_modules()):
+        if isinstance(module, nn.MultiheadAttention):
+            parent, _, child = name.rpartition(".")
+            setattr(twin.get_submodule(parent) if parent else twin, child, _PositiveAttention(module))
     return twin
 
 
@@ -248,3 +310,87 @@ class FeatureWallAnalyser:
 def unseen_region(model: nn.Module, input_shape: tuple[int, int, int] = (3, 224, 224)) -> torch.Tensor:
     """(H, W) bool on the CPU: the pixels :func:`analyse_unseen_region` proves the output ignores."""
     return analyse_unseen_region(model, input_shape).pixels
+
+
+@dataclass(frozen=True)
+class UnreadCells:
+    """The cells of ``layer``'s (h, w) grid the rest of the model provably never reads (bool, on the
+    CPU; a walled model's own wall), and how that was established — or why none are claimed."""
+
+    layer: str
+    cells: torch.Tensor
+    reason: str
+
+
+def _structural_unread(model: nn.Module, layer: str, input_shape: tuple[int, int, int],
+                       reshape: Reshape) -> tuple[torch.Tensor, LayerLayout] | str:
+    """(h, w) bool: cells of the layer's output no positive path of the copy connects to the output, and
+    the layer's layout; or why the layer cannot be analysed."""
+    twin = _positive_copy(model)
+    _, twin_layer = resolve_layer(twin, layer)
+    outputs: list[object] = []
+    handle = twin_layer.register_forward_hook(lambda _module, _inputs, output: outputs.append(output))
+    try:
+        with _PositivePaths():
+            x = torch.ones((1, *input_shape), dtype=torch.float64, requires_grad=True)
+            total = check_logits(twin(x), 1, finite=False).sum()
+    finally:
+        handle.remove()
+    if len(outputs) != 1 or not isinstance(outputs[0], torch.Tensor):
+        return f"layer {layer!r} ran {len(outputs)} times in one forward pass"
+    layout = layout_for(outputs[0], reshape)
+    (grad,) = torch.autograd.grad(total, outputs[0], allow_unused=True)
+    grid = layout.to_map(outputs[0]).shape[2:]
+    if grad is None:  # nothing downstream reads the layer at all
+        return torch.ones(tuple(grid), dtype=torch.bool), layout
+    return layout.to_map(grad)[0].abs().sum(dim=0) == 0, layout
+
+
+def analyse_unread_cells(model: nn.Module, layer: str | nn.Module, input_shape: tuple[int, int, int] = (3, 224, 224),
+                         reshape: Reshape = None, trials: int = 3, seed: int = 0) -> UnreadCells:
+    """The cells of ``layer`` the model's output cannot depend on, found as :func:`analyse_unseen_region`
+    finds pixels: the positive-path copy's d(sum of outputs)/d(layer output) is zero on every channel
+    of those cells (structure), and replacing their values at random on ``trials`` random images
+    leaves the real model's output bit-identical (evidence). For the paper's walled VGG these are the
+    bottom rows its first dense layer has no weights for, for camlab's walled ResNet and ViT the rows
+    their heads skip; for an ordinary network, none. ``reshape`` reads the layer as in
+    :mod:`camlab.reshape`. The model itself is not modified."""
+    name, module = resolve_layer(model, layer)
+    try:
+        analysed = _structural_unread(model, name, input_shape, reshape)
+    except CamlabError:  # not a classifier, or a layer with no grid: the caller's mistake, not a limit of the analysis
+        raise
+    except (RuntimeError, TypeError, ValueError, KeyError) as exc:  # an operation the copy cannot stand in for
+        analysed = f"{type(exc).__name__}: {exc}"
+    if isinstance(analysed, str):
+        return UnreadCells(name, torch.zeros(0, 0, dtype=torch.bool), f"not analysed ({analysed}); no cells are claimed")
+    claimed, layout = analysed
+    if not claimed.any():
+        return UnreadCells(name, claimed, f"every cell of {name!r} reaches the output through some path")
+    generator = torch.Generator().manual_seed(seed)
+    images = torch.rand((trials, *input_shape), generator=generator)
+
+    def randomised(_module: nn.Module, _inputs: tuple, output: torch.Tensor) -> torch.Tensor:
+        maps = layout.to_map(output).clone()
+        noise = torch.randn(maps[..., claimed].shape, generator=generator) * (1 + float(maps.abs().max()))
+        maps[..., claimed] = noise.to(maps)
+        return layout.to_output(maps, output)
+
+    device, dtype = model_device(model), next((p.dtype for p in model.parameters()), torch.float32)
+    with eval_mode(model), torch.inference_mode():  # same batch positions both times: bit-identity is fair
+        before = check_logits(model(images.to(device, dtype)), trials, finite=False)
+        handle = module.register_forward_hook(randomised)
+        try:
+            after = check_logits(model(images.to(device, dtype)), trials, finite=False)
+        except CamlabError as exc:  # a custom reshape cannot write values back into the layer's output
+            return UnreadCells(name, torch.zeros_like(claimed), f"not verified ({exc}); no cells are claimed")
+        finally:
+            handle.remove()
+    count = f"{int(claimed.sum())} of {claimed.numel()} cells of {name!r}"
+    if not torch.equal(before, after):
+        largest = float((before - after).abs().max())
+        return UnreadCells(name, torch.zeros_like(claimed), f"the structure suggested {count}, but randomising them "
+                                                            f"changed the output (by up to {largest:.3g}); none are claimed")
+    images_said = "1 random image" if trials == 1 else f"{trials} random images"
+    return UnreadCells(name, claimed, f"no path from {count} reaches the output, and randomising their values on "
+                                      f"{images_said} left the output bit-identical")
