@@ -2,6 +2,7 @@
 data and models camlab makes itself.
 
 - :mod:`~camlab.study.wallvgg`: the walled VGG, its unwalled twin, camlab checkpoints;
+- :mod:`~camlab.study.wallresnet`, :mod:`~camlab.study.wallvit`: a walled ResNet and ViT and their twins;
 - :mod:`~camlab.study.data`: the generated stacked datasets;
 - :mod:`~camlab.study.train`: training, with the interpretable-gradients regulariser;
 - :mod:`~camlab.study.theory`: the one-conv-layer walled CNN at random initialisation;

@@ -256,7 +256,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--model", choices=sorted(ARCHITECTURES), default="masked_vgg")
     parser.add_argument("--data", choices=("stack-shapes", "stack-clutter"), default="stack-shapes")
     parser.add_argument("--width", type=float, default=None,
-                        help="channel multiplier (1.0 = paper size; default 1/8 for the VGGs, 1/4 for the ResNets)")
+                        help="channel multiplier (1.0 = paper size; default 1/8 for the VGGs and ViTs, 1/4 for the ResNets)")
     parser.add_argument("--masked-rows", type=int, default=9)
     parser.add_argument("--no-batch-norm", action="store_true", help="the paper's plain VGG (slow to start)")
     parser.add_argument("--no-augment", action="store_true", help="train on clean images only (not robust)")
@@ -278,8 +278,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return args
 
 
-# Default widths: the shipped VGGs' 1/8, and for the ResNets the smallest camlab.study.wallresnet allows.
-DEFAULT_WIDTHS = {"vgg": 0.125, "resnet": 0.25}
+# Default widths: the shipped VGGs' 1/8, for the ResNets the smallest camlab.study.wallresnet allows, and for
+# the ViTs 1/8 of ViT-B's 768 (96-wide tokens, three heads).
+DEFAULT_WIDTHS = {"vgg": 0.125, "resnet": 0.25, "vit": 0.125}
 
 
 def initial_model(args: argparse.Namespace) -> WalledNet:
@@ -296,7 +297,8 @@ def initial_model(args: argparse.Namespace) -> WalledNet:
     if args.model.endswith("_vgg"):
         options["batch_norm"] = not args.no_batch_norm
     elif args.no_batch_norm:
-        raise CamlabError("--no-batch-norm is the paper's plain VGG; a ResNet's blocks have batch norm")
+        raise CamlabError("--no-batch-norm is the paper's plain VGG; a ResNet's blocks have batch norm, a ViT's "
+                          "layer norm")
     width = args.width if args.width is not None else DEFAULT_WIDTHS[args.model.split("_")[1]]
     return ARCHITECTURES[args.model](num_classes=len(CLASSES), width=width, **options)
 

@@ -1,5 +1,5 @@
 """The paper's walled VGG and its unwalled twin, and camlab's checkpoint format for them (and for the walled
-ResNet of :mod:`camlab.study.wallresnet`)."""
+ResNet of :mod:`camlab.study.wallresnet` and the walled ViT of :mod:`camlab.study.wallvit`)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
@@ -15,6 +15,7 @@ from ..errors import CamlabError
 from ..models import LoadedModel, Normalize, check_class_names, fitted_model, imagenet_names, load_model_file, model_card
 from ..resources import models_dir
 from .wallresnet import WallResNet, WallResNetConfig, baseline_resnet, masked_resnet
+from .wallvit import WallViT, WallViTConfig, baseline_vit, masked_vit
 
 CHECKPOINT_FORMAT = "camlab-checkpoint-v1"
 # VGG16 configuration "D" without its last max-pool; the last conv is the paper's 512 -> 256.
@@ -143,13 +144,15 @@ def baseline_vgg(num_classes: int = 8, width: float = 1.0, **kwargs: Any) -> Wal
     return WallVGG(WallVGGConfig(num_classes=num_classes, width=width, masked_rows=0, **kwargs))
 
 
-WalledNet = WallVGG | WallResNet  # what camlab-train trains and a camlab checkpoint holds
+WalledNet = WallVGG | WallResNet | WallViT  # what camlab-train trains and a camlab checkpoint holds
 ARCHITECTURES = {"masked_vgg": masked_vgg, "baseline_vgg": baseline_vgg,
-                 "masked_resnet": masked_resnet, "baseline_resnet": baseline_resnet}
+                 "masked_resnet": masked_resnet, "baseline_resnet": baseline_resnet,
+                 "masked_vit": masked_vit, "baseline_vit": baseline_vit}
 # Each architecture's config and model class, as a checkpoint names them.
 FAMILIES: dict[str, tuple[Callable[..., Any], Callable[[Any], WalledNet]]] = {
     "masked_vgg": (WallVGGConfig, WallVGG), "baseline_vgg": (WallVGGConfig, WallVGG),
-    "masked_resnet": (WallResNetConfig, WallResNet), "baseline_resnet": (WallResNetConfig, WallResNet)}
+    "masked_resnet": (WallResNetConfig, WallResNet), "baseline_resnet": (WallResNetConfig, WallResNet),
+    "masked_vit": (WallViTConfig, WallViT), "baseline_vit": (WallViTConfig, WallViT)}
 
 
 def save_checkpoint(path: str | Path, model: WalledNet, architecture: str, class_names: Sequence[str],

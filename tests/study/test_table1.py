@@ -3,9 +3,11 @@
 import math
 
 import pytest
+import torch
 
 from camlab.study.table1 import CONTROL_TABLE_ROWS, TABLE_METHODS, leakage_table, to_markdown
-from camlab.study.wallvgg import load_checkpoint
+from camlab.study.wallresnet import masked_resnet
+from camlab.study.wallvgg import load_checkpoint, save_checkpoint
 from camlab.walls import unseen_region
 from tests.paths import MODELS
 
@@ -69,3 +71,29 @@ def test_the_element_wise_methods_are_dark_where_their_own_values_placed_at_rand
 def test_markdown_lists_the_controls_and_the_matched_rows(table):
     assert all(f"| {row} |" in to_markdown(table) for row in CONTROL_TABLE_ROWS)
     assert "| gradcam (matched) |" in to_markdown(table, ["gradcam (matched)"])
+
+
+def test_at_the_layer_cells_element_wise_maps_are_exactly_dark_and_pixel_methods_have_no_row():
+    paths = [MODELS / "masked_vgg.pt", MODELS / "baseline_vgg.pt"]
+    cells = leakage_table(paths, ["stack-shapes"], images=8, methods=["gradcam", "hirescam", "layercam", "gradient"],
+                          progress=False, region="cells")
+    masked, baseline = cells[("masked_vgg", "stack-shapes")], cells[("baseline_vgg", "stack-shapes")]
+    assert masked["hirescam"] == (0.0, 0.0) and masked["layercam"] == (0.0, 0.0)
+    assert masked["gradcam"][0] > 0.1 and baseline["hirescam"][0] > 0.05
+    assert masked["control: all-ones"][0] == pytest.approx(math.sqrt(9 / 14), abs=1e-6)
+    assert "gradient" not in masked and "gradient (matched)" not in masked
+    assert "| gradient |" not in to_markdown(cells, ["gradcam", "gradient"])
+
+
+def test_a_walled_resnet_has_no_unseen_pixel_but_walled_cells(tmp_path):
+    torch.manual_seed(0)
+    path = save_checkpoint(tmp_path / "masked_resnet.pt", masked_resnet(width=0.25).eval(), "masked_resnet",
+                           [f"c{i}" for i in range(8)])
+    with pytest.raises(SystemExit, match="--region cells"):
+        leakage_table([path], ["stack-shapes"], images=2, methods=["hirescam"], progress=False)
+    cells = leakage_table([path], ["stack-shapes"], images=2, methods=["gradcam", "hirescam"], progress=False,
+                          region="cells")[("masked_resnet", "stack-shapes")]
+    assert cells["hirescam"] == (0.0, 0.0) and cells["gradcam"][0] > 0
+    with pytest.raises(SystemExit, match="no wall to measure"):
+        leakage_table([MODELS / "baseline_vgg.pt"], ["stack-shapes"], images=2, methods=["hirescam"], progress=False,
+                      region="cells")
