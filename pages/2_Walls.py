@@ -1,4 +1,4 @@
-"""Walls: three kinds of wall, each with its own readout — and the model's own unseen region on its own."""
+"""Walls: three kinds of wall, each with its own readout — and the model's own unseen region and wall on their own."""
 import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
@@ -14,6 +14,7 @@ from camlab.app.walls import (
     feature_wall_readout,
     occlusion_readout,
     overlays_picture,
+    own_wall_readout,
     wall_analyser,
 )
 from camlab.app.widgets import FAST_CAMS, image_picker, model_picker, page_setup, show_error, weights_warning
@@ -156,10 +157,20 @@ try:
     if kind == "feature wall":
         wall_analyser(entry, layer)  # built before the first stroke, which then costs one backward pass
     original = explain_cached(entry, image, methods) if own_wall else None
+    own_cells = own_wall_readout(entry, image, methods, layer) if kind == "feature wall" else None
 except CamlabError as exc:  # e.g. a model whose output overflows on this image
     show_error(exc)
     st.stop()
 walls_view()
+if own_cells is not None:
+    unread = own_cells.unread.cells
+    st.subheader(f"The model's own wall on `{escape_markdown(layer)}`")
+    st.caption(f"This model never reads {int(unread.sum())} of the {unread.shape[0]}×{unread.shape[1]} cells of "
+               f"this layer — {escape_markdown(own_cells.unread.reason, limit=1000)} (computed and verified "
+               "for this layer, whatever you draw). A map's share on them, for the unwalled input, at the layer's resolution:")
+    for column, (method, share) in zip(st.columns(len(own_cells.leakage)), own_cells.leakage.items()):
+        column.metric(f"{method} · own walled cells", f"{share:.3f}",
+                      help="share of the ReLU'd raw map's L2 norm on the cells the model never reads")
 if own_wall:
     st.subheader("The model's own unseen region")
     st.caption("This model cannot use the white-outlined pixels at all (computed and verified at load). "

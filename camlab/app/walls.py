@@ -10,8 +10,9 @@
   map puts its mass where occlusion hurts. Saliency on a visible fill is not leakage.
 - **measure only** — nothing changes; each map's share inside each region: *attention share*.
 
-The model's own unseen region (a walled model's) is always reported on its own, never merged with
-a drawn wall.
+The model's own unseen region (a walled model's) and its own wall — the cells of the walled layer it
+never reads, pixels behind them or not — are always reported on their own, never merged with a drawn
+wall.
 """
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ from ..walls import (
     BlindModel,
     FeatureWall,
     FeatureWallAnalyser,
+    UnreadCells,
     UnseenRegion,
     cell_footprint,
     check_wall,
@@ -122,6 +124,33 @@ def wall_analyser(entry: ModelEntry, layer: str) -> FeatureWallAnalyser:
         if "analyser" not in slot:
             slot["analyser"] = FeatureWallAnalyser(entry.loaded.model, layer, (3, size, size), LIVE_EVIDENCE_TRIALS)
         return slot["analyser"]
+
+
+@dataclass
+class OwnWallReadout:
+    """The cells of a layer the model itself never reads (a walled model's own wall, computed and
+    verified) and, per method, the share of its ReLU'd raw map's L2 norm on them for the unwalled
+    input: leakage at the layer's resolution, the exact criterion."""
+
+    unread: UnreadCells
+    leakage: dict[str, float]
+
+
+def own_wall_readout(entry: ModelEntry, image: torch.Tensor, methods: list[str], layer: str) -> OwnWallReadout | None:
+    """The model's own wall on ``layer`` (from the layer's analyser: no extra pass through its copy,
+    cached per model and layer) and each map's leakage on it; ``None`` when the model reads every cell."""
+    analyser = wall_analyser(entry, layer)
+    with entry.lock:
+        slot = entry.cache.slot(("unread-cells", layer))
+        if "unread" not in slot:
+            slot["unread"] = analyser.unread_cells(entry.loaded.model, entry.loaded.reshape)
+        unread: UnreadCells = slot["unread"]
+    if not unread.cells.any():
+        return None
+    result = explain_cached(entry, image, methods, layer)
+    footprint = cell_footprint(unread.cells, tuple(image.shape[-2:])).to(image.device)
+    leakage = {m: float(layer_region_shares(cam.raw, footprint)["l2"][0]) for m, cam in result.maps.items()}
+    return OwnWallReadout(unread, leakage)
 
 
 def feature_wall_readout(entry: ModelEntry, image: torch.Tensor, methods: list[str], layer: str,

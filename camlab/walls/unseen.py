@@ -32,7 +32,7 @@ from ..device import model_device
 from ..errors import CamlabError
 from ..layers import resolve_layer
 from ..modes import eval_mode
-from ..reshape import LayerLayout, Reshape, layout_for
+from ..reshape import Reshape, layout_for
 from .feature import FeatureWall
 
 _IDENTITIES = {
@@ -198,6 +198,16 @@ def _with_evidence(model: nn.Module, claimed: torch.Tensor, input_shape: tuple[i
                                  f"randomising them on {images_said} left the output bit-identical")
 
 
+@dataclass(frozen=True)
+class UnreadCells:
+    """The cells of ``layer``'s (h, w) grid the rest of the model provably never reads (bool, on the
+    CPU; a walled model's own wall), and how that was established — or why none are claimed."""
+
+    layer: str
+    cells: torch.Tensor
+    reason: str
+
+
 class FeatureWallAnalyser:
     """:func:`analyse_unseen_region` for many feature walls on one (model, layer), each for the
     price of one float64 backward pass through the layers before the wall.
@@ -223,8 +233,10 @@ class FeatureWallAnalyser:
         self.reason = ""
         try:
             self._trace(model)
-        except (RuntimeError, TypeError, ValueError, KeyError) as exc:
-            self._activation, self._twin = None, None
+        except CamlabError:  # not a classifier: the caller's mistake, not a limit of the analysis
+            raise
+        except (RuntimeError, TypeError, ValueError, KeyError) as exc:  # an operation the copy cannot stand in for
+            self._activation, self._twin, self._output, self._reads = None, None, None, None
             self.reason = f"not analysed ({type(exc).__name__}: {exc})"
 
     def _trace(self, model: nn.Module) -> None:
@@ -245,10 +257,12 @@ class FeatureWallAnalyser:
         finally:
             handle.remove()
         self._activation = outputs[0] if len(outputs) == 1 and isinstance(outputs[0], torch.Tensor) else None
+        self._output, self._reads = self._activation, None
         if self._activation is None:
             self.reason = f"layer {self.name!r} ran {len(outputs)} times in one forward pass"
             return
         (self._suffix,) = torch.autograd.grad(total, self._activation, retain_graph=True)
+        self._reads = self._suffix  # what the rest of the copy reads of each output element, cut or not
         detached = twin_layer.register_forward_hook(lambda _module, _inputs, output: output.detach())
         try:
             with _PositivePaths():
@@ -274,6 +288,46 @@ class FeatureWallAnalyser:
         keep = keep.detach().cpu().to(torch.float64)
         (grad,) = torch.autograd.grad(self._activation, self._input, self._suffix * keep, retain_graph=True)
         return grad[0].abs().sum(dim=0) == 0
+
+    def unread_cells(self, model: nn.Module, reshape: Reshape = None) -> UnreadCells:
+        """The cells of the layer the output cannot depend on, found as :func:`analyse_unseen_region` finds
+        pixels: the copy's d(sum of outputs)/d(layer output), taken once when tracing, is zero on every
+        channel of those cells (structure), and replacing their values at random on the analyser's
+        random images leaves ``model``'s output bit-identical (evidence). ``model`` is the one this
+        analyser was built on; ``reshape`` reads the layer as in :mod:`camlab.reshape`."""
+        if self._reads is None or self._output is None:
+            return UnreadCells(self.name, torch.zeros(0, 0, dtype=torch.bool), f"{self.reason}; no cells are claimed")
+        layout = layout_for(self._output, reshape)
+        claimed = layout.to_map(self._reads)[0].abs().sum(dim=0) == 0
+        if not claimed.any():
+            return UnreadCells(self.name, claimed, f"every cell of {self.name!r} reaches the output through some path")
+        generator = torch.Generator().manual_seed(self.seed)
+        images = torch.rand((self.trials, *self.input_shape), generator=generator)
+
+        def randomised(_module: nn.Module, _inputs: tuple, output: torch.Tensor) -> torch.Tensor:
+            maps = layout.to_map(output).clone()
+            noise = torch.randn(maps[..., claimed].shape, generator=generator) * (1 + float(maps.abs().max()))
+            maps[..., claimed] = noise.to(maps)
+            return layout.to_output(maps, output)
+
+        device, dtype = model_device(model), next((p.dtype for p in model.parameters()), torch.float32)
+        with eval_mode(model), torch.inference_mode():  # same batch positions both times: bit-identity is fair
+            before = check_logits(model(images.to(device, dtype)), self.trials, finite=False)
+            handle = self._module.register_forward_hook(randomised)
+            try:
+                after = check_logits(model(images.to(device, dtype)), self.trials, finite=False)
+            except CamlabError as exc:  # a custom reshape cannot write values back into the layer's output
+                return UnreadCells(self.name, torch.zeros_like(claimed), f"not verified ({exc}); no cells are claimed")
+            finally:
+                handle.remove()
+        count = f"{int(claimed.sum())} of {claimed.numel()} cells of {self.name!r}"
+        if not torch.equal(before, after):
+            largest = float((before - after).abs().max())
+            return UnreadCells(self.name, torch.zeros_like(claimed), f"the structure suggested {count}, but randomising "
+                               f"them changed the output (by up to {largest:.3g}); none are claimed")
+        images_said = "1 random image" if self.trials == 1 else f"{self.trials} random images"
+        return UnreadCells(self.name, claimed, f"no path from {count} reaches the output, and randomising their "
+                                               f"values on {images_said} left the output bit-identical")
 
     def analyse(self, walled: FeatureWall) -> UnseenRegion:
         """The unseen region of ``walled``, a :class:`~camlab.walls.FeatureWall` on this analyser's
@@ -312,85 +366,10 @@ def unseen_region(model: nn.Module, input_shape: tuple[int, int, int] = (3, 224,
     return analyse_unseen_region(model, input_shape).pixels
 
 
-@dataclass(frozen=True)
-class UnreadCells:
-    """The cells of ``layer``'s (h, w) grid the rest of the model provably never reads (bool, on the
-    CPU; a walled model's own wall), and how that was established — or why none are claimed."""
-
-    layer: str
-    cells: torch.Tensor
-    reason: str
-
-
-def _structural_unread(model: nn.Module, layer: str, input_shape: tuple[int, int, int],
-                       reshape: Reshape) -> tuple[torch.Tensor, LayerLayout] | str:
-    """(h, w) bool: cells of the layer's output no positive path of the copy connects to the output, and
-    the layer's layout; or why the layer cannot be analysed."""
-    twin = _positive_copy(model)
-    _, twin_layer = resolve_layer(twin, layer)
-    outputs: list[object] = []
-    handle = twin_layer.register_forward_hook(lambda _module, _inputs, output: outputs.append(output))
-    try:
-        with _PositivePaths():
-            x = torch.ones((1, *input_shape), dtype=torch.float64, requires_grad=True)
-            total = check_logits(twin(x), 1, finite=False).sum()
-    finally:
-        handle.remove()
-    if len(outputs) != 1 or not isinstance(outputs[0], torch.Tensor):
-        return f"layer {layer!r} ran {len(outputs)} times in one forward pass"
-    layout = layout_for(outputs[0], reshape)
-    (grad,) = torch.autograd.grad(total, outputs[0], allow_unused=True)
-    grid = layout.to_map(outputs[0]).shape[2:]
-    if grad is None:  # nothing downstream reads the layer at all
-        return torch.ones(tuple(grid), dtype=torch.bool), layout
-    return layout.to_map(grad)[0].abs().sum(dim=0) == 0, layout
-
-
 def analyse_unread_cells(model: nn.Module, layer: str | nn.Module, input_shape: tuple[int, int, int] = (3, 224, 224),
                          reshape: Reshape = None, trials: int = 3, seed: int = 0) -> UnreadCells:
-    """The cells of ``layer`` the model's output cannot depend on, found as :func:`analyse_unseen_region`
-    finds pixels: the positive-path copy's d(sum of outputs)/d(layer output) is zero on every channel
-    of those cells (structure), and replacing their values at random on ``trials`` random images
-    leaves the real model's output bit-identical (evidence). For the paper's walled VGG these are the
-    bottom rows its first dense layer has no weights for, for camlab's walled ResNet and ViT the rows
-    their heads skip; for an ordinary network, none. ``reshape`` reads the layer as in
-    :mod:`camlab.reshape`. The model itself is not modified."""
-    name, module = resolve_layer(model, layer)
-    try:
-        analysed = _structural_unread(model, name, input_shape, reshape)
-    except CamlabError:  # not a classifier, or a layer with no grid: the caller's mistake, not a limit of the analysis
-        raise
-    except (RuntimeError, TypeError, ValueError, KeyError) as exc:  # an operation the copy cannot stand in for
-        analysed = f"{type(exc).__name__}: {exc}"
-    if isinstance(analysed, str):
-        return UnreadCells(name, torch.zeros(0, 0, dtype=torch.bool), f"not analysed ({analysed}); no cells are claimed")
-    claimed, layout = analysed
-    if not claimed.any():
-        return UnreadCells(name, claimed, f"every cell of {name!r} reaches the output through some path")
-    generator = torch.Generator().manual_seed(seed)
-    images = torch.rand((trials, *input_shape), generator=generator)
-
-    def randomised(_module: nn.Module, _inputs: tuple, output: torch.Tensor) -> torch.Tensor:
-        maps = layout.to_map(output).clone()
-        noise = torch.randn(maps[..., claimed].shape, generator=generator) * (1 + float(maps.abs().max()))
-        maps[..., claimed] = noise.to(maps)
-        return layout.to_output(maps, output)
-
-    device, dtype = model_device(model), next((p.dtype for p in model.parameters()), torch.float32)
-    with eval_mode(model), torch.inference_mode():  # same batch positions both times: bit-identity is fair
-        before = check_logits(model(images.to(device, dtype)), trials, finite=False)
-        handle = module.register_forward_hook(randomised)
-        try:
-            after = check_logits(model(images.to(device, dtype)), trials, finite=False)
-        except CamlabError as exc:  # a custom reshape cannot write values back into the layer's output
-            return UnreadCells(name, torch.zeros_like(claimed), f"not verified ({exc}); no cells are claimed")
-        finally:
-            handle.remove()
-    count = f"{int(claimed.sum())} of {claimed.numel()} cells of {name!r}"
-    if not torch.equal(before, after):
-        largest = float((before - after).abs().max())
-        return UnreadCells(name, torch.zeros_like(claimed), f"the structure suggested {count}, but randomising them "
-                                                            f"changed the output (by up to {largest:.3g}); none are claimed")
-    images_said = "1 random image" if trials == 1 else f"{trials} random images"
-    return UnreadCells(name, claimed, f"no path from {count} reaches the output, and randomising their values on "
-                                      f"{images_said} left the output bit-identical")
+    """The cells of ``layer`` the model's output cannot depend on (:meth:`FeatureWallAnalyser.unread_cells`):
+    for the paper's walled VGG the bottom rows its first dense layer has no weights for, for camlab's
+    walled ResNet and ViT the rows their heads skip, for a :class:`~camlab.walls.FeatureWall` its wall;
+    for an ordinary network, none. The model itself is not modified."""
+    return FeatureWallAnalyser(model, layer, input_shape, trials, seed).unread_cells(model, reshape)

@@ -59,3 +59,16 @@ def test_the_walls_page_walls_a_swin_transformers_channels_last_grid():
     assert readout.leakage["hirescam"]["layer_leakage"] == readout.leakage["layercam"]["layer_leakage"] == 0
     assert readout.leakage["gradcam"]["layer_leakage"] > 0.1
     assert not readout.unseen.pixels.any() and readout.unseen.reason
+
+
+def test_the_walled_models_own_wall_is_found_on_its_layer_and_cached(masked):
+    from camlab.app.walls import own_wall_readout
+
+    image = StackedDataset("stack-shapes", "test")[3][0]
+    layer = masked.loaded.default_layer
+    readout = own_wall_readout(masked, image, ["gradcam", "hirescam", "layercam"], layer)
+    assert readout is not None and readout.unread.layer == layer
+    assert readout.unread.cells[5:].all() and not readout.unread.cells[:5].any()
+    assert readout.leakage["hirescam"] == readout.leakage["layercam"] == 0 < 0.1 < readout.leakage["gradcam"]
+    assert own_wall_readout(masked, image, ["gradcam"], layer).unread is readout.unread
+    assert own_wall_readout(open_shipped("baseline_vgg", "cpu"), image, ["gradcam"], layer) is None

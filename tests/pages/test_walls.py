@@ -74,3 +74,14 @@ def test_a_model_whose_output_overflows_on_the_image_is_an_error_not_a_traceback
     _uploader(app, "Checkpoint (.pt, .pth)").set_value(("overflow.pt", data, "application/octet-stream")).run()
     assert not app.exception, app.exception
     assert any("NaN or infinite" in e.value for e in app.error)
+
+
+def test_the_walled_models_own_wall_is_shown_and_an_unwalled_model_has_none():
+    app = _page("2_Walls")
+    own = {m.label.split()[0]: float(m.value) for m in app.metric if "own walled cells" in m.label}
+    assert own["hirescam"] == own["layercam"] == 0 and own["gradcam"] > 0.1
+    assert any("own wall on" in h.value for h in app.subheader)
+    assert any("never reads 126 of the 14×14 cells" in c.value and "randomising their values" in c.value
+               for c in app.caption)
+    next(s for s in app.sidebar.selectbox if s.label == "Model").set_value("baseline_vgg").run()
+    assert not app.exception and not any("own walled cells" in m.label for m in app.metric)
