@@ -55,6 +55,9 @@ from .wallvgg import load_checkpoint
 TABLE_METHODS = ("gradcam", "hirescam", "scorecam", "gradcam++", "ablationcam", "xgradcam", "eigencam", "layercam",
                  "gradcamelementwise", "eigengradcam", "fem", "kpcacam", "shapleycam", "finercam", "fullgrad",
                  "gradient", "guided_backprop", "refinecam")
+# The methods whose maps are at the layer's resolution: --region cells measures these.
+PIXEL_RESOLUTION_METHODS = ("fullgrad", "gradient", "guided_backprop", "refinecam")
+LAYER_MAP_METHODS = tuple(m for m in TABLE_METHODS if m not in PIXEL_RESOLUTION_METHODS)
 # Rows of README's table measured with --methods: one forward (and backward) per sample or channel
 # each, too slow for the default run (and its test) on a CPU.
 SAMPLED_METHODS = ("smoothgradcam++", "iscam", "sscam", "integrated_gradients", "smoothgrad")
@@ -189,8 +192,9 @@ def main(argv: Sequence[str] | None = None) -> None:
                         help="where leakage is measured: the walled model's computed unseen region, the paper's "
                              "bottom 54 of 224 rows (its own metric), or the layer cells the walled head cannot read")
     parser.add_argument("--images", type=int, default=100)
-    parser.add_argument("--methods", nargs="+", default=list(TABLE_METHODS),
-                        help="default: every method but the sampled ones, 'all' adds " + ", ".join(SAMPLED_METHODS))
+    parser.add_argument("--methods", nargs="+", default=None,
+                        help="default: every method but the sampled ones (with --region cells, those with a map at "
+                             "the layer's resolution), 'all' adds " + ", ".join(SAMPLED_METHODS))
     parser.add_argument("--at-init", nargs="+", default=None, choices=AT_INIT_ARCHITECTURES, metavar="ARCH",
                         help="instead: torchvision architectures with random weights, walled at their default layer "
                              f"(camlab.study.at_init; {', '.join(AT_INIT_ARCHITECTURES)})")
@@ -209,7 +213,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         if args.out:
             Path(args.out).write_text(markdown + "\n")
         return
-    methods = [*TABLE_METHODS, *SAMPLED_METHODS] if args.methods == ["all"] else args.methods
+    listed = LAYER_MAP_METHODS if args.region == "cells" else TABLE_METHODS
+    methods = [*listed, *SAMPLED_METHODS] if args.methods == ["all"] else args.methods or list(listed)
     table = leakage_table(args.models, args.data, args.images, methods=methods, region=args.region)
     markdown = (to_markdown(table, [*methods, *CONTROL_TABLE_ROWS])
                 + "\n\nEach method's matched control (its own values at random smooth places):\n\n"
