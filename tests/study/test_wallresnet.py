@@ -6,7 +6,6 @@ import torch
 from camlab import CamlabError, explain
 from camlab.study.train import initial_model, parse_args
 from camlab.study.wallresnet import WallResNet, WallResNetConfig, baseline_resnet, masked_resnet
-from camlab.study.wallvgg import load_checkpoint, save_checkpoint
 from camlab.walls import FeatureWall, paper_wall
 
 
@@ -46,17 +45,6 @@ def test_the_built_in_wall_is_the_feature_wall_on_its_twin():
     with torch.no_grad():
         assert torch.allclose(walled(images), FeatureWall(twin, "layer4", paper_wall(224))(images), atol=1e-6)
         assert not torch.allclose(walled(images), twin(images), atol=1e-4)
-
-
-def test_a_walled_resnet_checkpoint_round_trips(tmp_path):
-    model = _walled()
-    path = save_checkpoint(tmp_path / "masked_resnet.pt", model, "masked_resnet", [f"c{i}" for i in range(8)])
-    loaded = load_checkpoint(path)
-    assert isinstance(loaded.model, WallResNet) and loaded.architecture == "masked_resnet"
-    assert loaded.default_layer == "layer4" and loaded.model.config == model.config
-    images = torch.rand(1, 3, 224, 224)
-    with torch.no_grad():
-        assert torch.equal(loaded.model(images), model(images))
 
 
 def test_camlab_train_builds_the_resnets_and_refuses_a_plain_one():

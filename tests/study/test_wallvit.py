@@ -5,7 +5,6 @@ import torch
 
 from camlab import CamlabError, explain
 from camlab.study.train import initial_model, parse_args
-from camlab.study.wallvgg import load_checkpoint, save_checkpoint
 from camlab.study.wallvit import WallViT, WallViTConfig, baseline_vit, masked_vit
 from camlab.walls import analyse_unseen_region
 
@@ -49,17 +48,6 @@ def test_the_twin_reads_every_token_and_no_pixel_is_unseen():
     assert (twin_maps[:, 5:] != 0).any()
     region = analyse_unseen_region(walled, (3, 224, 224))
     assert not region.pixels.any()
-
-
-def test_a_walled_vit_checkpoint_round_trips(tmp_path):
-    model = _walled()
-    path = save_checkpoint(tmp_path / "masked_vit.pt", model, "masked_vit", [f"c{i}" for i in range(8)])
-    loaded = load_checkpoint(path)
-    assert isinstance(loaded.model, WallViT) and loaded.architecture == "masked_vit"
-    assert loaded.default_layer == "blocks.1" and loaded.model.config == model.config
-    images = torch.rand(1, 3, 224, 224)
-    with torch.no_grad():
-        assert torch.equal(loaded.model(images), model(images))
 
 
 def test_camlab_train_builds_the_vits_and_checks_their_shape():
