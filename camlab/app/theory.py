@@ -11,7 +11,8 @@ import torch
 from ..engine import explain
 from ..errors import CamlabError
 from ..models import RESHAPES
-from ..study.at_init import AT_INIT_ARCHITECTURES, AT_INIT_METHODS, leakage_at_init, sample_photographs, walled_at_init
+from ..study.at_init import AT_INIT_ARCHITECTURES, AT_INIT_METHODS, leakage_at_init, sample_photographs
+from ..walls import FeatureWall
 
 LIVE_SEEDS = 8  # at most this many initialisations per request: 27 s for vit_b_16 on a 2-core CPU
 EXAMPLE_METHODS = ("gradcam", "hirescam")
@@ -39,9 +40,11 @@ def init_walls_view(arch: str, seeds: int) -> InitWallsView:
         raise CamlabError(f"between 1 and {LIVE_SEEDS} initialisations here, got {seeds!r}; "
                           "`camlab-table1 --at-init` runs more")
     images = sample_photographs()
+    first: list[FeatureWall] = []  # the first draw, kept for its example maps rather than built again
     with _ONE_AT_A_TIME:
-        column = leakage_at_init([arch], seeds, images, AT_INIT_METHODS)[arch]
-        walled = walled_at_init(arch, 0)
+        column = leakage_at_init([arch], seeds, images, AT_INIT_METHODS,
+                                 on_seed=lambda _arch, seed, walled: first.append(walled) if seed == 0 else None)[arch]
+        walled = first[0]
         result = explain(walled, images[:1], list(EXAMPLE_METHODS), target_layer=walled.layer,
                          reshape=RESHAPES.get(arch))
     return InitWallsView(column["rows"], column["grid"], int(walled.cells.any(dim=1).sum()), seeds * len(images),

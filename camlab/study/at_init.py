@@ -77,10 +77,11 @@ def seed_shares(arch: str, walled: FeatureWall, seed: int, images: torch.Tensor,
 
 def leakage_at_init(architectures: Sequence[str], seeds: int, images: torch.Tensor,
                     methods: Sequence[str] = AT_INIT_METHODS,
-                    on_seed: Callable[[str, int], object] | None = None) -> dict:
+                    on_seed: Callable[[str, int, FeatureWall], object] | None = None) -> dict:
     """{architecture: {"rows": {row: (mean, std) over seeds × images}, "seed_se": {row: standard error of
     the mean over seeds (std of the per-seed means / √seeds)}, "inside": {method: largest |raw| on walled
-    cells over all seeds}, "walled": share of the layer's cells walled, "grid": (h, w)}}."""
+    cells over all seeds}, "walled": share of the layer's cells walled, "grid": (h, w)}}.
+    ``on_seed(architecture, seed, walled model)`` follows each seed."""
     if seeds < 1:
         raise CamlabError(f"at least one seed, got {seeds}")
     table = {}
@@ -95,7 +96,7 @@ def leakage_at_init(architectures: Sequence[str], seeds: int, images: torch.Tens
                 per_row.setdefault(row, []).append(values)
             inside = {m: max(inside[m], largest[m]) for m in methods}
             if on_seed is not None:
-                on_seed(arch, seed)
+                on_seed(arch, seed, walled)
         stacked = {row: torch.stack(values) for row, values in per_row.items()}  # (seeds, images)
         table[arch] = {
             "rows": {row: (float(v.mean()), float(v.std())) for row, v in stacked.items()},

@@ -203,7 +203,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.at_init:
         bar = tqdm(total=len(args.at_init) * args.seeds, desc="walls at initialisation")
-        at_init = leakage_at_init(args.at_init, args.seeds, sample_photographs(), on_seed=lambda arch, seed: bar.update())
+        at_init = leakage_at_init(args.at_init, args.seeds, sample_photographs(), on_seed=lambda *_: bar.update())
         bar.close()
         markdown = at_init_markdown(at_init)
         largest = {a: max(at_init[a]["inside"][m] for m in ELEMENTWISE_METHODS) for a in at_init}
