@@ -127,10 +127,15 @@ def paper_band(size: int) -> torch.Tensor:
     return band
 
 
+def data_name(spec: str) -> str:
+    """A ``--data`` value's column name: a generated set's own, ``stackmix:<folder's name>`` for a folder."""
+    return f"{STACK_MIX}{Path(spec[len(STACK_MIX):]).name}" if spec.startswith(STACK_MIX) else spec
+
+
 def table_data(spec: str, size: int, images: int) -> tuple[str, Dataset]:
     """A ``--data`` value's column name and images: a generated set's test split, or ``stackmix:<folder>``."""
     if spec.startswith(STACK_MIX):
-        return "stackmix", StackMix(spec[len(STACK_MIX):], length=images, size=size)
+        return data_name(spec), StackMix(spec[len(STACK_MIX):], length=images, size=size)
     return spec, StackedDataset(spec, "test", size=size, length=images)
 
 
@@ -143,6 +148,10 @@ def leakage_table(model_paths: Sequence[str], datasets: Sequence[str], images: i
     itself and the unwalled twins listed after it (``masked_resnet baseline_resnet masked_vit ...``)."""
     if region not in REGIONS:  # before loading models and analysing their region
         raise SystemExit(f"--region is one of {', '.join(REGIONS)}, got {region!r}")
+    names = [data_name(spec) for spec in datasets]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise SystemExit(f"two --data sets would share the column {', '.join(repeated)}: give the folders different names")
     loaded = [load_checkpoint(p) for p in model_paths]
     size = loaded[0].input_size
     if region == "cells":

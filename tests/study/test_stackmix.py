@@ -86,8 +86,10 @@ def test_table1_on_stackmix_with_the_papers_band(folder, tmp_path):
     paper = leakage_table(paths, [spec], images=4, methods=["gradcam", "hirescam"], region="paper", progress=False)
     computed = leakage_table(paths, [spec], images=4, methods=["gradcam", "hirescam"], progress=False)
     assert paper == computed  # the shipped walled VGG's computed region is the paper's bottom 54 rows
-    masked = paper[("masked_vgg", "stackmix")]
+    masked = paper[("masked_vgg", f"stackmix:{folder.name}")]
     assert masked["hirescam"] == (0.0, 0.0) and masked["gradcam"][0] > 0
     out = tmp_path / "table.md"
     main(["--data", spec, "--images", "2", "--methods", "gradcam", "--region", "paper", "--out", str(out)])
-    assert "| masked_vgg / stackmix | baseline_vgg / stackmix |" in out.read_text()
+    assert f"| masked_vgg / stackmix:{folder.name} | baseline_vgg / stackmix:{folder.name} |" in out.read_text()
+    with pytest.raises(SystemExit, match=f"share the column stackmix:{folder.name}"):
+        leakage_table(paths, [spec, f"stackmix:{folder}/"], images=2, methods=["gradcam"], progress=False)
