@@ -253,8 +253,9 @@ black image keeps its confidence, pixel-removal metrics measure that, not the ma
 def _leakage_section(result: AuditResult) -> str:
     esc, e = html.escape, result.evaluation
     if not result.region:
-        return ("<h2>Leakage</h2><p>No region the model cannot use: this model has no unseen region and no "
-                "wall was given (pass <code>--wall</code>), so no leakage is measured.</p>")
+        return ("<h2>Leakage</h2><p>No region the model cannot use: this model has no unseen region, no cells "
+                "of the explained layer it never reads, and no wall was given (pass <code>--wall</code>), so no "
+                "leakage is measured.</p>")
     occlusion = ""
     if "occlusion_drop" in e.table.get(MODEL_ROW, {}):
         occlusion = (f"<p>The model itself when those pixels are removed (to {esc(result.config.deletion_fill)}): "

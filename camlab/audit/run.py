@@ -26,7 +26,7 @@ from ..metrics.distribution import distribution_warnings
 from ..readouts import METRIC_GROUPS, MODEL_ROW, ReadoutConfig
 from ..reliability import Reliability, reliability
 from ..render import jpeg_bytes, overlay
-from ..walls import FeatureWall, cell_footprint, check_wall, paper_wall, unseen_region
+from ..walls import FeatureWall, analyse_unread_cells, cell_footprint, check_wall, paper_wall, unseen_region
 from .images import AuditImages, ImageSet
 from .model import AuditModel
 
@@ -161,7 +161,8 @@ def run_audit(model: AuditModel, images: ImageSet, methods: list[str], *, groups
     """Audit ``model`` on ``images`` with ``methods`` (Random-CAM is added to beat). Leakage is
     measured on the ``wall``'s cells (applied as a feature wall at its layer) when one is given,
     else in the model's own unseen region when it has one (``unseen``: that region when the caller
-    has already computed it, as the app has). Under ``torch.distributed.run`` every process
+    has already computed it, as the app has), else on its own wall — the cells of the explained layer
+    it never reads (:func:`camlab.walls.analyse_unread_cells`) — when it has one. Under ``torch.distributed.run`` every process
     computes its share and gets the same result. ``tie_orders``: the random orders of tied pixels
     that AD@k and insertion/deletion average over (each costs about one more curve where maps tie)."""
     started = time.perf_counter()
@@ -181,9 +182,15 @@ def run_audit(model: AuditModel, images: ImageSet, methods: list[str], *, groups
         where = f"the {walled[0]} of {walled[1]} cells of {wall.layer} behind {wall.description}"
     else:
         unseen = unseen_region(loaded.model, (3, size, size)) if unseen is None else unseen.cpu()
+        own = (analyse_unread_cells(loaded.model, explained_layer, (3, size, size), loaded.reshape).cells
+               if explained_layer is not None and not unseen.any() else None)
         if unseen.any():
             region = unseen.to(device)
             where = f"the model's own unseen region ({int(unseen.sum())} pixels it provably ignores)"
+        elif own is not None and own.any():  # a wall no pixel is behind: a walled ResNet's or ViT's
+            region = cell_footprint(own, (size, size)).to(device)
+            walled = (int(own.sum()), own.numel())
+            where = f"the model's own wall: the {walled[0]} of {walled[1]} cells of {explained_layer} it never reads"
     if explained_layer is None:
         explained_layer = CAMEngine(net).layer_for(dataset[0][0][None].to(device))[0]
     evaluation = evaluate(net, explained_layer, dataset, config, batch_size=batch_size, region=region,

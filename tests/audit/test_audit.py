@@ -15,6 +15,7 @@ import torch
 
 from camlab.audit.cli import main
 from camlab.study.data import CLASSES, generate_image
+from camlab.study.wallresnet import masked_resnet
 from camlab.study.wallvgg import masked_vgg, save_checkpoint
 from tests.hostile import HOSTILE_CLASS_NAMES, hostile_checkpoint
 
@@ -222,3 +223,18 @@ def test_masks_of_another_size_or_for_generated_images_are_refused(world, tmp_pa
     with pytest.raises(SystemExit, match="bring their own masks"):
         main(["--model", str(world / "tiny.pt"), "--images", "generated:stack-shapes/test", "--count", "2",
               "--masks", str(tmp_path / "masks"), "--out", str(tmp_path / "out"), "--device", "cpu"])
+
+
+def test_a_walled_resnet_is_audited_on_its_own_wall(world, tmp_path):
+    """No pixel is behind a walled ResNet's wall: leakage is measured on the layer4 cells it never reads."""
+    torch.manual_seed(0)
+    path = save_checkpoint(tmp_path / "masked_resnet.pt", masked_resnet(width=0.25, input_size=SIZE, masked_rows=2).eval(),
+                           "masked_resnet", list(CLASSES))
+    out = tmp_path / "out"
+    main(["--model", str(path), "--images", str(world / "images"), "--methods", "gradcam", "hirescam", "--steps", "4",
+          "--batch-size", "4", "--out", str(out), "--device", "cpu", "--metrics", "leakage"])
+    assert "Measured in the model&#x27;s own wall: the 8 of 16 cells of layer4 it never reads" in (
+        out / "report.html").read_text()
+    rows = list(csv.DictReader((out / "readouts.csv").open()))
+    assert all(float(r["layer_leakage_l2"]) == 0 for r in rows if r["method"] == "hirescam")
+    assert any(float(r["layer_leakage_l2"]) > 0 for r in rows if r["method"] == "gradcam")
