@@ -85,3 +85,12 @@ def test_the_walled_models_own_wall_is_shown_and_an_unwalled_model_has_none():
                for c in app.caption)
     next(s for s in app.sidebar.selectbox if s.label == "Model").set_value("baseline_vgg").run()
     assert not app.exception and not any("own walled cells" in m.label for m in app.metric)
+
+
+def test_a_walled_resnets_own_wall_is_shown_though_no_pixel_is_behind_it():
+    app = _page("2_Walls")
+    next(s for s in app.sidebar.selectbox if s.label == "Model").set_value("masked_resnet").run()
+    assert not app.exception and not _leakage(app)  # no unseen region of its own
+    own = {m.label.split()[0]: float(m.value) for m in app.metric if "own walled cells" in m.label}
+    assert own["hirescam"] == own["layercam"] == 0 and own["gradcam"] > 0.05
+    assert any("own wall on `layer4`" in h.value for h in app.subheader)
