@@ -182,15 +182,15 @@ def run_audit(model: AuditModel, images: ImageSet, methods: list[str], *, groups
         where = f"the {walled[0]} of {walled[1]} cells of {wall.layer} behind {wall.description}"
     else:
         unseen = unseen_region(loaded.model, (3, size, size)) if unseen is None else unseen.cpu()
-        own = (analyse_unread_cells(loaded.model, explained_layer, (3, size, size), loaded.reshape).cells
-               if explained_layer is not None and not unseen.any() else None)
         if unseen.any():
             region = unseen.to(device)
             where = f"the model's own unseen region ({int(unseen.sum())} pixels it provably ignores)"
-        elif own is not None and own.any():  # a wall no pixel is behind: a walled ResNet's or ViT's
-            region = cell_footprint(own, (size, size)).to(device)
-            walled = (int(own.sum()), own.numel())
-            where = f"the model's own wall: the {walled[0]} of {walled[1]} cells of {explained_layer} it never reads"
+        elif explained_layer is not None:  # a wall no pixel is behind: a walled ResNet's or ViT's
+            own = analyse_unread_cells(loaded.model, explained_layer, (3, size, size), loaded.reshape).cells
+            if own.any():
+                region = cell_footprint(own, (size, size)).to(device)
+                walled = (int(own.sum()), own.numel())
+                where = f"the model's own wall: the {walled[0]} of {walled[1]} cells of {explained_layer} it never reads"
     if explained_layer is None:
         explained_layer = CAMEngine(net).layer_for(dataset[0][0][None].to(device))[0]
     evaluation = evaluate(net, explained_layer, dataset, config, batch_size=batch_size, region=region,

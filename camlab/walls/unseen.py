@@ -71,6 +71,11 @@ class _PositivePaths(TorchFunctionMode):
         return func(*args, **kwargs)
 
 
+def _allowed(mask: torch.Tensor) -> torch.Tensor:
+    """An attention mask as booleans: True where a key may be attended to (a bool mask, or a float one not -inf)."""
+    return mask if mask.dtype == torch.bool else mask > float("-inf")
+
+
 def _linear_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, attn_mask: torch.Tensor | None = None,
                       dropout_p: float = 0.0, is_causal: bool = False, scale: float | None = None,
                       **_options: object) -> torch.Tensor:
@@ -82,7 +87,7 @@ def _linear_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tenso
     if is_causal:
         allowed = allowed.tril()
     if attn_mask is not None:
-        allowed = allowed & (attn_mask if attn_mask.dtype == torch.bool else attn_mask > float("-inf"))
+        allowed = allowed & _allowed(attn_mask)
     weights = weights * allowed
     # Rows scaled to sum to 1 by a constant (detached): every path stays positive, and twelve layers of
     # cubic attention scores do not overflow float64 (an inf would hide every zero). No dropout.
@@ -114,13 +119,11 @@ class _PositiveAttention(nn.Module):
         biases = module.in_proj_bias.chunk(3) if module.in_proj_bias is not None else (None, None, None)
         q, k, v = (F.linear(t, w, b).unflatten(-1, (heads, -1)).transpose(1, 2)
                    for t, w, b in zip((query, key, value), weights, biases))
-        allowed = None
-        if attn_mask is not None:
-            allowed = attn_mask if attn_mask.dtype == torch.bool else attn_mask > float("-inf")
-        if key_padding_mask is not None:
-            keep_keys = ~key_padding_mask if key_padding_mask.dtype == torch.bool else key_padding_mask > float("-inf")
-            keep_keys = keep_keys[:, None, None, :]
-            allowed = keep_keys if allowed is None else allowed & keep_keys
+        allowed = attn_mask
+        if key_padding_mask is not None:  # True or -inf marks padding: the opposite sense
+            padding = key_padding_mask if key_padding_mask.dtype == torch.bool else key_padding_mask == float("-inf")
+            keep_keys = ~padding[:, None, None, :]
+            allowed = keep_keys if allowed is None else _allowed(allowed) & keep_keys
         out = _linear_attention(q, k, v, allowed, is_causal=is_causal).transpose(1, 2).flatten(2)
         out = module.out_proj(out)
         return (out if module.batch_first else out.transpose(0, 1)), None
@@ -175,21 +178,33 @@ def analyse_unseen_region(model: nn.Module, input_shape: tuple[int, int, int] = 
     return _with_evidence(model, claimed, input_shape, trials, seed)
 
 
+def _output_change(model: nn.Module, images: torch.Tensor, changed: torch.Tensor, module: nn.Module | None = None,
+                   hook: Callable | None = None) -> float | None:
+    """None when ``model``'s outputs on ``images`` and on ``changed`` (with ``hook`` on ``module`` for that
+    pass) are bit-identical, else their largest difference; eval mode, the model's own device and dtype."""
+    device, dtype = model_device(model), next((p.dtype for p in model.parameters()), torch.float32)
+    with eval_mode(model), torch.inference_mode():  # same batch positions both times: bit-identity is fair
+        before = check_logits(model(images.to(device, dtype)), len(images), finite=False)
+        handle = module.register_forward_hook(hook) if module is not None and hook is not None else None
+        try:
+            after = check_logits(model(changed.to(device, dtype)), len(images), finite=False)
+        finally:
+            if handle is not None:
+                handle.remove()
+    return None if torch.equal(before, after) else float((before - after).abs().max())
+
+
 def _with_evidence(model: nn.Module, claimed: torch.Tensor, input_shape: tuple[int, int, int], trials: int,
                    seed: int) -> UnseenRegion:
     """Step 2 of the module docstring for the structurally ``claimed`` (H, W) pixels."""
     if not claimed.any():
         return UnseenRegion(claimed, "every pixel reaches the output through some path")
-    device, dtype = model_device(model), next((p.dtype for p in model.parameters()), torch.float32)
     generator = torch.Generator().manual_seed(seed)
     images = torch.rand((trials, *input_shape), generator=generator)
     changed = images.clone()
     changed[:, :, claimed] = torch.rand(changed[:, :, claimed].shape, generator=generator)
-    with eval_mode(model), torch.inference_mode():  # same batch positions both times: bit-identity is fair
-        before = check_logits(model(images.to(device, dtype)), trials, finite=False)
-        after = check_logits(model(changed.to(device, dtype)), trials, finite=False)
-    if not torch.equal(before, after):
-        largest = float((before - after).abs().max())
+    largest = _output_change(model, images, changed)
+    if largest is not None:
         empty = torch.zeros_like(claimed)
         return UnseenRegion(empty, f"the structure suggested {int(claimed.sum())} pixels, but randomising them "
                                    f"changed the output (by up to {largest:.3g}); no region is claimed")
@@ -236,7 +251,7 @@ class FeatureWallAnalyser:
         except CamlabError:  # not a classifier: the caller's mistake, not a limit of the analysis
             raise
         except (RuntimeError, TypeError, ValueError, KeyError) as exc:  # an operation the copy cannot stand in for
-            self._activation, self._twin, self._output, self._reads = None, None, None, None
+            self._activation, self._twin, self._output, self._suffix = None, None, None, None
             self.reason = f"not analysed ({type(exc).__name__}: {exc})"
 
     def _trace(self, model: nn.Module) -> None:
@@ -257,12 +272,12 @@ class FeatureWallAnalyser:
         finally:
             handle.remove()
         self._activation = outputs[0] if len(outputs) == 1 and isinstance(outputs[0], torch.Tensor) else None
-        self._output, self._reads = self._activation, None
+        self._output, self._suffix = self._activation, None  # the layer's output, kept when the layer is no cut
         if self._activation is None:
             self.reason = f"layer {self.name!r} ran {len(outputs)} times in one forward pass"
             return
+        # what the rest of the copy reads of each output element, cut or not
         (self._suffix,) = torch.autograd.grad(total, self._activation, retain_graph=True)
-        self._reads = self._suffix  # what the rest of the copy reads of each output element, cut or not
         detached = twin_layer.register_forward_hook(lambda _module, _inputs, output: output.detach())
         try:
             with _PositivePaths():
@@ -283,7 +298,7 @@ class FeatureWallAnalyser:
         """(H, W) bool: the pixels no positive path reaches the output through once the layer's output
         is multiplied by ``keep`` (a wall's :attr:`~camlab.walls.FeatureWall.keep`, 0 on the walled cells
         or tokens); only when :attr:`is_cut`."""
-        if self._activation is None:
+        if self._activation is None or self._suffix is None:
             raise CamlabError(f"the pixels behind a wall on {self.name!r} are found by trials here: {self.reason}")
         keep = keep.detach().cpu().to(torch.float64)
         (grad,) = torch.autograd.grad(self._activation, self._input, self._suffix * keep, retain_graph=True)
@@ -295,10 +310,10 @@ class FeatureWallAnalyser:
         channel of those cells (structure), and replacing their values at random on the analyser's
         random images leaves ``model``'s output bit-identical (evidence). ``model`` is the one this
         analyser was built on; ``reshape`` reads the layer as in :mod:`camlab.reshape`."""
-        if self._reads is None or self._output is None:
+        if self._suffix is None or self._output is None:
             return UnreadCells(self.name, torch.zeros(0, 0, dtype=torch.bool), f"{self.reason}; no cells are claimed")
         layout = layout_for(self._output, reshape)
-        claimed = layout.to_map(self._reads)[0].abs().sum(dim=0) == 0
+        claimed = layout.to_map(self._suffix)[0].abs().sum(dim=0) == 0
         if not claimed.any():
             return UnreadCells(self.name, claimed, f"every cell of {self.name!r} reaches the output through some path")
         generator = torch.Generator().manual_seed(self.seed)
@@ -310,19 +325,12 @@ class FeatureWallAnalyser:
             maps[..., claimed] = noise.to(maps)
             return layout.to_output(maps, output)
 
-        device, dtype = model_device(model), next((p.dtype for p in model.parameters()), torch.float32)
-        with eval_mode(model), torch.inference_mode():  # same batch positions both times: bit-identity is fair
-            before = check_logits(model(images.to(device, dtype)), self.trials, finite=False)
-            handle = self._module.register_forward_hook(randomised)
-            try:
-                after = check_logits(model(images.to(device, dtype)), self.trials, finite=False)
-            except CamlabError as exc:  # a custom reshape cannot write values back into the layer's output
-                return UnreadCells(self.name, torch.zeros_like(claimed), f"not verified ({exc}); no cells are claimed")
-            finally:
-                handle.remove()
+        try:
+            largest = _output_change(model, images, images, self._module, randomised)
+        except CamlabError as exc:  # a custom reshape cannot write values back into the layer's output
+            return UnreadCells(self.name, torch.zeros_like(claimed), f"not verified ({exc}); no cells are claimed")
         count = f"{int(claimed.sum())} of {claimed.numel()} cells of {self.name!r}"
-        if not torch.equal(before, after):
-            largest = float((before - after).abs().max())
+        if largest is not None:
             return UnreadCells(self.name, torch.zeros_like(claimed), f"the structure suggested {count}, but randomising "
                                f"them changed the output (by up to {largest:.3g}); none are claimed")
         images_said = "1 random image" if self.trials == 1 else f"{self.trials} random images"
