@@ -45,6 +45,17 @@ def _choose(page, label: str) -> None:
     page.get_by_test_id("stSidebar").get_by_text(label, exact=True).click()
 
 
+def _canvas_box(page) -> dict:
+    """The box of fabric.js's drawing layer (the component renders inline) once the page shows one: a rerun
+    keeps the previous model's or image's canvas on screen until the new one replaces it."""
+    canvas = page.locator("canvas.upper-canvas")
+    for _ in range(120):
+        if canvas.count() == 1:
+            break
+        page.wait_for_timeout(500)
+    return canvas.bounding_box(timeout=60_000)
+
+
 def test_each_kind_of_wall_drawn_with_the_mouse_gets_its_own_readout(server, browser):
     ARTIFACTS.mkdir(exist_ok=True)
     page = browser.new_page(viewport={"width": 1500, "height": 2200})
@@ -56,8 +67,7 @@ def test_each_kind_of_wall_drawn_with_the_mouse_gets_its_own_readout(server, bro
     assert titles == ["Explore", "Walls", "Benchmark", "Training", "Theory", "Audit"]  # not the file names
     assert page.get_by_test_id("stSidebarNav").count() == 0  # Streamlit's own list would say "app"
 
-    canvas = page.locator("canvas.upper-canvas")  # fabric.js's drawing layer (the component renders inline)
-    box = canvas.bounding_box(timeout=60_000)
+    box = _canvas_box(page)
     page.mouse.move(box["x"] + 40, box["y"] + 20)
     page.mouse.down()
     page.mouse.move(box["x"] + 400, box["y"] + 200, steps=12)  # over the top tile's object
@@ -150,7 +160,7 @@ def test_a_polygon_walls_where_it_is_drawn(server, browser):
     page.get_by_test_id("stSidebar").get_by_test_id("stRadio").filter(has_text="Draw").get_by_text(
         "polygon", exact=True).click()
     page.wait_for_timeout(1500)
-    box = page.locator("canvas.upper-canvas").bounding_box(timeout=60_000)
+    box = _canvas_box(page)
     for x, y in [(10, 10), (210, 10), (210, 170), (10, 170), (10, 10)]:  # the last click closes it
         page.mouse.click(box["x"] + x, box["y"] + y)
         page.wait_for_timeout(300)
@@ -222,7 +232,7 @@ def test_drawn_regions_are_numbered_on_the_canvas_itself(server, browser):
     float(_metric(page, "hirescam leakage"))
     _choose(page, "occlusion")
     page.get_by_text("Draw one or more regions").first.wait_for(timeout=60_000)
-    box = page.locator("canvas.upper-canvas").bounding_box(timeout=60_000)
+    box = _canvas_box(page)
     rectangles = [(40, 40, 160, 160), (260, 250, 400, 390)]
     beside = [((x0 + x1) / 2 + 7, (y0 + y1) / 2) for x0, y0, x1, y1 in rectangles]
     background = page.locator("canvas.dc-background-canvas")  # the component's own layer (in a shadow root)
@@ -288,7 +298,7 @@ def test_a_wall_drawn_on_a_transformer_walls_its_grid_or_tokens(server, browser,
 
     default = walled.inner_text(timeout=180_000)  # the paper's wall, before any stroke
     assert leakage()["hirescam"] == 0 < leakage()["gradcam"]
-    box = page.locator("canvas.upper-canvas").bounding_box(timeout=60_000)
+    box = _canvas_box(page)
     page.mouse.move(box["x"] + 20, box["y"] + 20)
     page.mouse.down()
     page.mouse.move(box["x"] + 300, box["y"] + 250, steps=10)
